@@ -1,0 +1,150 @@
+"""Pieces shared by the NIfTI and TIFF readers and writers."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+# File names that mark a label map rather than an intensity image.
+_LABEL_NAME = re.compile(r"(label|mask|seg|annot|instance|roi)", re.IGNORECASE)
+
+
+class ImageReadError(ValueError):
+    """A file could not be read as an image; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"Cannot read {self.path.name!r}: {problem}.")
+
+
+class ImageWriteError(ValueError):
+    """An array could not be written; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"Cannot write {self.path.name!r}: {problem}.")
+
+
+@dataclass
+class ImageFile:
+    """An image or label map read from disk, laid out for napari.
+
+    Attributes
+    ----------
+    data : ndarray
+        Pixel data with spatial axes last as ``(..., z, y, x)`` (plus a trailing
+        colour axis when ``rgb``).
+    kind : {"image", "labels"}
+        Whether the file holds intensities or an integer label map.
+    scale : tuple of float
+        Physical size of one pixel along each non-colour axis of ``data``.
+    translate : tuple of float
+        Physical position of the first pixel along each non-colour axis.
+    axes : str
+        One letter per axis of ``data`` (e.g. ``"TZYX"``, ``"CYX"``, ``"YXS"``).
+    channel_axis : int or None
+        Axis of ``data`` holding separate channels, if any.
+    rgb : bool
+        Whether the last axis holds RGB(A) colour samples.
+    units : tuple of str
+        Unit of each entry of ``scale``.
+    metadata : dict
+        Source-specific information needed to write results back faithfully.
+    name : str
+        Layer name (the file name without suffix).
+    """
+
+    data: np.ndarray
+    kind: Literal["image", "labels"]
+    scale: tuple[float, ...]
+    translate: tuple[float, ...]
+    axes: str
+    name: str
+    channel_axis: int | None = None
+    rgb: bool = False
+    units: tuple[str, ...] = ()
+    metadata: dict = field(default_factory=dict)
+
+
+def stem(path: str | Path) -> str:
+    """File name without its image suffixes (``a.nii.gz`` -> ``a``, ``b.ome.tif`` -> ``b``)."""
+    name = Path(path).name
+    for suffix in (".nii.gz", ".ome.tiff", ".ome.tif", ".nii", ".tiff", ".tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(path).stem
+
+
+def looks_like_labels(data: np.ndarray, path: str | Path) -> bool:
+    """Whether an integer array named ``path`` is a label map rather than an image.
+
+    Only non-negative integer data qualifies. A label-like file name decides;
+    otherwise the data must have few distinct values with background (0) the
+    most frequent, as label maps do and intensity images (CT, MRI, microscopy) do not.
+    """
+    if data.dtype.kind not in "biu" or data.size == 0:
+        return False
+    sample = data.ravel()[:: max(1, data.size // 2_000_000)]
+    if sample.min() < 0:
+        return False
+    if _LABEL_NAME.search(stem(path)):
+        return True
+    values, counts = np.unique(sample, return_counts=True)
+    return len(values) <= 64 and values[0] == 0 and counts.argmax() == 0
+
+
+def check_writable(path: str | Path, overwrite: bool) -> Path:
+    """Refuse to replace an existing file unless ``overwrite`` was chosen."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageWriteError(path, "it is a directory")
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{path} already exists; pass overwrite=True to replace it."
+        )
+    if not path.parent.is_dir():
+        raise ImageWriteError(path, f"folder {path.parent} does not exist")
+    return path
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary sibling of ``path``, then move it into place.
+
+    A failing write leaves any existing file at ``path`` untouched.
+    """
+    # The temporary name keeps the suffixes: writers pick the format from them.
+    fd, tmp = tempfile.mkstemp(prefix=".medseg-", suffix=path.name, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def smallest_label_dtype(labels: np.ndarray, path: str | Path, allowed: tuple[str, ...]) -> np.dtype:
+    """Smallest dtype from ``allowed`` that holds every value of ``labels``."""
+    if labels.dtype.kind == "b":
+        return np.dtype(np.uint8)
+    if labels.dtype.kind not in "iu":
+        raise ImageWriteError(path, f"labels must be integers, got dtype {labels.dtype}")
+    if labels.dtype.name in allowed:
+        return labels.dtype
+    lo, hi = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+    for name in allowed:
+        info = np.iinfo(name)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(name)
+    raise ImageWriteError(path, f"label values {lo}..{hi} do not fit any of {allowed}")

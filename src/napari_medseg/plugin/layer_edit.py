@@ -1,0 +1,73 @@
+"""Commit masks into napari ``Labels`` layers as single undo steps."""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Labels
+
+from napari_medseg.label_edit import CommitMode, MaskEdit, next_free_label, plan_mask_edit
+
+__all__ = ["commit_mask_to_layer", "next_free_label_of_layer"]
+
+
+def next_free_label_of_layer(layer: Labels) -> int:
+    """Next free id of a Labels layer (see :func:`napari_medseg.next_free_label`)."""
+    return next_free_label(_layer_array(layer))
+
+
+def commit_mask_to_layer(
+    layer: Labels,
+    mask: np.ndarray,
+    label: int | None = None,
+    *,
+    mode: CommitMode = "preserve",
+    offset: tuple[int, ...] | None = None,
+    select: bool = True,
+) -> MaskEdit:
+    """Write ``mask`` into a Labels layer as one undo step.
+
+    Parameters
+    ----------
+    layer : napari.layers.Labels
+        Target layer; its data must be a writable numpy array.
+    mask : ndarray of bool
+        Object mask in the layer's data coordinates, full-size or a crop at ``offset``.
+    label : int, optional
+        Id to write; the layer's next free id if None.
+    mode : {"preserve", "overwrite"}
+        Whether other objects are kept ("preserve", default) or painted over.
+    offset : tuple of int, optional
+        Position of a cropped ``mask`` in the layer's data.
+    select : bool
+        Make the written id the layer's selected label, so the user sees and
+        can keep painting the object just committed.
+
+    Returns
+    -------
+    MaskEdit
+        The voxels changed. ``layer.undo()`` reverts the whole commit at once.
+    """
+    data = _layer_array(layer)
+    edit = plan_mask_edit(data, mask, label, mode=mode, offset=offset)
+    if edit.n_changed:
+        with layer.block_history():
+            layer.data_setitem(edit.indices, edit.label)
+    if select:
+        layer.selected_label = edit.label
+    return edit
+
+
+def _layer_array(layer: Labels) -> np.ndarray:
+    if not isinstance(layer, Labels):
+        raise TypeError(f"Expected a napari Labels layer, got {type(layer).__name__}.")
+    if layer.multiscale:
+        raise ValueError(f"Labels layer {layer.name!r} is multiscale; edit a single-scale copy.")
+    data = layer.data
+    if not isinstance(data, np.ndarray):
+        raise ValueError(
+            f"Labels layer {layer.name!r} holds a {type(data).__name__}, not an in-memory numpy "
+            "array; load it into memory to edit it."
+        )
+    if not data.flags.writeable:
+        raise ValueError(f"Labels layer {layer.name!r} is read-only.")
+    return data

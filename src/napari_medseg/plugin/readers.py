@@ -1,0 +1,70 @@
+"""npe2 reader: NIfTI and TIFF files as napari layers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from napari.types import LayerDataTuple
+
+from napari_medseg.io import ImageFile, is_nifti_path, is_tiff_path, read_image
+
+__all__ = ["get_reader", "image_file_to_layer_data"]
+
+PathLike = str | Path
+
+
+def get_reader(path: PathLike | list[PathLike]) -> Callable[..., list[LayerDataTuple]] | None:
+    """Return a reader if every path is a NIfTI or TIFF file, else None."""
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    if paths and all(is_nifti_path(p) or is_tiff_path(p) for p in paths):
+        return read_layers
+    return None
+
+
+def read_layers(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:
+    """Read one or several files into napari layer data tuples."""
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    return [image_file_to_layer_data(f) for p in paths for f in read_image(p)]
+
+
+def image_file_to_layer_data(image: ImageFile) -> LayerDataTuple:
+    """Turn an :class:`~napari_medseg.io.ImageFile` into a ``(data, kwargs, type)`` tuple."""
+    kwargs: dict = {
+        "name": image.name,
+        "scale": image.scale,
+        "translate": image.translate,
+        "metadata": {**image.metadata, "axes": image.axes, "units": image.units},
+    }
+    if image.kind == "labels":
+        return image.data, kwargs, "labels"
+    if image.rgb:
+        kwargs["rgb"] = True
+    elif image.channel_axis is not None:
+        # Scale/translate are per layer after napari splits the channels.
+        axis = image.channel_axis
+        kwargs["channel_axis"] = axis
+        kwargs["scale"] = tuple(s for i, s in enumerate(image.scale) if i != axis)
+        kwargs["translate"] = tuple(t for i, t in enumerate(image.translate) if i != axis)
+        kwargs["name"] = [f"{image.name} [c{c}]" for c in range(image.data.shape[axis])]
+        kwargs["blending"] = "additive"
+    else:
+        kwargs["contrast_limits"] = robust_contrast_limits(image.data)
+    return image.data, kwargs, "image"
+
+
+def robust_contrast_limits(data: np.ndarray) -> tuple[float, float]:
+    """Display range from the 0.5th-99.8th percentiles of a subsample.
+
+    Plain min/max washes out CT (air at -1024 next to metal at 3000) and
+    microscopy with a few hot pixels.
+    """
+    sample = data.ravel()[:: max(1, data.size // 1_000_000)]
+    sample = sample[np.isfinite(sample)] if sample.dtype.kind == "f" else sample
+    if sample.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(sample, (0.5, 99.8)))
+    if hi <= lo:
+        lo, hi = float(sample.min()), float(sample.max())
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)

@@ -1,0 +1,165 @@
+"""NIfTI and TIFF reading/writing, including files written by other software."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import tifffile
+
+from napari_medseg import ct_volume, nuclei_3d, read_image, write_labels
+from napari_medseg.io import ImageReadError, ImageWriteError, read_nifti, read_tiff
+
+NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
+
+
+def test_real_nifti_opens_in_display_orientation_and_round_trips(tmp_path):
+    """anatomical.nii (LAS, written by SPM) shows as (z, y, x) and labels land on its voxels."""
+    src = NIBABEL_DATA / "anatomical.nii"
+    raw = np.asanyarray(nib.load(src).dataobj)  # (x, y, z) = (33, 41, 25), x towards L
+    image = read_nifti(src)
+    assert image.kind == "image"
+    assert image.data.shape == (25, 41, 33)
+    assert image.data.dtype.isnative
+    assert image.scale == (2.0, 2.0, 2.0)
+    # LAS -> LPS flips y only: display[z, y, x] == raw[x, ny-1-y, z].
+    np.testing.assert_array_equal(image.data, raw[:, ::-1, :].transpose(2, 1, 0))
+
+    labels = np.zeros(image.data.shape, np.uint16)
+    labels[image.data > np.percentile(image.data, 90)] = 2
+    labels[3, 4, 5] = 300  # a voxel we can trace
+    out = write_labels(tmp_path / "seg.nii.gz", labels, metadata=image.metadata)
+    saved = nib.load(out)
+    np.testing.assert_allclose(saved.affine, nib.load(src).affine)
+    assert saved.get_data_dtype().newbyteorder("=") == np.uint16  # source byte order kept
+    stored = np.asanyarray(saved.dataobj)
+    assert stored[5, 41 - 1 - 4, 3] == 300
+    assert (stored == 2).sum() == (labels == 2).sum()
+
+    again = read_image(out)[0]
+    assert again.kind == "labels"
+    np.testing.assert_array_equal(again.data, labels)
+
+
+def test_4d_nifti_keeps_time_first():
+    image = read_nifti(NIBABEL_DATA / "example4d.nii.gz")
+    assert image.data.shape == (2, 24, 96, 128)
+    assert image.axes == "TZYX"
+    assert image.scale[0] == 1.0 and image.scale[1:] == pytest.approx((2.2, 2.0, 2.0), abs=1e-5)
+
+
+def test_nifti2_is_read():
+    image = read_nifti(NIBABEL_DATA / "example_nifti2.nii.gz")
+    assert image.data.ndim >= 3
+
+
+def test_ct_hounsfield_values_survive(tmp_path):
+    hu, organs, spacing = ct_volume(shape=(12, 40, 40))
+    affine = np.diag([-spacing[2], -spacing[1], spacing[0], 1.0])
+    nib.save(nib.Nifti1Image(hu.transpose(2, 1, 0), affine), tmp_path / "ct.nii.gz")
+    nib.save(nib.Nifti1Image(organs.transpose(2, 1, 0), affine), tmp_path / "organs.nii.gz")
+    image = read_nifti(tmp_path / "ct.nii.gz")
+    assert image.kind == "image" and image.data.min() < -900
+    np.testing.assert_array_equal(image.data, hu)
+    assert image.scale == spacing
+    seg = read_nifti(tmp_path / "organs.nii.gz")
+    assert seg.kind == "labels"
+    np.testing.assert_array_equal(seg.data, organs)
+
+
+def test_labels_without_source_get_scale_affine(tmp_path):
+    labels = np.zeros((4, 5, 6), np.int64)
+    labels[1, 2, 3] = 7
+    out = write_labels(tmp_path / "l.nii", labels, scale=(3.0, 0.5, 0.25), translate=(1, 2, 3))
+    back = read_nifti(out)
+    assert back.data.dtype == np.int64
+    np.testing.assert_array_equal(back.data, labels)
+    assert back.scale == (3.0, 0.5, 0.25)
+    assert back.translate == pytest.approx((1, 2, 3))
+
+
+def test_existing_file_is_never_overwritten_silently(tmp_path):
+    target = tmp_path / "seg.nii.gz"
+    target.write_bytes(b"precious")
+    with pytest.raises(FileExistsError):
+        write_labels(target, np.zeros((2, 2, 2), np.uint8))
+    assert target.read_bytes() == b"precious"
+    # A failing write (float labels) leaves the file untouched even with overwrite.
+    with pytest.raises(ImageWriteError, match="integers"):
+        write_labels(target, np.zeros((2, 2, 2), float), overwrite=True)
+    assert target.read_bytes() == b"precious"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("notes.nii.gz", b"hello, not an image", "not a valid NIfTI"),
+        ("notes.tif", b"hello, not an image", "not a readable TIFF"),
+        ("missing.nii", None, "no such file"),
+    ],
+)
+def test_bad_files_give_one_clear_message(tmp_path, name, content, problem):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ImageReadError, match=problem) as info:
+        read_image(path)
+    assert name in str(info.value)
+
+
+def test_truncated_nifti(tmp_path):
+    src = NIBABEL_DATA / "anatomical.nii"
+    data = gzip.compress(src.read_bytes())
+    path = tmp_path / "cut.nii.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match="cut.nii.gz.*truncated or corrupt"):
+        read_image(path)
+
+
+def test_too_many_dimensions_are_refused(tmp_path):
+    nib.save(nib.Nifti1Image(np.zeros((3, 3, 3, 2, 2), np.float32), np.eye(4)),
+             tmp_path / "5d.nii")
+    with pytest.raises(ImageReadError, match="5D"):
+        read_image(tmp_path / "5d.nii")
+
+
+def test_ome_tiff_scale_round_trip(tmp_path):
+    image, labels, scale = nuclei_3d(shape=(8, 40, 40), n_nuclei=4)
+    tifffile.imwrite(tmp_path / "img.ome.tif", image, ome=True,
+                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5,
+                               "PhysicalSizeZ": 1000.0, "PhysicalSizeZUnit": "nm"})
+    read = read_tiff(tmp_path / "img.ome.tif")
+    assert read.kind == "image" and read.axes == "ZYX"
+    assert read.scale == pytest.approx(scale)
+    out = write_labels(tmp_path / "labels.ome.tif", labels.astype(np.int64), scale=read.scale)
+    back = read_tiff(out)
+    assert back.kind == "labels" and back.data.dtype == np.uint8
+    np.testing.assert_array_equal(back.data, labels)
+    assert back.scale == pytest.approx(scale)
+
+
+def test_imagej_hyperstack_channels_and_spacing(tmp_path):
+    stack = np.random.default_rng(0).integers(0, 4000, (5, 2, 16, 20), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "hyper.tif", stack, imagej=True, resolution=(1 / 0.25, 1 / 0.25),
+                     metadata={"axes": "ZCYX", "spacing": 0.8, "unit": "um"})
+    read = read_tiff(tmp_path / "hyper.tif")
+    assert read.axes == "ZCYX" and read.channel_axis == 1 and read.kind == "image"
+    assert read.scale == pytest.approx((0.8, 1.0, 0.25, 0.25))
+
+
+def test_rgb_tiff(tmp_path):
+    rgb = np.zeros((10, 12, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "he.tif", rgb, photometric="rgb")
+    read = read_tiff(tmp_path / "he.tif")
+    assert read.rgb and read.kind == "image" and read.scale == (1.0, 1.0)
+
+
+def test_real_dsb_label_tiffs_open_as_labels(dsb_dir):
+    for path in sorted(dsb_dir.glob("*_labels.tif"))[:5]:
+        read = read_image(path)[0]
+        assert read.kind == "labels"
+        assert read.data.max() == len(np.unique(read.data)) - 1  # consecutive instance ids
