@@ -116,7 +116,7 @@ def test_truncated_nifti(tmp_path):
     data = gzip.compress(src.read_bytes())
     path = tmp_path / "cut.nii.gz"
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ImageReadError, match="cut.nii.gz.*truncated or corrupt"):
+    with pytest.raises(ImageReadError, match=r"cut\.nii\.gz.*truncated or corrupt"):
         read_image(path)
 
 

@@ -90,7 +90,7 @@ def test_only_the_bounding_box_is_scanned():
     labels = np.zeros((8, 2048, 2048), np.uint16)  # 64 MiB
     plan = plan_mask_edit(labels, np.ones((2, 3, 3), bool), label=1, offset=(1, 100, 100))
     assert plan.n_changed == 18
-    assert {tuple(ix) for ix in zip(*plan.indices)} == {
+    assert {tuple(ix) for ix in zip(*plan.indices, strict=True)} == {
         (z, y, x) for z in (1, 2) for y in (100, 101, 102) for x in (100, 101, 102)
     }
 

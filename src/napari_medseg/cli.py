@@ -34,6 +34,10 @@ def run_demo(sample: str, screenshot: str | None = None) -> int:
 
     viewer = open_demo(sample)
     if screenshot:
+        from qtpy.QtWidgets import QApplication
+
+        viewer.window._qt_window.resize(1400, 860)
+        QApplication.processEvents()
         viewer.screenshot(screenshot, canvas_only=False, flash=False)
         viewer.close()
         print(f"saved {screenshot}")

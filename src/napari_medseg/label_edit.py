@@ -137,19 +137,19 @@ def plan_mask_edit(
     if box is None:
         return empty
     # Clip the mask's bounding box (in label coordinates) to the label array.
-    lo = [max(int(o) + b.start, 0) for o, b in zip(offset, box)]
-    hi = [min(int(o) + b.stop, s) for o, b, s in zip(offset, box, labels.shape)]
-    if any(a >= b for a, b in zip(lo, hi)):
+    lo = [max(int(o) + b.start, 0) for o, b in zip(offset, box, strict=True)]
+    hi = [min(int(o) + b.stop, s) for o, b, s in zip(offset, box, labels.shape, strict=True)]
+    if any(a >= b for a, b in zip(lo, hi, strict=True)):
         return empty
-    dst = tuple(slice(a, b) for a, b in zip(lo, hi))
-    src = tuple(slice(a - int(o), b - int(o)) for a, b, o in zip(lo, hi, offset))
+    dst = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    src = tuple(slice(a - int(o), b - int(o)) for a, b, o in zip(lo, hi, offset, strict=True))
 
     region = labels[dst]
     write = mask[src] & (region != label)
     if mode == "preserve":
         write &= region == 0
     local = np.nonzero(write)
-    indices = tuple(ix + a for ix, a in zip(local, lo))
+    indices = tuple(ix + a for ix, a in zip(local, lo, strict=True))
     return MaskEdit(indices, region[local].copy(), label)
 
 

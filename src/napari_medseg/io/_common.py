@@ -134,7 +134,9 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def smallest_label_dtype(labels: np.ndarray, path: str | Path, allowed: tuple[str, ...]) -> np.dtype:
+def smallest_label_dtype(
+    labels: np.ndarray, path: str | Path, allowed: tuple[str, ...]
+) -> np.dtype:
     """Smallest dtype from ``allowed`` that holds every value of ``labels``."""
     if labels.dtype.kind == "b":
         return np.dtype(np.uint8)

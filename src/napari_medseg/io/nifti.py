@@ -72,7 +72,8 @@ def read_nifti(path: str | Path) -> ImageFile:
     keep = [i for i, n in enumerate(shape) if i < 3 or n > 1]
     if len(keep) > 4:
         raise ImageReadError(
-            path, f"{len(keep)}D data of shape {shape}: only 2D, 3D and 4D (x, y, z, t) are supported"
+            path, f"{len(keep)}D data of shape {shape}: only 2D, 3D and 4D (x, y, z, t) are "
+            "supported",
         )
     try:
         data = np.asanyarray(img.dataobj)

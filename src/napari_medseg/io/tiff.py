@@ -130,7 +130,7 @@ def write_tiff(
     if scale is not None:
         if len(scale) != labels.ndim:
             raise ImageWriteError(path, f"scale {tuple(scale)} needs {labels.ndim} entries")
-        for ax, size in zip(axes, scale):
+        for ax, size in zip(axes, scale, strict=True):
             if ax in "ZYX":
                 ome[f"PhysicalSize{ax}"] = float(size)
                 ome[f"PhysicalSize{ax}Unit"] = "µm"

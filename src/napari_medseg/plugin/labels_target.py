@@ -5,7 +5,6 @@ a Labels layer made here carries the image's NIfTI/TIFF metadata, so saving it
 restores the image's orientation and voxel size.
 """
 
-from __future__ import annotations
 
 import napari
 import numpy as np
@@ -14,6 +13,8 @@ from napari.layers import Image, Labels
 
 __all__ = ["new_labels_for_image", "new_labels_widget"]
 
+# Metadata that tells writers where the image came from (see napari_medseg.io).
+_SOURCE_KEYS = ("nifti", "tiff", "units", "axes")
 _DTYPES = {"uint8 (≤255 objects)": np.uint8, "uint16": np.uint16, "uint32": np.uint32}
 
 
@@ -30,7 +31,7 @@ def new_labels_for_image(
         scale=image.scale,
         translate=image.translate,
         rotate=image.rotate,
-        metadata={k: v for k, v in image.metadata.items() if k in ("nifti", "tiff", "units", "axes")},
+        metadata={k: v for k, v in image.metadata.items() if k in _SOURCE_KEYS},
     )
 
 

@@ -14,7 +14,7 @@ def sample_nuclei_2d() -> list[LayerDataTuple]:
     image, labels = nuclei_2d()
     return [
         (image, {"name": "nuclei 2D", "colormap": "gray"}, "image"),
-        (labels, {"name": "nuclei 2D labels", "opacity": 0.5, "visible": False}, "labels"),
+        (labels, {"name": "nuclei 2D ground truth", "opacity": 0.35}, "labels"),
     ]
 
 
@@ -24,19 +24,19 @@ def sample_nuclei_3d() -> list[LayerDataTuple]:
     common = {"scale": scale, "metadata": {"units": ("µm", "µm", "µm")}}
     return [
         (image, {"name": "nuclei 3D", "colormap": "gray", **common}, "image"),
-        (labels, {"name": "nuclei 3D labels", "opacity": 0.5, "visible": False, **common},
+        (labels, {"name": "nuclei 3D ground truth", "opacity": 0.35, **common},
          "labels"),
     ]
 
 
 def sample_ct() -> list[LayerDataTuple]:
-    """CT-like volume in HU (soft-tissue window) with organ labels."""
+    """CT-like volume in HU (soft-tissue window -160..240) with organ labels."""
     image, labels, scale = ct_volume()
     common = {"scale": scale, "metadata": {"units": ("mm", "mm", "mm")}}
     organ_names = {"index": list(range(len(CT_ORGANS) + 1)), "organ": ["background", *CT_ORGANS]}
     return [
-        (image, {"name": "CT", "colormap": "gray", "contrast_limits": (-400, 400), **common},
+        (image, {"name": "CT", "colormap": "gray", "contrast_limits": (-160, 240), **common},
          "image"),
-        (labels, {"name": "CT organs", "opacity": 0.4, "visible": False, "features": organ_names,
+        (labels, {"name": "CT organs", "opacity": 0.35, "features": organ_names,
                   **common}, "labels"),
     ]

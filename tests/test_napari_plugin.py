@@ -1,0 +1,122 @@
+"""The plugin in a real napari viewer: reader, writer, samples, widgets, undoable commits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_medseg.plugin.demo import PLUGIN, plugin_widget_names
+from napari_medseg.plugin.labels_target import new_labels_for_image
+from napari_medseg.plugin.layer_edit import commit_mask_to_layer, next_free_label_of_layer
+
+NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    return make_napari_viewer()
+
+
+def test_nifti_opens_with_voxel_scale_and_saved_labels_keep_the_affine(viewer, tmp_path):
+    src = NIBABEL_DATA / "anatomical.nii"
+    [image] = viewer.open(src, plugin=PLUGIN)
+    assert image.data.shape == (25, 41, 33)
+    assert tuple(image.scale) == (2.0, 2.0, 2.0)
+    assert "nifti" in image.metadata
+
+    labels = new_labels_for_image(viewer, image)
+    labels.data[10, 20, 15] = 5
+    out = tmp_path / "seg.nii.gz"
+    labels.save(str(out), plugin=PLUGIN)
+    saved = nib.load(out)
+    np.testing.assert_allclose(saved.affine, nib.load(src).affine)
+    assert np.argwhere(np.asanyarray(saved.dataobj) == 5).tolist() == [[15, 41 - 1 - 20, 10]]
+
+
+def test_shared_label_tiff_opens_as_labels(viewer, dsb_dir):
+    path = sorted(dsb_dir.glob("*_labels.tif"))[0]
+    [layer] = viewer.open(path, plugin=PLUGIN)
+    assert layer.__class__.__name__ == "Labels"
+
+
+def test_unreadable_file_raises_a_short_clear_error(viewer, tmp_path):
+    bad = tmp_path / "scan.nii.gz"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(Exception, match=r"Cannot read 'scan.nii.gz'"):
+        viewer.open(bad, plugin=PLUGIN)
+    assert len(viewer.layers) == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "ndim", "scale"),
+    [("nuclei-2d", 2, (1.0, 1.0)), ("nuclei-3d", 3, (1.0, 0.5, 0.5)), ("ct", 3, (2.5, 1.0, 1.0))],
+)
+def test_samples_load(viewer, key, ndim, scale):
+    layers = viewer.open_sample(PLUGIN, key)
+    kinds = sorted(type(layer).__name__ for layer in layers)
+    assert kinds == ["Image", "Labels"]
+    for layer in layers:
+        assert layer.ndim == ndim
+        assert tuple(layer.scale) == scale
+    labels = next(layer for layer in layers if type(layer).__name__ == "Labels")
+    assert labels.data.max() >= 6
+
+
+def test_every_widget_opens(viewer):
+    names = plugin_widget_names()
+    assert names
+    for name in names:
+        dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+        assert dock.isVisible() or not viewer.window._qt_window.isVisible()
+        assert widget is not None
+
+
+def test_new_labels_widget_creates_an_aligned_layer(viewer):
+    from napari_medseg.plugin.labels_target import new_labels_widget
+
+    image = viewer.open_sample(PLUGIN, "nuclei-3d")[0]
+    widget = new_labels_widget()
+    viewer.window.add_dock_widget(widget)
+    widget.image.value = image
+    widget.dtype.value = "uint32"
+    widget()
+    layer = viewer.layers[-1]
+    assert layer.data.shape == image.data.shape and layer.data.dtype == np.uint32
+    assert tuple(layer.scale) == tuple(image.scale)
+    assert viewer.layers.selection.active is layer
+
+
+def test_commit_is_one_undo_step_and_preserves_other_objects(viewer):
+    labels = viewer.add_labels(np.zeros((4, 64, 64), np.uint16), scale=(3, 1, 1))
+    labels.data[1, 10:20, 10:20] = 1
+    mask = np.zeros((3, 30, 30), bool)
+    mask[:, 5:25, 5:25] = True  # overlaps object 1 on slice 1
+
+    edit = commit_mask_to_layer(labels, mask, offset=(0, 8, 8))
+    assert edit.label == 2 == labels.selected_label
+    assert (labels.data[1, 10:20, 10:20] == 1).all()
+    after = labels.data.copy()
+    assert (after == 2).sum() == 3 * 400 - 7 * 7  # rows/cols 13..19 of slice 1 hold object 1
+
+    labels.undo()
+    assert (labels.data == 2).sum() == 0
+    assert (labels.data[1, 10:20, 10:20] == 1).all()
+    labels.redo()
+    np.testing.assert_array_equal(labels.data, after)
+
+    commit_mask_to_layer(labels, mask, label=1, mode="overwrite", offset=(0, 8, 8))
+    assert (labels.data == 2).sum() == 0
+    labels.undo()
+    np.testing.assert_array_equal(labels.data, after)
+    assert next_free_label_of_layer(labels) == 3
+
+
+def test_commit_refuses_non_numpy_layers(viewer):
+    import dask.array as da
+
+    layer = viewer.add_labels(da.zeros((8, 8), dtype=np.uint8, chunks=4))
+    with pytest.raises(ValueError, match="in-memory numpy"):
+        commit_mask_to_layer(layer, np.ones((8, 8), bool))
