@@ -17,13 +17,13 @@ ITK's MorphologicalContourInterpolator needs `pip install itk-morphologicalconto
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.color import rgb2gray
 from skimage.io import imread
 
 from napari_medseg import interpolate_labels
@@ -39,7 +39,7 @@ def plain_sdf(sparse: np.ndarray) -> np.ndarray:
     for label in np.unique(sparse)[1:]:
         m = sparse == label
         ks = np.flatnonzero(m.any(axis=(1, 2)))
-        for a, b in zip(ks[:-1], ks[1:], strict=True):
+        for a, b in itertools.pairwise(ks):
             sa, sb = (ndi.distance_transform_edt(~m[k]) - ndi.distance_transform_edt(m[k])
                       for k in (a, b))
             for k in range(a + 1, b):
@@ -107,7 +107,7 @@ def synthetic_objects(rng: np.random.Generator) -> dict[str, list[np.ndarray]]:
     for _ in range(8):
         n = int(rng.integers(11, 18))
         r0, r1 = rng.uniform(8, 16, 2)
-        start, move = rng.uniform(30, 40, 2), rng.uniform(-1, 1, 2)
+        move = rng.uniform(-1, 1, 2)
         move *= 2 * max(r0, r1) / np.linalg.norm(move)
         shifted = np.zeros((n, 96, 96), np.uint16)
         split = np.zeros_like(shifted)

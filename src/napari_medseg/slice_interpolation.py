@@ -94,6 +94,9 @@ def interpolate_labels_with_report(
     """Like :func:`interpolate_labels`, also returning which slices were filled per id."""
     labels = _validate(labels, axis)
     axis = axis % labels.ndim
+    requested = None if label_ids is None else sorted({int(i) for i in label_ids})
+    if requested and requested[0] <= 0:
+        raise ValueError(f"label ids must be positive, got {requested[0]}.")
     out = labels.copy()
     report = InterpolationReport()
     if labels.size == 0 or not labels.any():
@@ -109,7 +112,11 @@ def interpolate_labels_with_report(
         dst = dst.copy()
 
     present = _present_ids(labels)
-    wanted = present if label_ids is None else _requested(label_ids, present, report)
+    if requested is None:
+        wanted = present
+    else:
+        wanted = sorted(set(requested) & set(present))
+        report.skipped.update({i: "not present" for i in requested if i not in wanted})
     for b in range(src.shape[1]):
         volume, target = src[:, b], dst[:, b]
         boxes = _bounding_boxes(volume, max(wanted, default=0))
@@ -154,20 +161,6 @@ def _present_ids(labels: np.ndarray) -> list[int]:
         counts = np.bincount(labels.ravel(), minlength=top + 1)
         return [int(i) for i in np.flatnonzero(counts[1:]) + 1]
     return [int(i) for i in np.unique(labels) if i > 0]
-
-
-def _requested(label_ids: Iterable[int], present: list[int], report: InterpolationReport):
-    wanted = []
-    present_set = set(present)
-    for label in label_ids:
-        label = int(label)
-        if label <= 0:
-            raise ValueError(f"label ids must be positive, got {label}.")
-        if label in present_set:
-            wanted.append(label)
-        else:
-            report.skipped[label] = "not present"
-    return sorted(set(wanted))
 
 
 def _bounding_boxes(volume: np.ndarray, top: int) -> dict[int, tuple[slice, ...]]:
