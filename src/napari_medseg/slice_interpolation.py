@@ -14,13 +14,18 @@ follows the annotated objects, not the volume.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["InterpolationReport", "interpolate_labels", "interpolate_labels_with_report"]
+__all__ = [
+    "InterpolationReport",
+    "interpolate_labels",
+    "interpolate_labels_with_report",
+    "interpolation_steps",
+]
 
 # Margin (pixels) around an object's bounding box, so distance maps see background.
 _PAD = 2
@@ -92,6 +97,25 @@ def interpolate_labels_with_report(
     overwrite: bool = False,
 ) -> tuple[np.ndarray, InterpolationReport]:
     """Like :func:`interpolate_labels`, also returning which slices were filled per id."""
+    steps = interpolation_steps(labels, axis, label_ids, overwrite)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def interpolation_steps(
+    labels: np.ndarray,
+    axis: int = 0,
+    label_ids: Iterable[int] | None = None,
+    overwrite: bool = False,
+) -> Generator[tuple[int, int], None, tuple[np.ndarray, InterpolationReport]]:
+    """Generator form of :func:`interpolate_labels_with_report` for progress and cancelling.
+
+    Yields ``(done, total)`` object counts as it goes and returns ``(labels, report)``;
+    closing it early stops the work with ``labels`` untouched.
+    """
     labels = _validate(labels, axis)
     axis = axis % labels.ndim
     requested = None if label_ids is None else sorted({int(i) for i in label_ids})
@@ -117,16 +141,17 @@ def interpolate_labels_with_report(
     else:
         wanted = sorted(set(requested) & set(present))
         report.skipped.update({i: "not present" for i in requested if i not in wanted})
+    total = src.shape[1] * len(wanted)
     for b in range(src.shape[1]):
         volume, target = src[:, b], dst[:, b]
         boxes = _bounding_boxes(volume, max(wanted, default=0))
-        for label in wanted:
+        for i, label in enumerate(wanted):
             box = boxes.get(label)
-            if box is None:
-                continue
-            slices = _fill_object(volume, target, label, box, overwrite)
-            if slices:
-                report.filled.setdefault(label, []).extend(slices)
+            if box is not None:
+                slices = _fill_object(volume, target, label, box, overwrite)
+                if slices:
+                    report.filled.setdefault(label, []).extend(slices)
+            yield b * len(wanted) + i + 1, total
 
     if not np.shares_memory(dst, out):
         out[...] = dst.reshape([labels.shape[a] for a in order]).transpose(np.argsort(order))
