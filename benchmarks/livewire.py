@@ -148,6 +148,13 @@ def speed() -> None:
             t0 = time.perf_counter()
             wire.path_to(a + d)
             path_t.append(time.perf_counter() - t0)
+    tool = cv2.segmentation.IntelligentScissorsMB()
+    t0 = time.perf_counter()
+    tool.applyImage((big // 256).astype(np.uint8))  # it takes 8-bit images only
+    tool.buildMap((1024, 1024))
+    opencv = time.perf_counter() - t0
+    print(f"2048x2048 (as 8 bit): OpenCV IntelligentScissorsMB applyImage + buildMap "
+          f"{opencv * 1e3:.0f} ms")
     print(f"2048x2048 uint16: LiveWire() {setup * 1e3:.0f} ms, anchor() median "
           f"{np.median(anchor_t) * 1e3:.1f} ms (max {np.max(anchor_t) * 1e3:.0f}), path_to() "
           f"median {np.median(path_t) * 1e3:.2f} ms (p95 {np.percentile(path_t, 95) * 1e3:.2f})")

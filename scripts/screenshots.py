@@ -13,6 +13,7 @@ from qtpy.QtWidgets import QApplication
 
 from napari_medseg.plugin.demo import open_demo
 from napari_medseg.plugin.interpolation_widget import InterpolationWidget
+from napari_medseg.plugin.livewire_widget import LiveWireWidget
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
@@ -44,6 +45,34 @@ def interpolation() -> None:
     viewer.close()
 
 
+def livewire() -> None:
+    viewer = napari.Viewer(title="napari-medseg: live-wire scissors")
+    image, truth = viewer.open_sample("napari-medseg", "nuclei-2d")
+    truth.visible = False
+    labels = viewer.add_labels(np.zeros_like(truth.data), name="annotations")
+    widget = LiveWireWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Live-wire scissors")
+    widget._source.value, widget._target.value = image, labels
+    widget._active.value = True
+    ids = np.unique(truth.data)[1:]
+    for k, label in enumerate(ids[:2]):  # one nucleus filled, one being traced
+        ys, xs = np.nonzero(truth.data == label)
+        cy, cx = ys.mean(), xs.mean()
+        angles = np.linspace(0, 2 * np.pi, 6, endpoint=False)
+        outline = [(ys[np.argmax(np.cos(a) * (ys - cy) + np.sin(a) * (xs - cx))],
+                    xs[np.argmax(np.cos(a) * (ys - cy) + np.sin(a) * (xs - cx))]) for a in angles]
+        for p in outline[: 6 if k == 0 else 4]:
+            widget.add_anchor(p)
+        if k == 0:
+            widget.close_contour()
+        else:
+            widget.move_to(outline[4])
+            viewer.camera.center = (cy, cx)
+            viewer.camera.zoom = 3.5
+    _save(viewer, "livewire.png")
+    viewer.close()
+
+
 def demo() -> None:
     viewer = open_demo("nuclei-2d")
     _save(viewer, "demo.png")
@@ -54,3 +83,4 @@ if __name__ == "__main__":
     IMAGES.mkdir(parents=True, exist_ok=True)
     demo()
     interpolation()
+    livewire()

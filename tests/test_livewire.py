@@ -76,7 +76,7 @@ def test_interactive_path_ends_at_the_mouse_and_follows_the_edge():
 
 
 def test_search_window_grows_to_reach_far_targets_and_undo_anchor():
-    image, truth = _blob(shape=(300, 300), center=(150, 150), radii=(120, 130))
+    image, _truth = _blob(shape=(300, 300), center=(150, 150), radii=(120, 130))
     wire = LiveWire(image, radius=8)
     wire.anchor((30, 150))
     path = wire.path_to((270, 150))

@@ -1,0 +1,310 @@
+"""Live-wire scissors in napari: anchors on the displayed slice, a path that follows the mouse.
+
+While the tool is active on a Labels layer, a click places an anchor, the path
+from the last anchor follows the mouse, and double-clicking (or clicking the
+first anchor again) closes the contour and fills it into the Labels layer as
+one undo step. Backspace removes the last anchor, Escape cancels. Dragging
+still pans the view.
+"""
+
+from __future__ import annotations
+
+import napari
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, create_widget
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_info, show_warning
+
+from napari_medseg.livewire import LiveWire, livewire_path, path_to_mask
+from napari_medseg.plugin.layer_edit import commit_mask_to_layer
+
+__all__ = ["LiveWireWidget", "SlicePlane"]
+
+_NEXT_FREE, _SELECTED = "next free id", "selected label"
+_CLOSE_PX = 8  # clicking this close (screen pixels) to the first anchor closes the contour
+_DRAG_PX = 4  # a press that moves further than this (screen pixels) is a pan, not a click
+_PATH, _ANCHORS = "live-wire path", "live-wire anchors"
+
+
+class SlicePlane:
+    """The 2D plane of a layer shown in the viewer, and the mapping to it.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    layer : napari.layers.Labels
+        The layer whose data axes define the plane (the image must share its grid).
+    """
+
+    def __init__(self, viewer: napari.Viewer, layer: Labels):
+        if viewer.dims.ndisplay != 2:
+            raise ValueError("Live-wire works in 2D view; switch the viewer to 2D.")
+        offset = viewer.dims.ndim - layer.ndim
+        self.axes = tuple(d - offset for d in viewer.dims.displayed)
+        if any(a < 0 for a in self.axes):
+            raise ValueError(f"{layer.name!r} has fewer than 2 axes in the displayed plane.")
+        point = np.asarray(layer.world_to_data(viewer.dims.point[offset:]))
+        index = np.clip(np.rint(point).astype(int), 0, np.asarray(layer.data.shape) - 1)
+        self.index = tuple(int(i) for i in index)  # plane position along the sliced axes
+        self.shape = tuple(layer.data.shape[a] for a in self.axes)
+        self.spacing = tuple(float(layer.scale[a]) for a in self.axes)
+        self.key = (self.axes, tuple(self.index[a] for a in range(layer.ndim)
+                                     if a not in self.axes))
+
+    def extract(self, data: np.ndarray, rgb: bool = False) -> np.ndarray:
+        """The plane of ``data`` (a view), rows along ``axes[0]`` and columns along ``axes[1]``."""
+        slicer = tuple(slice(None) if a in self.axes else i for a, i in enumerate(self.index))
+        plane = data[(*slicer, slice(None))] if rgb else data[slicer]
+        return np.swapaxes(plane, 0, 1) if self.axes[0] > self.axes[1] else plane
+
+    def to_plane(self, layer: Labels, world_position) -> np.ndarray:
+        """``(row, col)`` in the plane for a world position (float)."""
+        data = np.asarray(layer.world_to_data(world_position))[-layer.ndim:]
+        return data[list(self.axes)]
+
+    def to_world(self, layer: Labels, points: np.ndarray) -> np.ndarray:
+        """Plane ``(row, col)`` points (N, 2) to the layer's data coordinates (N, ndim)."""
+        full = np.tile(np.asarray(self.index, float), (len(points), 1))
+        full[:, self.axes[0]], full[:, self.axes[1]] = points[:, 0], points[:, 1]
+        return full
+
+    def embed(self, mask: np.ndarray, corner: tuple[int, int]) -> tuple[np.ndarray, tuple]:
+        """A plane crop at ``corner`` as an nD mask and its offset in the layer."""
+        if self.axes[0] > self.axes[1]:
+            mask = mask.T
+            corner = corner[::-1]
+        lo, hi = sorted(self.axes)
+        shape = [1] * len(self.index)
+        shape[lo], shape[hi] = mask.shape
+        offset = list(self.index)
+        offset[lo], offset[hi] = corner
+        return mask.reshape(shape), tuple(offset)
+
+
+class LiveWireWidget(Container):
+    """Dock widget: activate live-wire scissors on a Labels layer."""
+
+    def __init__(self, napari_viewer: napari.Viewer):
+        self._viewer = napari_viewer
+        self._source = create_widget(annotation=Image, label="image")
+        self._target = create_widget(annotation=Labels, label="labels")
+        self._label_choice = ComboBox(choices=[_NEXT_FREE, _SELECTED], value=_NEXT_FREE,
+                                      label="fill with")
+        self._overwrite = CheckBox(value=False, text="overwrite other labels")
+        self._active = CheckBox(value=False, text="Live-wire active (click anchors)")
+        self._status = Label(value="Activate, then click along an object's outline.")
+        self._status.native.setWordWrap(True)
+        self._help = Label(value="Double-click or click the first anchor: close and fill. "
+                                 "Backspace: remove last anchor. Esc: cancel.")
+        self._help.native.setWordWrap(True)
+        super().__init__(widgets=[self._source, self._target, self._label_choice, self._overwrite,
+                                  self._active, self._status, self._help])
+        self._bound: Labels | None = None
+        self._plane: SlicePlane | None = None
+        self._wire: LiveWire | None = None
+        self._fixed: list[np.ndarray] = []  # traced pieces between consecutive anchors
+        self._live = np.empty((0, 2))
+        self._active.changed.connect(self._toggle)
+        self._target.changed.connect(lambda _: self._active.value and self._rebind())
+
+    # -- public actions ---------------------------------------------------------------------
+    def add_anchor(self, plane_point) -> None:
+        """Place an anchor at ``(row, col)`` of the displayed plane (as a click does)."""
+        if self._wire is None:
+            self._start()
+        wire = self._wire
+        if wire.anchors:
+            last_piece = wire.path_to(plane_point)
+            if len(last_piece) < 2:
+                return  # same pixel as the last anchor
+            self._fixed.append(last_piece[:-1])
+        wire.anchor(plane_point)
+        self._live = np.empty((0, 2))
+        self._show()
+
+    def move_to(self, plane_point) -> None:
+        """Update the live path from the last anchor to ``(row, col)``."""
+        if self._wire is None or not self._wire.anchors:
+            return
+        self._live = self._wire.path_to(plane_point)
+        self._show()
+
+    def remove_last_anchor(self) -> None:
+        """Take back the last anchor (Backspace)."""
+        if self._wire is None or not self._wire.anchors:
+            return
+        self._wire.undo_anchor()
+        if self._fixed:
+            self._fixed.pop()
+        self._live = np.empty((0, 2))
+        if not self._wire.anchors:
+            self.cancel()
+            return
+        self._show()
+
+    def cancel(self) -> None:
+        """Drop the contour being traced (Escape); the Labels layer is untouched."""
+        self._wire, self._plane, self._fixed = None, None, []
+        self._live = np.empty((0, 2))
+        self._show()
+
+    def close_contour(self) -> int | None:
+        """Close the contour through the anchors, fill it into the Labels layer, return its id.
+
+        The closed boundary is recomputed through all anchors at once (each
+        segment then knows its neighbours), which is what gets filled.
+        """
+        wire, plane, layer = self._wire, self._plane, self._bound
+        if wire is None or layer is None:
+            return None
+        if len(wire.anchors) < 3:
+            show_warning("Place at least 3 anchors before closing the contour.")
+            return None
+        path = livewire_path(wire.image, wire.anchors, closed=True, spacing=plane.spacing)
+        lo = path.min(0)
+        crop = path_to_mask(path - lo, tuple(path.max(0) - lo + 1))
+        mask, offset = plane.embed(crop, tuple(int(v) for v in lo))
+        label = layer.selected_label if self._label_choice.value == _SELECTED else None
+        mode = "overwrite" if self._overwrite.value else "preserve"
+        try:
+            edit = commit_mask_to_layer(layer, mask, label, mode=mode, offset=offset)
+        except ValueError as err:
+            show_warning(str(err))
+            return None
+        self.cancel()
+        message = f"Filled label {edit.label}: {edit.n_changed} pixels changed."
+        self._status.value = message
+        show_info(message)
+        return edit.label
+
+    # -- activation and mouse/keyboard ------------------------------------------------------
+    def _toggle(self, active: bool) -> None:
+        self.cancel()
+        if active:
+            self._rebind()
+        else:
+            self._unbind()
+
+    def _rebind(self) -> None:
+        self._unbind()
+        layer = self._target.value
+        if layer is None:
+            show_warning("Choose a Labels layer for live-wire.")
+            self._active.value = False
+            return
+        layer.mode = "pan_zoom"  # clicks place anchors instead of painting
+        layer.mouse_drag_callbacks.append(self._on_press)
+        layer.mouse_move_callbacks.append(self._on_move)
+        layer.mouse_double_click_callbacks.append(self._on_double_click)
+        layer.bind_key("Backspace", lambda _: self.remove_last_anchor(), overwrite=True)
+        layer.bind_key("Escape", lambda _: self.cancel(), overwrite=True)
+        self._bound = layer
+        self._viewer.layers.selection.active = layer
+        self._status.value = f"Live-wire on {layer.name!r}: click along the outline."
+
+    def _unbind(self) -> None:
+        layer, self._bound = self._bound, None
+        if layer is None:
+            return
+        for callbacks, fn in ((layer.mouse_drag_callbacks, self._on_press),
+                              (layer.mouse_move_callbacks, self._on_move),
+                              (layer.mouse_double_click_callbacks, self._on_double_click)):
+            if fn in callbacks:
+                callbacks.remove(fn)
+        layer.bind_key("Backspace", None)
+        layer.bind_key("Escape", None)
+
+    def _on_press(self, layer, event):
+        if event.button != 1:
+            return
+        start = np.asarray(event.position)
+        yield
+        moved = 0.0
+        while event.type == "mouse_move":
+            moved = max(moved, float(np.linalg.norm(np.asarray(event.position) - start)))
+            yield
+        if moved * _zoom(self._viewer) > _DRAG_PX:
+            return  # that was a pan
+        self._click(layer, start)
+
+    def _click(self, layer: Labels, world_position) -> None:
+        try:
+            if self._plane is None:
+                self._plane = SlicePlane(self._viewer, layer)
+            point = self._plane.to_plane(layer, world_position)
+            wire = self._wire
+            if wire is not None and len(wire.anchors) >= 3:
+                first = np.asarray(wire.anchors[0], float)
+                distance = np.linalg.norm((point - first) * self._plane.spacing)
+                if distance * _zoom(self._viewer) <= _CLOSE_PX:
+                    self.close_contour()
+                    return
+            self.add_anchor(point)
+        except ValueError as err:  # outside the image, wrong view, unusable image
+            show_warning(str(err))
+            if self._wire is None or not self._wire.anchors:
+                self.cancel()
+
+    def _on_move(self, layer, event):
+        if self._wire is None or self._plane is None:
+            return
+        point = self._plane.to_plane(layer, event.position)
+        if all(0 <= p < s for p, s in zip(np.rint(point), self._plane.shape, strict=True)):
+            self.move_to(point)
+
+    def _on_double_click(self, layer, event):
+        # The double-click's first press already placed (or repeated) an anchor.
+        if self._wire is not None and len(self._wire.anchors) >= 3:
+            self.close_contour()
+
+    # -- internals --------------------------------------------------------------------------
+    def _start(self) -> None:
+        layer, image = self._bound, self._source.value
+        if layer is None:
+            raise ValueError("Activate live-wire on a Labels layer first.")
+        if image is None:
+            raise ValueError("Choose the image to trace on.")
+        if self._plane is None:
+            self._plane = SlicePlane(self._viewer, layer)
+        spatial = image.data.shape[:-1] if image.rgb else image.data.shape
+        if tuple(spatial) != tuple(layer.data.shape):
+            raise ValueError(f"Image {image.name!r} {tuple(spatial)} and labels {layer.name!r} "
+                             f"{layer.data.shape} have different shapes.")
+        plane = self._plane.extract(image.data, rgb=image.rgb)
+        self._wire = LiveWire(np.asarray(plane), spacing=self._plane.spacing)
+
+    def _show(self) -> None:
+        """Draw the path (fixed pieces + live piece) and the anchors in preview layers."""
+        layer = self._bound
+        if layer is None or self._wire is None:
+            for name in (_PATH, _ANCHORS):
+                if name in self._viewer.layers:
+                    self._viewer.layers[name].data = []
+            return
+        pieces = [p for p in (*self._fixed, self._live) if len(p)]
+        path = np.concatenate(pieces) if pieces else np.empty((0, 2))
+        anchors = np.asarray(self._wire.anchors, float).reshape(-1, 2)
+        width = 0.4 * min(self._plane.spacing)
+        paths = [self._plane.to_world(layer, path)] if len(path) >= 2 else []
+        self._preview(_PATH, "shapes", edge_color="yellow", edge_width=width).data = [
+            (p, "path") for p in paths]
+        self._preview(_ANCHORS, "points", face_color="cyan", border_width=0,
+                      size=2.5 * min(self._plane.spacing)).data = self._plane.to_world(
+            layer, anchors)
+
+    def _preview(self, name: str, kind: str, **style):
+        """The preview layer ``name``, made on first use in the Labels layer's geometry."""
+        viewer, layer = self._viewer, self._bound
+        if name in viewer.layers:
+            return viewer.layers[name]
+        add = viewer.add_shapes if kind == "shapes" else viewer.add_points
+        preview = add(name=name, ndim=layer.ndim, scale=layer.scale, translate=layer.translate,
+                      **style)
+        viewer.layers.selection.active = layer  # keep clicks going to the Labels layer
+        return preview
+
+
+def _zoom(viewer: napari.Viewer) -> float:
+    """Screen pixels per world unit (napari 0.9 moved the camera to ``viewer.scene``)."""
+    scene = getattr(viewer, "scene", None)
+    return float((scene.camera if scene is not None else viewer.camera).zoom)
