@@ -14,7 +14,9 @@ directed graph whose step costs are low on the object's outline:
   a path from running back along the route it came by.
 - **Shape prior** (:func:`livewire_path` only, where the neighbouring anchors are
   known): a centripetal Catmull-Rom curve through the anchors; straying far from
-  it costs extra, which keeps short cuts through textured interiors away.
+  it costs extra, which keeps short cuts through textured interiors away. For a
+  closed path, pixels inside the closed curve also cost a little more (a balloon
+  force against the pull of shortest paths towards the inside of a convex object).
 
 Costs and shortest paths are computed only in a window around the anchor (or
 around the segment), so the image size does not matter.
@@ -40,6 +42,9 @@ _PROFILE_W = np.exp(-(_PROFILE_T**2) / 8)  # near samples matter most
 _STEPS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 # Cost weights: profile mismatch, weak edge, wrong side, off the shape prior.
 _W_PROFILE, _W_EDGE, _W_SIDE, _W_PRIOR = 0.7, 0.28, 0.3, 0.3
+# Closed paths: a step inside the closed prior curve costs this much more per unit length. Like a
+# balloon force it offsets the shortest-path pull towards chords, which puts outlines inside.
+_W_INSIDE = 0.25
 _PROFILE_TOL = 0.25  # profile mismatch (fraction of local contrast) that counts as "off"
 _PRIOR_TOL = 0.25  # distance from the prior (fraction of the anchor spacing) that counts as "off"
 _SEGMENT_PAD = 30  # margin (pixels) around a segment's anchors for livewire_path
@@ -174,6 +179,15 @@ def livewire_path(
     else:
         side = _side_from_gradient(points, learned, spacing)
         pairs = [(i, i + 1) for i in range(n - 1)]
+    inside = None
+    if closed:  # the closed prior curve's interior, over the region all segment windows share
+        spline = np.concatenate([_catmull_rom(points[(i - 1) % n], points[i], points[(i + 1) % n],
+                                              points[(i + 2) % n]) for i in range(n)])
+        corner = np.maximum(points.min(0) - _SEGMENT_PAD, 0)
+        far = np.minimum(points.max(0) + _SEGMENT_PAD + 1, gray.shape)
+        inside = np.zeros(tuple(far - corner), bool)
+        rr, cc = draw_polygon(spline[:, 0] - corner[0], spline[:, 1] - corner[1], inside.shape)
+        inside[rr, cc] = True
     pieces = []
     for i, j in pairs:
         # Neighbouring anchors shape the prior curve; an open path's ends repeat themselves.
@@ -186,7 +200,10 @@ def livewire_path(
                   slice(max(lo[1], 0), min(hi[1], gray.shape[1])))
         reference = (learned[i].profile + learned[j].profile) / 2
         tree = _Tree.build(gray, window, tuple(points[i]), reference, side, spacing,
-                           prior=(curve, float(np.hypot(*((points[j] - points[i]) * spacing)))))
+                           prior=(curve, float(np.hypot(*((points[j] - points[i]) * spacing))),
+                                  None if inside is None else inside[
+                                      window[0].start - corner[0]:window[0].stop - corner[0],
+                                      window[1].start - corner[1]:window[1].stop - corner[1]]))
         pieces.append(tree.trace(tuple(points[j]))[:-1])
     if not closed:
         pieces.append(points[-1][None])
@@ -311,7 +328,9 @@ def _node_cost(features: _Features, reference: np.ndarray, spacing: np.ndarray,
     off_profile = np.minimum(mismatch / (_PROFILE_TOL * features.contrast), 1.0)
     cost = 0.02 + _W_PROFILE * off_profile + _W_EDGE * (1.0 - features.strength)
     if prior is not None:
-        curve, span = prior
+        curve, span, inside = prior
+        if inside is not None:
+            cost += _W_INSIDE * inside
         on_curve = np.zeros((h, w), bool)
         local = np.rint(curve - (window[0].start, window[1].start)).astype(int)
         inside = (local[:, 0] >= 0) & (local[:, 0] < h) & (local[:, 1] >= 0) & (local[:, 1] < w)
