@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QPoint, Qt
 
-from napari_medseg.plugin.livewire_widget import LiveWireWidget, SlicePlane, _zoom
+from napari_medseg.plugin.livewire_widget import LiveWireWidget
+from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
 from test_livewire import _anchors, _blob, _iou
 
 
@@ -41,7 +42,7 @@ def _screen(viewer, layer, data_point) -> QPoint:
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     center = np.asarray(camera.center)[-2:]
     canvas = _canvas(viewer)
-    offset = (world[displayed] - center) * _zoom(viewer)
+    offset = (world[displayed] - center) * canvas_zoom(viewer)
     return QPoint(round(canvas.width() / 2 + offset[1]),
                   round(canvas.height() / 2 + offset[0]))
 

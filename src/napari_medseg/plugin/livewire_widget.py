@@ -17,68 +17,14 @@ from napari.utils.notifications import show_info, show_warning
 
 from napari_medseg.livewire import LiveWire, livewire_path, path_to_mask
 from napari_medseg.plugin.layer_edit import commit_mask_to_layer
+from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
 
-__all__ = ["LiveWireWidget", "SlicePlane"]
+__all__ = ["LiveWireWidget"]
 
 _NEXT_FREE, _SELECTED = "next free id", "selected label"
 _CLOSE_PX = 8  # clicking this close (screen pixels) to the first anchor closes the contour
 _DRAG_PX = 4  # a press that moves further than this (screen pixels) is a pan, not a click
 _PATH, _ANCHORS = "live-wire path", "live-wire anchors"
-
-
-class SlicePlane:
-    """The 2D plane of a layer shown in the viewer, and the mapping to it.
-
-    Parameters
-    ----------
-    viewer : napari.Viewer
-    layer : napari.layers.Labels
-        The layer whose data axes define the plane (the image must share its grid).
-    """
-
-    def __init__(self, viewer: napari.Viewer, layer: Labels):
-        if viewer.dims.ndisplay != 2:
-            raise ValueError("Live-wire works in 2D view; switch the viewer to 2D.")
-        offset = viewer.dims.ndim - layer.ndim
-        self.axes = tuple(d - offset for d in viewer.dims.displayed)
-        if any(a < 0 for a in self.axes):
-            raise ValueError(f"{layer.name!r} has fewer than 2 axes in the displayed plane.")
-        point = np.asarray(layer.world_to_data(viewer.dims.point[offset:]))
-        index = np.clip(np.rint(point).astype(int), 0, np.asarray(layer.data.shape) - 1)
-        self.index = tuple(int(i) for i in index)  # plane position along the sliced axes
-        self.shape = tuple(layer.data.shape[a] for a in self.axes)
-        self.spacing = tuple(float(layer.scale[a]) for a in self.axes)
-        self.key = (self.axes, tuple(self.index[a] for a in range(layer.ndim)
-                                     if a not in self.axes))
-
-    def extract(self, data: np.ndarray, rgb: bool = False) -> np.ndarray:
-        """The plane of ``data`` (a view), rows along ``axes[0]`` and columns along ``axes[1]``."""
-        slicer = tuple(slice(None) if a in self.axes else i for a, i in enumerate(self.index))
-        plane = data[(*slicer, slice(None))] if rgb else data[slicer]
-        return np.swapaxes(plane, 0, 1) if self.axes[0] > self.axes[1] else plane
-
-    def to_plane(self, layer: Labels, world_position) -> np.ndarray:
-        """``(row, col)`` in the plane for a world position (float)."""
-        data = np.asarray(layer.world_to_data(world_position))[-layer.ndim:]
-        return data[list(self.axes)]
-
-    def to_world(self, layer: Labels, points: np.ndarray) -> np.ndarray:
-        """Plane ``(row, col)`` points (N, 2) to the layer's data coordinates (N, ndim)."""
-        full = np.tile(np.asarray(self.index, float), (len(points), 1))
-        full[:, self.axes[0]], full[:, self.axes[1]] = points[:, 0], points[:, 1]
-        return full
-
-    def embed(self, mask: np.ndarray, corner: tuple[int, int]) -> tuple[np.ndarray, tuple]:
-        """A plane crop at ``corner`` as an nD mask and its offset in the layer."""
-        if self.axes[0] > self.axes[1]:
-            mask = mask.T
-            corner = corner[::-1]
-        lo, hi = sorted(self.axes)
-        shape = [1] * len(self.index)
-        shape[lo], shape[hi] = mask.shape
-        offset = list(self.index)
-        offset[lo], offset[hi] = corner
-        return mask.reshape(shape), tuple(offset)
 
 
 class LiveWireWidget(Container):
@@ -223,7 +169,7 @@ class LiveWireWidget(Container):
         while event.type == "mouse_move":
             moved = max(moved, float(np.linalg.norm(np.asarray(event.position) - start)))
             yield
-        if moved * _zoom(self._viewer) > _DRAG_PX:
+        if moved * canvas_zoom(self._viewer) > _DRAG_PX:
             return  # that was a pan
         self._click(layer, start)
 
@@ -236,7 +182,7 @@ class LiveWireWidget(Container):
             if wire is not None and len(wire.anchors) >= 3:
                 first = np.asarray(wire.anchors[0], float)
                 distance = np.linalg.norm((point - first) * self._plane.spacing)
-                if distance * _zoom(self._viewer) <= _CLOSE_PX:
+                if distance * canvas_zoom(self._viewer) <= _CLOSE_PX:
                     self.close_contour()
                     return
             self.add_anchor(point)
@@ -303,8 +249,3 @@ class LiveWireWidget(Container):
         viewer.layers.selection.active = layer  # keep clicks going to the Labels layer
         return preview
 
-
-def _zoom(viewer: napari.Viewer) -> float:
-    """Screen pixels per world unit (napari 0.9 moved the camera to ``viewer.scene``)."""
-    scene = getattr(viewer, "scene", None)
-    return float((scene.camera if scene is not None else viewer.camera).zoom)
