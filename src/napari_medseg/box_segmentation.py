@@ -1,0 +1,507 @@
+"""Box + click segmentation ("frame cut") of one object in a 2D image or 3D stack.
+
+A box around an object, and optionally positive/negative clicks, give its mask.
+The work is done by a small click-conditioned U-Net (RITM-style: the clicks are
+extra input channels, and so is an optional prior mask) that sees a square crop
+around the box resized to a fixed size, so its cost does not depend on the image
+or box size. The network is
+trained by ``scripts/train_box_click.py`` on the shared DSB2018 nuclei and
+shipped in the package.
+
+In 3D the box's middle slice is segmented first and the object is followed
+slice by slice up and down (:func:`propagate_mask`), each slice prompted by the
+previous slice's mask: as the prior mask channel, and its bounding box (grown by
+a margin) as the box.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+if TYPE_CHECKING:  # torch is imported on first use: it takes seconds to load
+    import torch
+
+__all__ = ["BoxSession", "box_click_network", "propagate_mask", "segment_box"]
+
+CROP = 64  # network input size (pixels)
+_CONTEXT = 1.4  # the crop's side, relative to the box's longer side
+_CONTEXT_PAD = 8  # extra context (image pixels) for tiny boxes
+_CLICK_RADIUS = 3  # click disks in the crop (pixels)
+WEIGHTS = "box_click_2d.pt"
+
+
+def box_click_network() -> torch.nn.Module:
+    """The (untrained) network; input channels: image, box, positive and negative clicks, prior."""
+    from monai.networks.nets import UNet
+
+    return UNet(spatial_dims=2, in_channels=5, out_channels=1, channels=(24, 48, 96, 192),
+                strides=(2, 2, 2), num_res_units=1)
+
+
+@functools.cache
+def _shipped_network() -> torch.nn.Module:
+    import torch
+
+    path = resources.files("napari_medseg.models").joinpath(WEIGHTS)
+    with resources.as_file(path) as file:
+        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+    net = box_click_network()
+    net.load_state_dict({k: v.float() for k, v in checkpoint["state_dict"].items()})
+    return net.eval()
+
+
+# -- geometry of the crop ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class CropFrame:
+    """Where the network's square crop lies in the image.
+
+    Attributes
+    ----------
+    box : (y0, x0, y1, x1)
+        The (clipped, half-open) box in image pixels.
+    origin : (float, float)
+        Image ``(y, x)`` of the crop's top-left corner.
+    step : float
+        Image pixels per crop pixel.
+    """
+
+    box: tuple[int, int, int, int]
+    origin: tuple[float, float]
+    step: float
+
+    @classmethod
+    def around(cls, box: tuple[int, int, int, int]) -> CropFrame:
+        y0, x0, y1, x1 = box
+        side = max(y1 - y0, x1 - x0) * _CONTEXT + _CONTEXT_PAD
+        cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+        return cls(box=box, origin=(cy - side / 2, cx - side / 2), step=side / CROP)
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        """Image ``(y, x)`` pixel centres (N, 2) to crop coordinates."""
+        return (np.asarray(points, float) + 0.5 - self.origin) / self.step - 0.5
+
+    def sample(self, image: np.ndarray) -> np.ndarray:
+        """The crop of a 2D float32 image, (CROP, CROP), border pixels replicated outside."""
+        # Read only the region the crop covers (plus one pixel for interpolation).
+        h, w = image.shape
+        y0 = int(np.clip(np.floor(self.origin[0]) - 1, 0, h - 1))
+        x0 = int(np.clip(np.floor(self.origin[1]) - 1, 0, w - 1))
+        y1 = int(np.clip(np.ceil(self.origin[0] + CROP * self.step) + 2, y0 + 1, h))
+        x1 = int(np.clip(np.ceil(self.origin[1] + CROP * self.step) + 2, x0 + 1, w))
+        region = np.ascontiguousarray(image[y0:y1, x0:x1], dtype=np.float32)
+        # crop pixel (i, j) centre <- image ((i + .5) * step + origin - .5)
+        shift_x = self.origin[1] + 0.5 * self.step - 0.5 - x0
+        shift_y = self.origin[0] + 0.5 * self.step - 0.5 - y0
+        matrix = np.array([[self.step, 0, shift_x], [0, self.step, shift_y]], np.float64)
+        k = int(self.step)
+        if k >= 2:  # shrinking: average k x k blocks first (warpAffine does not area-average)
+            rh, rw = region.shape[0] // k * k, region.shape[1] // k * k
+            if rh and rw:
+                region = cv2.resize(region[:rh, :rw], (rw // k, rh // k),
+                                    interpolation=cv2.INTER_AREA)
+                # block j's centre is at region coordinate k * j + (k - 1) / 2
+                matrix = (matrix - [[0, 0, (k - 1) / 2], [0, 0, (k - 1) / 2]]) / k
+        return cv2.warpAffine(region, matrix, (CROP, CROP), flags=cv2.INTER_LINEAR
+                              | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+    def to_box(self, crop_map: np.ndarray) -> np.ndarray:
+        """A (CROP, CROP) float map resampled onto the box's pixels: (y1 - y0, x1 - x0)."""
+        y0, x0, y1, x1 = self.box
+        # box pixel (r, c) centre -> crop coordinate
+        a = 1.0 / self.step
+        bx = (x0 + 0.5 - self.origin[1]) / self.step - 0.5
+        by = (y0 + 0.5 - self.origin[0]) / self.step - 0.5
+        matrix = np.array([[a, 0, bx], [0, a, by]], np.float64)
+        return cv2.warpAffine(np.ascontiguousarray(crop_map, np.float32), matrix,
+                              (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    def box_channel(self) -> np.ndarray:
+        y0, x0, y1, x1 = self.box
+        (cy0, cx0), (cy1, cx1) = self.to_crop(np.array([[y0, x0], [y1 - 1, x1 - 1]]))
+        channel = np.zeros((CROP, CROP), np.float32)
+        channel[max(int(round(cy0)), 0):int(round(cy1)) + 1,
+                max(int(round(cx0)), 0):int(round(cx1)) + 1] = 1.0
+        return channel
+
+
+def normalize_crop(crop: np.ndarray) -> np.ndarray:
+    """Percentile (1, 99) normalisation of a crop to about [0, 1]; NaN-safe, constant-safe."""
+    finite = np.isfinite(crop)
+    if not finite.all():
+        crop = np.where(finite, crop, crop[finite].min() if finite.any() else 0.0)
+    lo, hi = np.percentile(crop, (1, 99))
+    if hi - lo < 1e-6 * max(abs(hi), 1.0):
+        return np.zeros_like(crop, dtype=np.float32)
+    return np.clip((crop - lo) / (hi - lo), -0.5, 1.5).astype(np.float32)
+
+
+def click_channels(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """Disks at clicks given in crop coordinates (N, 2): (2, CROP, CROP) float32."""
+    maps = np.zeros((2, CROP, CROP), np.uint8)
+    for channel, points in zip(maps, (positive, negative), strict=True):
+        for y, x in np.asarray(points, float).reshape(-1, 2):
+            cv2.circle(channel, (int(round(x)), int(round(y))), _CLICK_RADIUS, 1, -1)
+    return maps.astype(np.float32)
+
+
+def clean_mask(prob: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """Threshold at 0.5, keep the components the clicks (or the largest) select, fill holes.
+
+    ``positive``/``negative`` are (N, 2) box-relative pixel coordinates.
+    """
+    mask = prob > 0.5
+    mask[negative[:, 0], negative[:, 1]] = False
+    mask[positive[:, 0], positive[:, 1]] = True
+    components, n = ndi.label(mask)
+    if n > 1:
+        keep = set(components[positive[:, 0], positive[:, 1]].tolist()) - {0}
+        if not keep:  # box only: the biggest, weighted by confidence
+            scores = ndi.sum(prob, components, index=np.arange(1, n + 1))
+            keep = {int(np.argmax(scores)) + 1}
+        mask = np.isin(components, list(keep))
+    mask = ndi.binary_fill_holes(mask)
+    mask[negative[:, 0], negative[:, 1]] = False  # a negative click wins over hole filling
+    return mask
+
+
+# -- the session -------------------------------------------------------------------------------
+@dataclass
+class BoxSession:
+    """Interactive segmentation of one object given its box, refined by clicks.
+
+    The crop around the box is prepared once; each click costs one small
+    network pass (a few ms on a CPU whatever the box size).
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X) or (Y, X, 3|4)
+        Any real dtype (colour is converted to luminance). Not modified.
+    box : (y0, x0, y1, x1)
+        Half-open box in pixels; clipped to the image.
+    prior : ndarray of bool, optional
+        A rough mask of the object to start from (e.g. the object on the
+        neighbouring slice): image-sized, or a crop placed at ``prior_offset``.
+    prior_offset : (int, int)
+        Position of ``prior`` in the image.
+
+    Examples
+    --------
+    >>> session = BoxSession(image, (10, 12, 40, 44))
+    >>> mask = session.mask            # (30, 32) bool, at session.box[:2]
+    >>> session.add_click((25, 30), positive=False)
+    """
+
+    image: np.ndarray
+    box: tuple[int, int, int, int]
+    prior: np.ndarray | None = None
+    prior_offset: tuple[int, int] = (0, 0)
+    network: torch.nn.Module | None = None
+    positive: list[tuple[int, int]] = field(default_factory=list)
+    negative: list[tuple[int, int]] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.image = _as_gray2d(self.image)
+        self.box = clip_box(self.box, self.image.shape)
+        self.network = self.network or _shipped_network()
+        self._frame = CropFrame.around(self.box)
+        crop = normalize_crop(self._frame.sample(self.image))
+        if self.prior is None:
+            prior = np.zeros_like(crop)
+        else:
+            prior = np.asarray(self.prior, np.uint8)
+            if prior.ndim != 2:
+                raise ValueError(f"prior mask must be 2D, got shape {prior.shape}.")
+            oy, ox = self.prior_offset
+            shifted = CropFrame(self.box, (self._frame.origin[0] - oy,
+                                           self._frame.origin[1] - ox), self._frame.step)
+            prior = (shifted.sample(prior) > 0.5).astype(np.float32)
+        self._static = np.stack([crop, self._frame.box_channel()])
+        # The prior channel of each pass: the given prior, then (RITM-style) the mask that the
+        # click being added corrects, so clicks change the mask locally.
+        self._priors = [prior]
+        self._order: list[bool] = []  # click order (True = positive), for undo
+        self.mask = self._predict()
+
+    @property
+    def offset(self) -> tuple[int, int]:
+        """Position of :attr:`mask` in the image: the box's top-left corner."""
+        return self.box[0], self.box[1]
+
+    def add_click(self, point: Sequence[float], positive: bool = True) -> np.ndarray:
+        """Add a click ``(y, x)`` inside the box; return the updated box-sized mask."""
+        y, x = _check_point(point, self.box)
+        (self.positive if positive else self.negative).append((y, x))
+        self._order.append(bool(positive))
+        self._priors.append((self._logits > 0).astype(np.float32))
+        self.mask = self._predict()
+        return self.mask
+
+    def undo_click(self) -> np.ndarray:
+        """Remove the most recent click; return the updated mask."""
+        if self._order:
+            (self.positive if self._order.pop() else self.negative).pop()
+            self._priors.pop()
+            self.mask = self._predict()
+        return self.mask
+
+    def full_mask(self) -> np.ndarray:
+        """The mask in a full-size image array (for small images and tests)."""
+        full = np.zeros(self.image.shape, bool)
+        y0, x0, y1, x1 = self.box
+        full[y0:y1, x0:x1] = self.mask
+        return full
+
+    def probabilities(self) -> np.ndarray:
+        """Object probability on the box's pixels, float32."""
+        return self._prob
+
+    def _predict(self) -> np.ndarray:
+        pos = np.asarray(self.positive, float).reshape(-1, 2)
+        neg = np.asarray(self.negative, float).reshape(-1, 2)
+        clicks = click_channels(self._frame.to_crop(pos), self._frame.to_crop(neg))
+        x = np.concatenate([self._static, clicks, self._priors[-1][None]])
+        import torch
+
+        with torch.inference_mode():
+            self._logits = self.network(torch.from_numpy(x[None]))[0, 0].numpy()
+        self._prob = 1.0 / (1.0 + np.exp(-self._frame.to_box(self._logits)))
+        corner = np.array(self.box[:2])
+        return clean_mask(self._prob, (pos - corner).astype(int), (neg - corner).astype(int))
+
+
+# -- public functions --------------------------------------------------------------------------
+def segment_box(
+    image: np.ndarray,
+    box: Sequence[int],
+    positive: Sequence[Sequence[float]] = (),
+    negative: Sequence[Sequence[float]] = (),
+) -> np.ndarray:
+    """Mask of the object inside ``box``, refined by positive/negative clicks.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X), (Y, X, 3|4) or (Z, Y, X)
+        Any real dtype (8/16-bit, float, negative CT values). Not modified.
+    box : (y0, x0, y1, x1) or (z0, y0, x0, z1, y1, x1)
+        Half-open pixel box, clipped to the image.
+    positive, negative : sequence of (y, x) or (z, y, x)
+        Clicks on the object / on what is not the object, inside the box.
+
+    Returns
+    -------
+    ndarray of bool, the image's spatial shape
+
+    Raises
+    ------
+    ValueError
+        For a box that is empty after clipping, clicks outside the box, or an
+        image that is not 2D, 2D colour or 3D real-valued.
+    """
+    image = np.asarray(image)
+    values = np.asarray(box, float).ravel()
+    if not np.isfinite(values).all():
+        raise ValueError(f"box coordinates must be finite numbers, got {box!r}.")
+    box = tuple(int(round(v)) for v in values)
+    if len(box) == 4:
+        session = BoxSession(image, box)
+        for point in positive:
+            session.add_click(point, positive=True)
+        for point in negative:
+            session.add_click(point, positive=False)
+        return session.full_mask()
+    if len(box) != 6:
+        raise ValueError(f"box must be (y0, x0, y1, x1) or (z0, y0, x0, z1, y1, x1), got {box}.")
+    if image.ndim != 3:
+        raise ValueError(f"a 3D box needs a 3D (Z, Y, X) image, got shape {image.shape}.")
+    z0, y0, x0, z1, y1, x1 = box
+    z0, z1 = max(z0, 0), min(z1, image.shape[0])
+    if z1 <= z0:
+        raise ValueError(f"box {box} has no slice inside the {image.shape[0]}-slice image.")
+    yx_box = clip_box((y0, x0, y1, x1), image.shape[1:])
+    clicks = {}
+    for sign, points in ((True, positive), (False, negative)):
+        for p in points:
+            p = np.asarray(p, float)
+            if p.shape != (3,) or not np.isfinite(p).all():
+                raise ValueError(f"3D clicks must be finite (z, y, x) points, got {p!r}.")
+            z = int(round(p[0]))
+            if not z0 <= z < z1:
+                raise ValueError(f"click {tuple(p)} is outside the box's slices {z0}..{z1 - 1}.")
+            _check_point(p[1:], yx_box)
+            clicks.setdefault(z, []).append((p[1:], sign))
+    start = min(clicks, key=lambda z: abs(z - (z0 + z1 - 1) / 2)) if clicks else (z0 + z1) // 2
+    session = BoxSession(image[start], yx_box)
+    for point, sign in clicks.get(start, []):
+        session.add_click(point, positive=sign)
+    out = np.zeros(image.shape, bool)
+    stack, (z, y, x) = propagate_mask(image, start, session.mask, session.offset,
+                                      z_range=(z0, z1), clicks=clicks, limit_box=yx_box)
+    out[z:z + stack.shape[0], y:y + stack.shape[1], x:x + stack.shape[2]] = stack
+    return out
+
+
+def propagate_mask(
+    volume: np.ndarray,
+    index: int,
+    mask: np.ndarray,
+    offset: tuple[int, int] = (0, 0),
+    z_range: tuple[int, int] | None = None,
+    clicks: dict | None = None,
+    min_fraction: float = 0.2,
+    limit_box: tuple[int, int, int, int] | None = None,
+    min_contrast: float = 0.4,
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Follow an object from slice ``index`` up and down a (Z, Y, X) volume.
+
+    Each next slice is segmented with the previous slice's mask as the prior and
+    its bounding box (grown by a margin) as the box; the object ends where the
+    new mask is empty, does not overlap the previous one, shrinks below
+    ``min_fraction`` of it, or stands out from its surroundings by less than
+    ``min_contrast`` of the contrast on slice ``index``. Only the region around
+    the object is read.
+
+    Parameters
+    ----------
+    volume : ndarray, shape (Z, Y, X)
+        Any real dtype; a view (e.g. ``np.moveaxis`` of a larger array) is fine.
+    index : int
+        Slice holding ``mask``.
+    mask : ndarray of bool, shape (H, W)
+        The object on slice ``index``, a crop placed at ``offset`` ``(y, x)``.
+    offset : (int, int)
+        Position of ``mask`` in the slice.
+    z_range : (int, int), optional
+        Half-open slice range to stay in (default: the whole volume).
+    clicks : dict, optional
+        ``{z: [((y, x), positive), ...]}`` extra clicks per slice.
+    min_fraction : float
+        Smallest area, relative to the previous slice, that still continues the object.
+    limit_box : (y0, x0, y1, x1), optional
+        Keep every slice's box inside this one (the user's 3D box).
+    min_contrast : float
+        Fraction of the first slice's object/surroundings contrast below which
+        the object has ended (the network would otherwise copy its prior).
+
+    Returns
+    -------
+    stack : ndarray of bool, shape (K, H', W')
+        The object on ``K`` consecutive slices (``mask``'s slice included), cropped
+        to its bounding box.
+    corner : (z, y, x)
+        Position of ``stack`` in the volume.
+    """
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise ValueError(f"propagation needs a (Z, Y, X) volume, got shape {volume.shape}.")
+    if not 0 <= index < volume.shape[0]:
+        raise ValueError(f"slice {index} is outside the {volume.shape[0]}-slice volume.")
+    lo, hi = z_range or (0, volume.shape[0])
+    limit = clip_box(limit_box, volume.shape[1:]) if limit_box is not None else None
+    clicks = clicks or {}
+    slices = {index: (np.asarray(mask, bool), tuple(int(v) for v in offset))}
+    reference = _contrast(volume[index], *slices[index])
+    for direction in (-1, 1):
+        previous, at = slices[index]
+        z = index + direction
+        while lo <= z < hi and previous.any():
+            ys, xs = np.nonzero(previous)
+            margin = int(np.ceil(0.15 * (max(np.ptp(ys), np.ptp(xs)) + 1))) + 2
+            box = (at[0] + ys.min() - margin, at[1] + xs.min() - margin,
+                   at[0] + ys.max() + 1 + margin, at[1] + xs.max() + 1 + margin)
+            if limit is not None:
+                box = (max(box[0], limit[0]), max(box[1], limit[1]),
+                       min(box[2], limit[2]), min(box[3], limit[3]))
+            session = BoxSession(volume[z], clip_box(box, volume.shape[1:]), prior=previous,
+                                 prior_offset=at)
+            for point, sign in clicks.get(z, []):
+                session.add_click(point, positive=sign)
+            current = session.mask
+            if (current.sum() < min_fraction * previous.sum()
+                    or not _overlap(previous, at, current, session.offset)
+                    or _contrast(volume[z], current, session.offset) < min_contrast * reference):
+                break
+            slices[z] = (current, session.offset)
+            previous, at = current, session.offset
+            z += direction
+    return _assemble(slices)
+
+
+def _contrast(image: np.ndarray, mask: np.ndarray, at: tuple[int, int]) -> float:
+    """|mean inside - mean of a 3 px ring around| of a mask crop placed at ``at``."""
+    if not mask.any():
+        return 0.0
+    pad = 3
+    y0, x0 = max(at[0] - pad, 0), max(at[1] - pad, 0)
+    y1 = min(at[0] + mask.shape[0] + pad, image.shape[0])
+    x1 = min(at[1] + mask.shape[1] + pad, image.shape[1])
+    inside = np.zeros((y1 - y0, x1 - x0), bool)
+    inside[at[0] - y0:at[0] - y0 + mask.shape[0], at[1] - x0:at[1] - x0 + mask.shape[1]] = mask
+    ring = ndi.binary_dilation(inside, iterations=pad) & ~inside
+    region = np.asarray(image[y0:y1, x0:x1], np.float64)
+    if not ring.any():
+        return float("inf")
+    return abs(float(np.nanmean(region[inside])) - float(np.nanmean(region[ring])))
+
+
+def _overlap(a: np.ndarray, a_at, b: np.ndarray, b_at) -> bool:
+    y0, x0 = max(a_at[0], b_at[0]), max(a_at[1], b_at[1])
+    y1 = min(a_at[0] + a.shape[0], b_at[0] + b.shape[0])
+    x1 = min(a_at[1] + a.shape[1], b_at[1] + b.shape[1])
+    if y1 <= y0 or x1 <= x0:
+        return False
+    return bool((a[y0 - a_at[0]:y1 - a_at[0], x0 - a_at[1]:x1 - a_at[1]]
+                 & b[y0 - b_at[0]:y1 - b_at[0], x0 - b_at[1]:x1 - b_at[1]]).any())
+
+
+def _assemble(slices: dict) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Per-slice (mask, offset) crops -> one (K, H, W) stack and its corner."""
+    first, last = min(slices), max(slices)
+    y0 = min(at[0] for _, at in slices.values())
+    x0 = min(at[1] for _, at in slices.values())
+    y1 = max(at[0] + m.shape[0] for m, at in slices.values())
+    x1 = max(at[1] + m.shape[1] for m, at in slices.values())
+    stack = np.zeros((last - first + 1, y1 - y0, x1 - x0), bool)
+    for z, (m, at) in slices.items():
+        stack[z - first, at[0] - y0:at[0] - y0 + m.shape[0], at[1] - x0:at[1] - x0 + m.shape[1]] = m
+    return stack, (first, y0, x0)
+
+
+def clip_box(box: Sequence[int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Clip a half-open ``(y0, x0, y1, x1)`` box to ``shape``; refuse empty results."""
+    y0, x0, y1, x1 = (int(v) for v in box)
+    h, w = shape[:2]
+    cy0, cx0, cy1, cx1 = max(y0, 0), max(x0, 0), min(y1, h), min(x1, w)
+    if cy1 <= cy0 or cx1 <= cx0:
+        raise ValueError(f"box {(y0, x0, y1, x1)} is empty or outside the {h}x{w} image.")
+    return cy0, cx0, cy1, cx1
+
+
+def _check_point(point: Sequence[float], box: tuple[int, int, int, int]) -> tuple[int, int]:
+    p = np.asarray(point, float)
+    if p.shape != (2,) or not np.isfinite(p).all():
+        raise ValueError(f"clicks must be finite (y, x) points, got {point!r}.")
+    y, x = (int(v) for v in np.rint(p))
+    y0, x0, y1, x1 = box
+    if not (y0 <= y < y1 and x0 <= x < x1):
+        raise ValueError(f"click ({y}, {x}) is outside the box {box}.")
+    return y, x
+
+
+def _as_gray2d(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype.kind not in "biuf":
+        raise ValueError(f"image must be real-valued, got dtype {image.dtype}.")
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        image = image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2D image (or 2D RGB), got shape {image.shape}.")
+    return image

@@ -1,0 +1,352 @@
+"""Box + click ("frame cut") in napari: drag a box, click to refine, commit to Labels.
+
+While the tool is active on a Labels layer: dragging draws a box around an
+object on the displayed slice, a left click adds a positive prompt, a right
+click (or Alt+click) a negative one; the mask preview updates after every
+prompt. C or Enter commits it (one undo step), Esc clears the prompts,
+Ctrl+Z takes back the last prompt (or, with no prompts, undoes the last commit).
+In a volume, "Propagate" follows the object through the slices, and "3D box"
+segments a box that spans +/- N slices around the displayed one.
+"""
+
+from __future__ import annotations
+
+import napari
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    Label,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
+from napari.layers import Image, Labels
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info, show_warning
+
+from napari_medseg.box_segmentation import BoxSession, propagate_mask
+from napari_medseg.plugin.layer_edit import commit_mask_to_layer
+from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
+
+__all__ = ["BoxClickWidget"]
+
+_NEXT_FREE, _SELECTED = "next free id", "selected label"
+_DRAG_PX = 4  # a press that moves further than this (screen pixels) draws a box
+_BOX, _CLICKS, _PREVIEW = "box prompt", "click prompts", "mask preview"
+
+
+class BoxClickWidget(Container):
+    """Dock widget: box + click segmentation into a Labels layer."""
+
+    def __init__(self, napari_viewer: napari.Viewer):
+        self._viewer = napari_viewer
+        self._source = create_widget(annotation=Image, label="image")
+        self._target = create_widget(annotation=Labels, label="labels")
+        self._label_choice = ComboBox(choices=[_NEXT_FREE, _SELECTED], value=_NEXT_FREE,
+                                      label="fill with")
+        self._overwrite = CheckBox(value=False, text="overwrite other labels")
+        self._active = CheckBox(value=False, text="Box + click active (drag a box)")
+        self._depth = SpinBox(value=0, min=0, max=200, label="3D box: +/- slices",
+                              tooltip="0: 2D box on the displayed slice; N: the box spans "
+                                      "N slices up and down")
+        self._commit_button = PushButton(text="Commit (C / Enter)")
+        self._propagate_button = PushButton(text="Propagate through slices")
+        self._cancel_button = PushButton(text="Cancel", enabled=False)
+        self._status = Label(value="Activate, drag a box around an object, click to refine.")
+        self._status.native.setWordWrap(True)
+        super().__init__(widgets=[
+            self._source, self._target, self._label_choice, self._overwrite, self._active,
+            self._depth, self._commit_button, self._propagate_button, self._cancel_button,
+            self._status])
+        self._bound: Labels | None = None
+        self._plane: SlicePlane | None = None
+        self._session: BoxSession | None = None
+        self._prompts: list[tuple[tuple[int, int], bool]] = []
+        self._volume_result: tuple[np.ndarray, tuple[int, int, int]] | None = None
+        self._worker = None
+        self._preview_region: tuple[slice, ...] | None = None
+        self._active.changed.connect(self._toggle)
+        self._target.changed.connect(lambda _: self._active.value and self._rebind())
+        self._commit_button.changed.connect(self.commit)
+        self._propagate_button.changed.connect(self.propagate)
+        self._cancel_button.changed.connect(self._cancel_worker)
+
+    # -- public actions (what the mouse and keys do) ----------------------------------------
+    def set_box(self, corner_a, corner_b) -> None:
+        """Start an object from a box given by two opposite corners ``(row, col)`` (plane)."""
+        self.clear()
+        layer, image = self._bound, self._source.value
+        if layer is None or image is None:
+            raise ValueError("Choose an image and activate the tool on a Labels layer.")
+        self._plane = plane = SlicePlane(self._viewer, layer)
+        spatial = image.data.shape[:-1] if image.rgb else image.data.shape
+        if tuple(spatial) != tuple(layer.data.shape):
+            raise ValueError(f"Image {image.name!r} {tuple(spatial)} and labels {layer.name!r} "
+                             f"{layer.data.shape} have different shapes.")
+        a, b = np.asarray(corner_a, float), np.asarray(corner_b, float)
+        lo = np.floor(np.minimum(a, b) + 0.5).astype(int)
+        hi = np.floor(np.maximum(a, b) + 0.5).astype(int) + 1
+        box = (int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1]))
+        if self._depth.value and layer.ndim >= 3:
+            self._segment_3d(box)
+            return
+        self._session = BoxSession(plane.extract(image.data, rgb=image.rgb), box)
+        self._show()
+
+    def add_prompt(self, point, positive: bool = True) -> None:
+        """A click at ``(row, col)`` of the plane inside the box."""
+        if self._session is None:
+            raise ValueError("Draw a box first.")
+        y, x = (int(v) for v in np.floor(np.asarray(point, float) + 0.5))
+        self._session.add_click((y, x), positive=positive)
+        self._prompts.append(((y, x), positive))
+        if self._volume_result is not None:  # the click refines this slice only
+            self._volume_result = None
+            self._status.value = "Refined this slice; propagate again for the other slices."
+        self._show()
+
+    def undo_prompt(self) -> bool:
+        """Take back the last click, or the box if there are no clicks; False if nothing."""
+        if self._prompts:
+            self._prompts.pop()
+            self._session.undo_click()
+            self._show()
+            return True
+        if self._session is not None or self._volume_result is not None:
+            self.clear()
+            return True
+        return False
+
+    def clear(self) -> None:
+        """Drop the box, the clicks and the preview (Esc); stop work in progress for them."""
+        self._cancel_worker()
+        self._session, self._prompts, self._volume_result = None, [], None
+        self._show()
+
+    def commit(self) -> int | None:
+        """Write the previewed mask into the Labels layer as one undo step; return its id."""
+        layer = self._bound
+        if layer is None or (self._session is None and self._volume_result is None):
+            show_warning("Nothing to commit: draw a box first.")
+            return None
+        if self._volume_result is not None:
+            mask, offset = self._plane.embed_volume(*self._volume_result)
+        else:
+            mask, offset = self._plane.embed(self._session.mask, self._session.offset)
+        if not mask.any():
+            show_warning("The mask is empty; add a positive click on the object.")
+            return None
+        label = layer.selected_label if self._label_choice.value == _SELECTED else None
+        mode = "overwrite" if self._overwrite.value else "preserve"
+        try:
+            edit = commit_mask_to_layer(layer, mask, label, mode=mode, offset=offset)
+        except ValueError as err:
+            show_warning(str(err))
+            return None
+        self.clear()
+        message = f"Committed label {edit.label} ({edit.n_changed} pixels)."
+        self._status.value = message
+        show_info(message)
+        return edit.label
+
+    def propagate(self):
+        """Follow the current 2D mask up and down the slices (in a worker thread)."""
+        if self._session is None or not self._session.mask.any():
+            show_warning("Segment the object on one slice first.")
+            return None
+        if self._bound.ndim < 3:
+            show_warning("Propagation needs a 3D (or higher) layer.")
+            return None
+        image = self._source.value
+        volume = self._plane.volume(image.data, rgb=image.rgb)
+        index = self._plane.index[self._plane.sliced_axis]
+        if image.rgb:
+            volume = volume[..., :3].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+        return self._run(propagate_mask, volume, index, self._session.mask,
+                         self._session.offset, desc="Propagating through slices")
+
+    # -- 3D box and workers -----------------------------------------------------------------
+    def _segment_3d(self, box) -> None:
+        image, plane = self._source.value, self._plane
+        volume = plane.volume(image.data, rgb=image.rgb)
+        z = plane.index[plane.sliced_axis]
+        d = self._depth.value
+        session = BoxSession(volume[z], box)  # shows the middle slice at once
+        self._session = session
+        self._show()
+        self._run(propagate_mask, volume, z, session.mask, session.offset,
+                  z_range=(max(z - d, 0), min(z + d + 1, volume.shape[0])), limit_box=session.box,
+                  desc="Segmenting the 3D box")
+
+    def _run(self, fn, *args, desc: str, **kwargs):
+        if self._worker is not None:
+            show_warning("Still working on the last request.")
+            return None
+        worker = create_worker(fn, *args, **kwargs, _progress={"total": 0, "desc": desc})
+        session = self._session  # a result is shown only if the box is still the same
+        worker.returned.connect(lambda result: self._propagated(result, session))
+        worker.errored.connect(lambda err: show_warning(f"{desc} failed: {err}"))
+        worker.finished.connect(self._worker_finished)
+        self._worker = worker
+        self._cancel_button.enabled = True
+        self._status.value = f"{desc}..."
+        worker.start()
+        return worker
+
+    def _propagated(self, result, session: BoxSession) -> None:
+        if self._worker is None or self._worker.abort_requested or session is not self._session:
+            return
+        stack, corner = result
+        self._volume_result = (stack, corner)
+        n = int(stack.reshape(len(stack), -1).any(1).sum())
+        self._status.value = (f"Object found on {n} slices ({corner[0]}..{corner[0] + n - 1}); "
+                              "C / Enter commits.")
+        self._show()
+
+    def _worker_finished(self) -> None:
+        self._worker = None
+        self._cancel_button.enabled = False
+
+    def _cancel_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+            self._status.value = "Cancelled; nothing was changed."
+
+    # -- activation, mouse and keys ---------------------------------------------------------
+    def _toggle(self, active: bool) -> None:
+        self.clear()
+        if active:
+            self._rebind()
+        else:
+            self._unbind()
+
+    def _rebind(self) -> None:
+        self._unbind()
+        layer = self._target.value
+        if layer is None:
+            show_warning("Choose a Labels layer for box + click.")
+            self._active.value = False
+            return
+        layer.mode = "pan_zoom"
+        layer.mouse_pan = False  # dragging draws boxes; the wheel still zooms
+        layer.mouse_drag_callbacks.append(self._on_press)
+        for key in ("C", "Enter"):
+            layer.bind_key(key, lambda _: self.commit(), overwrite=True)
+        layer.bind_key("Escape", lambda _: self.clear(), overwrite=True)
+        layer.bind_key("Control-Z", self._undo_key, overwrite=True)
+        self._bound = layer
+        self._viewer.layers.selection.active = layer
+        self._status.value = f"Box + click on {layer.name!r}: drag a box around an object."
+
+    def _unbind(self) -> None:
+        layer, self._bound = self._bound, None
+        if layer is None:
+            return
+        if self._on_press in layer.mouse_drag_callbacks:
+            layer.mouse_drag_callbacks.remove(self._on_press)
+        for key in ("C", "Enter", "Escape", "Control-Z"):
+            layer.bind_key(key, None)
+        layer.mouse_pan = True
+
+    def _undo_key(self, layer: Labels) -> None:
+        if not self.undo_prompt():
+            layer.undo()
+
+    def _on_press(self, layer, event):
+        start = np.asarray(event.position, float)
+        negative = event.button == 2 or "Alt" in event.modifiers
+        try:
+            plane = SlicePlane(self._viewer, layer)
+        except ValueError as err:  # 3D view
+            show_warning(str(err))
+            return
+        a = plane.to_plane(layer, start)
+        yield
+        dragged = False
+        while event.type == "mouse_move":
+            now = np.asarray(event.position, float)
+            if np.linalg.norm(now - start) * canvas_zoom(self._viewer) > _DRAG_PX:
+                dragged = True
+                self._draw_box(plane, a, plane.to_plane(layer, now))
+            yield
+        try:
+            if dragged and event.button == 1:
+                self.set_box(a, plane.to_plane(layer, np.asarray(event.position, float)))
+            elif not dragged and event.button in (1, 2):
+                self.add_prompt(a, positive=not negative)
+        except ValueError as err:  # outside the image or box, no box yet, mismatched layers
+            show_warning(str(err))
+            self._show()
+
+    # -- preview layers ---------------------------------------------------------------------
+    def _draw_box(self, plane: SlicePlane, a, b) -> None:
+        self._preview(_BOX, "shapes").data = [(plane.to_world(self._bound, _corners(a, b)),
+                                               "rectangle")]
+
+    def _show(self) -> None:
+        layer, plane = self._bound, self._plane
+        if layer is None:
+            return
+        session = self._session
+        boxes, points, colours = [], np.empty((0, layer.ndim)), []
+        if session is not None:
+            y0, x0, y1, x1 = session.box
+            corners = _corners((y0 - 0.5, x0 - 0.5), (y1 - 0.5, x1 - 0.5))
+            boxes = [(plane.to_world(layer, corners), "rectangle")]
+            if self._prompts:
+                points = plane.to_world(layer, np.array([p for p, _ in self._prompts], float))
+                colours = ["lime" if s else "magenta" for _, s in self._prompts]
+        self._preview(_BOX, "shapes").data = boxes
+        clicks = self._preview(_CLICKS, "points")
+        clicks.data = points
+        if len(colours):
+            clicks.face_color = colours
+        preview = self._preview(_PREVIEW, "labels")
+        if self._preview_region is not None:  # erase the last preview: only where it was
+            preview.data[self._preview_region] = 0
+            self._preview_region = None
+        if self._volume_result is not None:
+            stack, corner = self._volume_result
+            mask, offset = plane.embed_volume(stack, corner)
+        elif session is not None:
+            mask, offset = plane.embed(session.mask, session.offset)
+        else:
+            preview.refresh()
+            return
+        where = tuple(slice(o, o + s) for o, s in zip(offset, mask.shape, strict=True))
+        preview.data[where][mask] = 1
+        self._preview_region = where
+        preview.refresh()
+
+    def _preview(self, name: str, kind: str):
+        viewer, layer = self._viewer, self._bound
+        if name in viewer.layers and viewer.layers[name].ndim == layer.ndim and (
+                kind != "labels" or viewer.layers[name].data.shape == layer.data.shape):
+            return viewer.layers[name]
+        if name in viewer.layers:
+            viewer.layers.remove(name)
+        if kind == "labels":
+            self._preview_region = None
+        common = {"name": name, "scale": layer.scale, "translate": layer.translate}
+        if kind == "shapes":
+            preview = viewer.add_shapes(ndim=layer.ndim, edge_color="yellow",
+                                        face_color="transparent", edge_width=0.5, **common)
+        elif kind == "points":
+            preview = viewer.add_points(np.empty((0, layer.ndim)), ndim=layer.ndim, size=4,
+                                        border_width=0, **common)
+        else:
+            # A uint8 layer of the target's shape: one byte per voxel is the price of a live
+            # preview in every view; it is written only inside the object's box.
+            preview = viewer.add_labels(np.zeros(layer.data.shape, np.uint8), opacity=0.5,
+                                        **common)
+            preview.colormap = napari.utils.DirectLabelColormap(
+                color_dict={None: "transparent", 0: "transparent", 1: "cyan"})
+        viewer.layers.selection.active = layer  # keep the mouse on the Labels layer
+        return preview
+
+
+def _corners(a, b) -> np.ndarray:
+    """The four corners of the plane rectangle spanned by ``a`` and ``b``: (4, 2)."""
+    return np.array([[a[0], a[1]], [a[0], b[1]], [b[0], b[1]], [b[0], a[1]]], float)

@@ -1,0 +1,143 @@
+"""Box + click in a real viewer: drag a box, click prompts, commit, undo, propagate, 3D box."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qtpy.QtCore import Qt
+from scipy import ndimage as ndi
+from skimage.transform import rescale
+
+from napari_medseg.evaluation import iou
+from napari_medseg.plugin.box_click_widget import BoxClickWidget
+from test_box_segmentation import blob_image
+from test_livewire_gui import _canvas, _screen
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(900, 700)
+    return viewer
+
+
+def _setup(viewer, qtbot, image, labels, **layer_kw):
+    image_layer = viewer.add_image(image, **layer_kw)
+    labels_layer = viewer.add_labels(labels, **layer_kw)
+    widget = BoxClickWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._source.value = image_layer
+    widget._target.value = labels_layer
+    widget._active.value = True
+    viewer.reset_view()
+    qtbot.wait(50)
+    return widget, labels_layer
+
+
+def _drag(qtbot, viewer, layer, a, b):
+    canvas = _canvas(viewer)
+    pa, pb = _screen(viewer, layer, a), _screen(viewer, layer, b)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=pa)
+    for t in np.linspace(0, 1, 6)[1:]:
+        qtbot.mouseMove(canvas, pa + (pb - pa) * t)
+        qtbot.wait(5)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=pb)
+    qtbot.wait(20)
+
+
+def _click(qtbot, viewer, layer, point, button=Qt.MouseButton.LeftButton):
+    pos = _screen(viewer, layer, point)
+    qtbot.mouseClick(_canvas(viewer), button, pos=pos)
+    qtbot.wait(20)
+
+
+def test_drag_box_click_commit_and_undo(viewer, qtbot):
+    image, truth = blob_image()
+    labels = np.zeros(truth.shape, np.uint16)
+    labels[:5, :5] = 7
+    widget, layer = _setup(viewer, qtbot, image, labels.copy())
+    ys, xs = np.nonzero(truth)
+    _drag(qtbot, viewer, layer, (ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    assert widget._session is not None
+    preview = viewer.layers["mask preview"].data.astype(bool)
+    assert iou(preview, truth) > 0.85
+
+    _click(qtbot, viewer, layer, (ys.mean(), xs.mean()))  # a positive click
+    _click(qtbot, viewer, layer, (ys.min() - 1, xs.min() - 1), Qt.MouseButton.RightButton)
+    assert [s for _, s in widget._prompts] == [True, False]
+    canvas = _canvas(viewer)
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [s for _, s in widget._prompts] == [True]  # Ctrl+Z took back the last prompt
+
+    qtbot.keyClick(canvas, Qt.Key.Key_C)
+    assert iou(layer.data == 8, truth) > 0.85  # next free id
+    assert (layer.data[:5, :5] == 7).all()
+    assert widget._session is None and not viewer.layers["mask preview"].data.any()
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(layer.data, labels)  # one undo step
+
+
+def test_escape_clears_and_click_without_box_warns(viewer, qtbot):
+    image, truth = blob_image()
+    widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint8))
+    _click(qtbot, viewer, layer, (40, 40))  # no box yet: a warning, nothing else
+    assert widget._session is None
+    _drag(qtbot, viewer, layer, (10, 10), (80, 80))
+    canvas = _canvas(viewer)
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_Escape)
+    assert widget._session is None and not layer.data.any()
+    assert len(viewer.layers["box prompt"].data) == 0
+
+
+def _stack():
+    image2d, truth2d = blob_image()
+    profile = np.array([0.0, 0.5, 0.8, 1.0, 1.0, 1.0, 0.8, 0.5, 0.0])
+    truth = np.zeros((9, *truth2d.shape), bool)
+    image = np.zeros((9, *truth2d.shape), np.float32)
+    ys, xs = np.nonzero(truth2d)
+    cy, cx = int(ys.mean()), int(xs.mean())
+    for z, s in enumerate(profile):
+        if s == 0:
+            image[z] = image2d.min()
+            continue
+        small = rescale(truth2d, s, order=0).astype(bool)
+        sy, sx = np.nonzero(small)
+        oy, ox = cy - int(sy.mean()), cx - int(sx.mean())
+        truth[z, oy:oy + small.shape[0], ox:ox + small.shape[1]] |= small[
+            : truth.shape[1] - oy, : truth.shape[2] - ox]
+        image[z] = np.where(truth[z], image2d.max(), image2d.min())
+    image = ndi.gaussian_filter(image, (0.5, 1.2, 1.2)) + np.random.default_rng(0).normal(
+        0, 50, image.shape)
+    return image.astype(np.float32), truth
+
+
+def test_propagate_through_slices_and_cancel_free_commit(viewer, qtbot):
+    image, truth = _stack()
+    widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16),
+                           scale=(2.0, 1.0, 1.0))
+    viewer.dims.set_point(0, 4 * 2.0)
+    ys, xs = np.nonzero(truth[4])
+    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    worker = widget.propagate()
+    assert worker is not None
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+    widget.commit()
+    assert iou(layer.data == 1, truth) > 0.7
+    assert not layer.data[[0, 8]].any()  # the object ends where it ends
+
+
+def test_3d_box_on_a_transposed_view(viewer, qtbot):
+    image, truth = _stack()
+    image = np.ascontiguousarray(np.moveaxis(image, 0, 2))  # z is now the last axis
+    truth = np.moveaxis(truth, 0, 2)
+    widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16))
+    viewer.dims.order = (2, 0, 1)  # slider on the old z
+    viewer.dims.set_point(2, 4)
+    ys, xs = np.nonzero(truth[:, :, 4])
+    widget._depth.value = 4
+    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+    widget.commit()
+    assert iou(layer.data == 1, truth) > 0.7
