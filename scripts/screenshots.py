@@ -11,6 +11,7 @@ import napari
 import numpy as np
 from qtpy.QtWidgets import QApplication
 
+from napari_medseg.plugin.box_click_widget import BoxClickWidget
 from napari_medseg.plugin.demo import open_demo
 from napari_medseg.plugin.interpolation_widget import InterpolationWidget
 from napari_medseg.plugin.livewire_widget import LiveWireWidget
@@ -73,6 +74,29 @@ def livewire() -> None:
     viewer.close()
 
 
+def box_click() -> None:
+    viewer = napari.Viewer(title="napari-medseg: box + click")
+    image, truth = viewer.open_sample("napari-medseg", "nuclei-2d")
+    truth.visible = False
+    labels = viewer.add_labels(np.zeros_like(truth.data), name="annotations")
+    widget = BoxClickWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Box + click segmentation")
+    widget._source.value, widget._target.value = image, labels
+    widget._active.value = True
+    ids = np.unique(truth.data)[1:]
+    for k, label in enumerate(ids[:4]):  # three nuclei committed, a fourth in progress
+        ys, xs = np.nonzero(truth.data == label)
+        widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+        if k < 3:
+            widget.commit()
+        else:
+            widget.add_prompt((ys.mean(), xs.mean()), positive=True)
+            viewer.camera.center = (ys.mean(), xs.mean())
+            viewer.camera.zoom = 3.5
+    _save(viewer, "box_click.png")
+    viewer.close()
+
+
 def demo() -> None:
     viewer = open_demo("nuclei-2d")
     _save(viewer, "demo.png")
@@ -84,3 +108,4 @@ if __name__ == "__main__":
     demo()
     interpolation()
     livewire()
+    box_click()

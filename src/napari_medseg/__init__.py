@@ -4,6 +4,7 @@ The top-level names are the headless (Jupyter) API: they work on numpy arrays
 and need neither Qt nor a napari viewer.
 """
 
+from napari_medseg.box_segmentation import BoxSession, propagate_mask, segment_box
 from napari_medseg.io import read_image, write_labels
 from napari_medseg.label_edit import MaskEdit, commit_mask, next_free_label, plan_mask_edit
 from napari_medseg.livewire import LiveWire, livewire_path, path_to_mask
@@ -17,21 +18,37 @@ from napari_medseg.synthetic import ct_volume, nuclei_2d, nuclei_3d, object_from
 __version__ = "0.1.0"
 
 __all__ = [
+    "BoxSession",
     "InterpolationReport",
     "LiveWire",
     "MaskEdit",
     "__version__",
+    "available_models",
     "commit_mask",
     "ct_volume",
     "interpolate_labels",
     "interpolate_labels_with_report",
     "livewire_path",
+    "load_model",
     "next_free_label",
     "nuclei_2d",
     "nuclei_3d",
     "object_from_outline",
     "path_to_mask",
     "plan_mask_edit",
+    "propagate_mask",
     "read_image",
+    "save_model",
+    "segment_box",
     "write_labels",
 ]
+
+_LAZY = {"available_models", "load_model", "save_model"}  # these import torch, which is slow
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from napari_medseg import model_runner
+
+        return getattr(model_runner, name)
+    raise AttributeError(f"module 'napari_medseg' has no attribute {name!r}")

@@ -1,10 +1,12 @@
-"""Command line: ``napari-medseg demo`` and batch subcommands (``interpolate``)."""
+"""Command line: ``napari-medseg demo`` and batch subcommands (``interpolate``, ``predict``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+
+import numpy as np
 
 __all__ = ["main"]
 
@@ -34,10 +36,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     interp.add_argument("--overwrite-labels", action="store_true",
                         help="let filled voxels replace other label ids (default: background only)")
     interp.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    predict = sub.add_parser(
+        "predict", help="segment an image file with a model",
+        description="Run a built-in model (see napari_medseg.available_models) or a model file "
+                    "on a NIfTI or TIFF image and write the labels.")
+    predict.add_argument("input", help="image file (.nii, .nii.gz, .tif, .ome.tif)")
+    predict.add_argument("output", help="label file to write (NIfTI keeps the input's affine)")
+    predict.add_argument("--model", required=True, help="built-in model name or model file")
+    predict.add_argument("--tile", type=_id_list, metavar="N,N",
+                         help="sliding-window tile (default: the model's)")
+    predict.add_argument("--overlap", type=float, default=0.25, help="tile overlap (0-1)")
+    predict.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+    predict.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
             return run_demo(args.sample, args.screenshot)
+        if args.command == "predict":
+            return run_predict(args)
         return run_interpolate(args)
     except (ValueError, OSError) as err:
         parser.exit(1, f"napari-medseg {args.command}: error: {err}\n")
@@ -60,6 +76,21 @@ def run_interpolate(args: argparse.Namespace) -> int:
     for label, why in sorted(report.skipped.items()):
         print(f"label {label}: skipped ({why})")
     print(f"wrote {args.output}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Segment an image file with a model and write the labels."""
+    from napari_medseg.io import read_image, write_labels
+    from napari_medseg.model_runner import load_model
+
+    model = load_model(args.model, device=args.device)
+    [source] = read_image(args.input)
+    labels = model.segment(source.data, tile_shape=args.tile, overlap=args.overlap)
+    write_labels(args.output, labels, scale=source.scale, translate=source.translate,
+                 metadata=source.metadata, overwrite=args.force)
+    kind = "objects" if model.info.output == "instance-boundary" else "classes"
+    print(f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}; wrote {args.output}")
     return 0
 
 

@@ -1,0 +1,459 @@
+"""Segmentation models: loading model files, tiled inference, and instance labels.
+
+A model file is one of:
+
+- our checkpoint (``.pt``, written by :func:`save_model`): a dict holding the
+  weights, the architecture name and keyword arguments, the normalisation, what
+  the outputs mean, the training pixel spacing and a format version. It is read
+  with ``torch.load(weights_only=True)``, so loading runs no code from the file;
+- a TorchScript file (``torch.jit.save``), which carries its own code; its
+  metadata comes from an embedded ``medseg.json`` extra file when present.
+
+Inference normalises the image (percentiles), runs MONAI's
+``sliding_window_inference`` with Gaussian blending over tiles, and turns the
+network's maps into labels: classes for semantic models, instances for
+``"instance-boundary"`` models (background / interior / boundary outputs, split
+by a seeded watershed). A 2D model applied to a stack runs slice by slice and
+links instances across slices.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+from skimage.segmentation import watershed
+
+from napari_medseg.networks import ARCHITECTURES, build_network
+
+__all__ = ["Cancelled", "ModelInfo", "SegmentationModel", "available_models", "load_model",
+           "save_model"]
+
+FORMAT = "napari-medseg/model"
+VERSION = 1
+_BUILTIN = {"nuclei-2d": "nuclei_2d.pt"}
+OUTPUTS = ("semantic", "instance-boundary")
+
+
+class Cancelled(Exception):
+    """Raised by :meth:`SegmentationModel.predict_steps` when its ``cancelled()`` says so."""
+
+
+@dataclass
+class ModelInfo:
+    """What a model is and how to feed it.
+
+    Attributes
+    ----------
+    architecture : str
+        "unet", "vnet", "transunet" (see :mod:`napari_medseg.networks`) or "torchscript".
+    dims : int
+        2 or 3.
+    in_channels : int
+    classes : list of str
+        Output channel names; for "instance-boundary" models
+        ``["background", "interior", "boundary"]``.
+    output : {"semantic", "instance-boundary"}
+    kwargs : dict
+        Architecture options.
+    percentiles : (float, float)
+        Intensity normalisation: these percentiles map to 0 and 1.
+    spacing : tuple of float or None
+        Pixel spacing of the training data (informative).
+    tile_shape : tuple of int
+        Default sliding-window tile.
+    name : str
+    description : str
+    """
+
+    architecture: str
+    dims: int
+    in_channels: int
+    classes: list[str]
+    output: str = "semantic"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    percentiles: tuple[float, float] = (1.0, 99.8)
+    spacing: tuple[float, ...] | None = None
+    tile_shape: tuple[int, ...] = (256, 256)
+    name: str = ""
+    description: str = ""
+
+    def __post_init__(self):
+        if self.dims not in (2, 3):
+            raise ValueError(f"dims must be 2 or 3, got {self.dims}.")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}.")
+        if self.output == "instance-boundary" and len(self.classes) != 3:
+            raise ValueError("an instance-boundary model has 3 outputs: background, interior, "
+                             "boundary.")
+        self.percentiles = tuple(float(p) for p in self.percentiles)
+        self.tile_shape = tuple(int(t) for t in self.tile_shape)
+        if self.spacing is not None:
+            self.spacing = tuple(float(s) for s in self.spacing)
+
+
+class SegmentationModel:
+    """A network with what it needs to run on images.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+    info : ModelInfo
+    device : str or torch.device, optional
+        "cuda", "mps" or "cpu"; the best available when None.
+    """
+
+    def __init__(self, network: torch.nn.Module, info: ModelInfo,
+                 device: str | torch.device | None = None):
+        self.info = info
+        self.device = torch.device(device) if device is not None else _best_device()
+        self.network = network.to(self.device).eval()
+
+    def __repr__(self) -> str:
+        i = self.info
+        return (f"SegmentationModel({i.name or i.architecture!r}, {i.dims}D {i.architecture}, "
+                f"{i.output}, classes={i.classes}, device={self.device})")
+
+    # -- inference ---------------------------------------------------------------------------
+    def predict(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
+                overlap: float = 0.25) -> np.ndarray:
+        """Per-class probabilities (softmax; sigmoid for one output), channel first.
+
+        Parameters
+        ----------
+        image : ndarray
+            ``(Y, X)``, ``(Y, X, 3|4)`` RGB, ``(Z, Y, X)``; or channel first
+            ``(C, ...)`` when the model takes C > 1 channels. Any real dtype.
+        tile_shape : sequence of int, optional
+            Sliding-window tile, multiples of 16 (default: the model's); larger
+            than the image is fine.
+        overlap : float
+            Fraction of a tile shared with its neighbours, in [0, 1).
+
+        Returns
+        -------
+        ndarray of float32, shape (n_classes, *spatial)
+        """
+        return _finish(self.predict_steps(image, tile_shape, overlap))
+
+    def predict_steps(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
+                      overlap: float = 0.25, cancelled: Callable[[], bool] | None = None
+                      ) -> Generator[tuple[int, int], None, np.ndarray]:
+        """:meth:`predict` as a generator for GUIs: yields ``(done, total)`` slices, returns
+        the probabilities; raises :class:`Cancelled` between tiles once ``cancelled()``."""
+        x = self._prepare(image)
+        tile = self._tile(tile_shape)
+        if not 0 <= overlap < 1:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}.")
+        if x.ndim - 1 == self.info.dims:
+            yield 0, 1
+            out = self._window(x, tile, overlap, cancelled)
+            yield 1, 1
+            return out
+        # a 2D model on a (C, Z, Y, X) stack: slice by slice, memory bounded by one slice
+        out = None
+        for z in range(x.shape[1]):
+            yield z, x.shape[1]
+            p = self._window(x[:, z], tile, overlap, cancelled)
+            if out is None:
+                out = np.empty((p.shape[0], x.shape[1], *p.shape[1:]), np.float32)
+            out[:, z] = p
+        yield x.shape[1], x.shape[1]
+        return out
+
+    def segment(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
+                overlap: float = 0.25, seed_threshold: float = 0.9,
+                foreground_threshold: float = 0.5, min_size: int = 8) -> np.ndarray:
+        """Integer labels: instances (instance models) or class indices (semantic models).
+
+        Parameters
+        ----------
+        image, tile_shape, overlap
+            As for :meth:`predict`.
+        seed_threshold, foreground_threshold, min_size
+            See :meth:`labels_from_probabilities`.
+
+        Returns
+        -------
+        ndarray of int32, the image's spatial shape
+        """
+        prob = self.predict(image, tile_shape, overlap)
+        return self.labels_from_probabilities(prob, seed_threshold, foreground_threshold,
+                                              min_size)
+
+    def labels_from_probabilities(self, prob: np.ndarray, seed_threshold: float = 0.9,
+                                  foreground_threshold: float = 0.5,
+                                  min_size: int = 8) -> np.ndarray:
+        """Labels from :meth:`predict`'s output.
+
+        Semantic models: the most probable class (0 = the first). Instance models:
+        seeds where the interior probability exceeds ``seed_threshold``, grown by
+        watershed over pixels whose interior + boundary probability exceeds
+        ``foreground_threshold``; objects under ``min_size`` pixels are dropped. A
+        2D model's stack is split slice by slice and linked across slices.
+        """
+        if self.info.output == "semantic":
+            if prob.shape[0] == 1:
+                return (prob[0] > 0.5).astype(np.int32)
+            return np.argmax(prob, axis=0).astype(np.int32)
+        if prob.ndim - 1 == self.info.dims:
+            return instances_from_boundary(prob[1], prob[2], seed_threshold,
+                                           foreground_threshold, min_size)
+        return link_slices([instances_from_boundary(prob[1, z], prob[2, z], seed_threshold,
+                                                    foreground_threshold, min_size)
+                            for z in range(prob.shape[1])])
+
+    # -- internals ---------------------------------------------------------------------------
+    def _prepare(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image)
+        if image.dtype.kind not in "biuf":
+            raise ValueError(f"image must be real-valued, got dtype {image.dtype}.")
+        c = self.info.in_channels
+        if c == 1:
+            if image.ndim == 3 and image.shape[-1] in (3, 4) and self.info.dims == 2 \
+                    and image.shape[0] > 4:
+                image = image[..., :3].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+            image = image[None]
+        elif image.shape[0] != c:
+            raise ValueError(f"the model takes {c} channels first, got shape {image.shape}.")
+        spatial = image.ndim - 1
+        if spatial < self.info.dims or spatial > 3:
+            raise ValueError(f"a {self.info.dims}D model cannot run on an image of spatial "
+                             f"shape {image.shape[1:]}.")
+        return _normalize(image.astype(np.float32), self.info.percentiles)
+
+    def _tile(self, tile_shape: Sequence[int] | None) -> tuple[int, ...]:
+        tile = tuple(int(t) for t in (tile_shape or self.info.tile_shape))
+        if len(tile) != self.info.dims or min(tile) < 16 or any(t % 16 for t in tile):
+            raise ValueError(f"tile_shape must be {self.info.dims} multiples of 16, got {tile}.")
+        return tile
+
+    def _window(self, x: np.ndarray, tile, overlap, cancelled) -> np.ndarray:
+        from monai.inferers import sliding_window_inference
+
+        roi = tuple(min(t, _ceil16(s)) for t, s in zip(tile, x.shape[1:], strict=True))
+
+        def run(batch: torch.Tensor) -> torch.Tensor:
+            if cancelled is not None and cancelled():
+                raise Cancelled
+            return self.network(batch)
+
+        # A small image is padded to one tile (multiple of 16) by sliding_window_inference.
+        with torch.inference_mode():
+            t = torch.from_numpy(np.ascontiguousarray(x[None])).to(self.device)
+            logits = sliding_window_inference(t, roi, 4, run, overlap=overlap, mode="gaussian")
+            prob = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
+        return prob[0].float().cpu().numpy()
+
+
+# -- post-processing -------------------------------------------------------------------------
+def instances_from_boundary(interior: np.ndarray, boundary: np.ndarray,
+                            seed_threshold: float = 0.6, foreground_threshold: float = 0.5,
+                            min_size: int = 8) -> np.ndarray:
+    """Instances from interior and boundary probability maps (2D or 3D) by seeded watershed.
+
+    Seeds are connected regions of confident interior; each grows over the
+    foreground (interior + boundary) down the interior probability, so touching
+    nuclei split along their shared boundary.
+
+    Returns
+    -------
+    ndarray of int32, the maps' shape
+    """
+    foreground = (interior + boundary) > foreground_threshold
+    seeds, _ = ndi.label(interior > seed_threshold)
+    sizes = np.bincount(seeds.ravel())
+    seeds[sizes[seeds] < max(min_size // 4, 1)] = 0
+    labels = watershed(-interior, seeds, mask=foreground)
+    sizes = np.bincount(labels.ravel())
+    labels[sizes[labels] < min_size] = 0
+    return _relabel(labels)
+
+
+def link_slices(slices: Sequence[np.ndarray], min_iou: float = 0.3) -> np.ndarray:
+    """Join per-slice instance labels into 3D objects by overlap with the previous slice.
+
+    Each object of a slice takes the id of the object of the previous slice it
+    overlaps best (IoU >= ``min_iou``, one-to-one, best pairs first); the others
+    get new ids.
+
+    Returns
+    -------
+    ndarray of int32, shape (Z, Y, X)
+    """
+    out = np.zeros((len(slices), *slices[0].shape), np.int32)
+    next_id = 1
+    previous = None
+    for z, current in enumerate(slices):
+        mapping = {}
+        if previous is not None and current.any() and previous.any():
+            pairs = np.stack([current.ravel(), previous.ravel()], 1)
+            pairs = pairs[(pairs[:, 0] > 0) & (pairs[:, 1] > 0)]
+            keys, inter = np.unique(pairs, axis=0, return_counts=True)
+            area_c = np.bincount(current.ravel())
+            area_p = np.bincount(previous.ravel())
+            scores = inter / (area_c[keys[:, 0]] + area_p[keys[:, 1]] - inter)
+            used = set()
+            for k in np.argsort(-scores):
+                a, b = keys[k]
+                if scores[k] < min_iou:
+                    break
+                if a not in mapping and b not in used:
+                    mapping[a] = b
+                    used.add(b)
+        linked = np.zeros_like(out[z])
+        for label in np.unique(current)[1:]:
+            if label in mapping:
+                linked[current == label] = mapping[label]
+            else:
+                linked[current == label] = next_id
+                next_id += 1
+        out[z] = linked
+        previous = linked
+        next_id = max(next_id, int(linked.max()) + 1)
+    return out
+
+
+# -- files -----------------------------------------------------------------------------------
+def available_models() -> list[str]:
+    """Names of the models shipped in the package."""
+    return sorted(_BUILTIN)
+
+
+def load_model(name_or_path: str | Path, device: str | None = None) -> SegmentationModel:
+    """Load a shipped model by name, or a checkpoint / TorchScript file.
+
+    Raises
+    ------
+    ValueError
+        For unknown names, files that are not a model, or weights that do not
+        fit the architecture they claim.
+    FileNotFoundError
+        For a path that does not exist.
+    """
+    if str(name_or_path) in _BUILTIN:
+        ref = resources.files("napari_medseg.models").joinpath(_BUILTIN[str(name_or_path)])
+        with resources.as_file(ref) as path:
+            return _load_file(Path(path), device, name=str(name_or_path))
+    path = Path(name_or_path)
+    if not path.exists():
+        if path.suffix == "" and "/" not in str(name_or_path):
+            raise ValueError(f"unknown model {str(name_or_path)!r}; built-in models: "
+                             f"{', '.join(available_models())}, or give a file path.")
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
+    return _load_file(path, device, name=path.name)
+
+
+def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
+               half: bool = True) -> Path:
+    """Write ``network`` and ``info`` as a napari-medseg checkpoint (float16 if ``half``)."""
+    state = {k: (v.half() if half and v.is_floating_point() else v)
+             for k, v in network.state_dict().items()}
+    path = Path(path)
+    torch.save({"format": FORMAT, "version": VERSION, "info": asdict(info),
+                "state_dict": state}, path)
+    return path
+
+
+def _load_file(path: Path, device, name: str) -> SegmentationModel:
+    if _is_torchscript(path):
+        extra = {"medseg.json": ""}
+        try:
+            network = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        except RuntimeError as err:
+            raise ValueError(f"{path.name!r} is a broken TorchScript file: {err}") from None
+        if not extra["medseg.json"]:
+            raise ValueError(f"TorchScript file {path.name!r} has no 'medseg.json' metadata "
+                             "(save it with _extra_files={'medseg.json': json.dumps(info)}).")
+        info = ModelInfo(**{**json.loads(extra["medseg.json"]), "architecture": "torchscript"})
+        return SegmentationModel(network, _named(info, name), device)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle, zip and torch errors all mean "not our file"
+        raise ValueError(f"{path.name!r} is not a napari-medseg checkpoint or TorchScript "
+                         f"model ({type(err).__name__}).") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise ValueError(f"{path.name!r} is not a napari-medseg model checkpoint.")
+    if checkpoint.get("version", 0) > VERSION:
+        raise ValueError(f"{path.name!r} needs a newer napari-medseg (checkpoint version "
+                         f"{checkpoint['version']}, this one reads up to {VERSION}).")
+    info = ModelInfo(**checkpoint["info"])
+    if info.architecture not in ARCHITECTURES:
+        raise ValueError(f"{path.name!r}: unknown architecture {info.architecture!r}.")
+    network = build_network(info.architecture, info.dims, info.in_channels, len(info.classes),
+                            **info.kwargs)
+    try:
+        network.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                 for k, v in checkpoint["state_dict"].items()})
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise ValueError(f"weights in {path.name!r} do not fit a {info.dims}D "
+                         f"{info.architecture} with {info.kwargs}: {first}") from None
+    return SegmentationModel(network, _named(info, name), device)
+
+
+def _named(info: ModelInfo, name: str) -> ModelInfo:
+    if not info.name:
+        info.name = name
+    return info
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.split("/", 1)[-1].startswith("code/") for n in z.namelist())
+
+
+def _best_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _normalize(x: np.ndarray, percentiles: tuple[float, float]) -> np.ndarray:
+    """Per channel: ``percentiles`` map to 0 and 1 (computed on a subsample of big images)."""
+    out = np.empty_like(x)
+    for c in range(x.shape[0]):
+        channel = x[c]
+        finite = channel[np.isfinite(channel)]
+        if finite.size > 4_000_000:
+            finite = finite[:: finite.size // 4_000_000]
+        if not finite.size:
+            out[c] = 0
+            continue
+        lo, hi = np.percentile(finite, percentiles)
+        scale = hi - lo if hi > lo else 1.0
+        out[c] = np.nan_to_num((channel - lo) / scale, nan=0.0, posinf=1.0, neginf=0.0)
+    return out
+
+
+def _finish(steps: Generator) -> Any:
+    """Run a generator to its end and return its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _ceil16(n: int) -> int:
+    return int(np.ceil(n / 16) * 16)
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    ids = np.unique(labels)
+    ids = ids[ids > 0]
+    lut = np.zeros(int(labels.max()) + 1, np.int32)
+    lut[ids] = np.arange(1, len(ids) + 1)
+    return lut[labels]

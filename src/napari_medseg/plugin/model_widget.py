@@ -1,0 +1,140 @@
+"""Dock widget: run a segmentation model on an image layer in a worker thread."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import napari
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
+from napari.layers import Image
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info, show_warning
+
+from napari_medseg.model_runner import Cancelled, SegmentationModel, available_models, load_model
+
+__all__ = ["ModelWidget"]
+
+_FILE = "model file..."
+_DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ModelWidget(Container):
+    """Segment an image layer with a built-in model or a model file."""
+
+    def __init__(self, napari_viewer: napari.Viewer):
+        self._viewer = napari_viewer
+        self._source = create_widget(annotation=Image, label="image")
+        self._model = ComboBox(choices=[*available_models(), _FILE], label="model")
+        self._file = FileEdit(mode="r", filter="*.pt *.pth *.torchscript", label="file",
+                              visible=False)
+        self._device = ComboBox(choices=_DEVICES, value="auto", label="device")
+        self._tile = SpinBox(value=0, min=0, max=2048, step=16, label="tile (0: model's)")
+        self._overlap = FloatSpinBox(value=0.25, min=0.0, max=0.9, step=0.05, label="overlap")
+        self._seed = FloatSpinBox(value=0.9, min=0.05, max=0.99, step=0.05,
+                                  label="seed threshold")
+        self._fg = FloatSpinBox(value=0.5, min=0.05, max=0.99, step=0.05,
+                                label="object threshold")
+        self._probabilities = CheckBox(value=False, text="also add probability maps")
+        self._run_button = PushButton(text="Segment")
+        self._cancel_button = PushButton(text="Cancel", enabled=False)
+        self._status = Label(value="Choose an image and a model.")
+        self._status.native.setWordWrap(True)
+        super().__init__(widgets=[
+            self._source, self._model, self._file, self._device, self._tile, self._overlap,
+            self._seed, self._fg, self._probabilities, self._run_button, self._cancel_button,
+            self._status])
+        self._worker = None
+        self._cancel = threading.Event()
+        self._model.changed.connect(lambda v: setattr(self._file, "visible", v == _FILE))
+        self._run_button.changed.connect(self.run)
+        self._cancel_button.changed.connect(self.cancel)
+
+    def run(self):
+        """Start segmenting the chosen image; returns the worker (None if refused)."""
+        image = self._source.value
+        if image is None:
+            show_warning("Open an image first.")
+            return None
+        if self._worker is not None:
+            show_warning("A model is already running.")
+            return None
+        source = self._file.value if self._model.value == _FILE else self._model.value
+        if self._model.value == _FILE and not Path(source).is_file():
+            show_warning("Choose a model file.")
+            return None
+        device = None if self._device.value == "auto" else self._device.value
+        data = image.data[0] if image.multiscale else image.data
+        options = {"overlap": self._overlap.value, "seed_threshold": self._seed.value,
+                   "foreground_threshold": self._fg.value}
+        self._cancel.clear()
+        worker = create_worker(_segment, str(source), device, np.asarray(data), self._tile.value,
+                               options, self._probabilities.value, self._cancel,
+                               _progress={"total": 0, "desc": f"Segmenting {image.name}"})
+        worker.yielded.connect(lambda step: _advance(worker.pbar, *step))
+        worker.returned.connect(lambda result: self._add_layers(image, *result))
+        worker.errored.connect(self._failed)
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        self._run_button.enabled, self._cancel_button.enabled = False, True
+        self._status.value = f"Segmenting {image.name!r} with {Path(str(source)).name}..."
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop the running model; no layer is added."""
+        if self._worker is not None:
+            self._cancel.set()
+            self._worker.quit()
+            self._status.value = "Cancelled; no layer was added."
+
+    def _add_layers(self, image: Image, model: SegmentationModel, labels, prob) -> None:
+        if self._cancel.is_set():
+            return
+        common = {"scale": image.scale[-labels.ndim:], "translate": image.translate[-labels.ndim:]}
+        name = f"{image.name} {model.info.name}"
+        if prob is not None:
+            self._viewer.add_image(prob, name=f"{name} probabilities", channel_axis=0,
+                                   colormap="magma", blending="additive", visible=False,
+                                   **common)
+        self._viewer.add_labels(labels, name=name, **common)
+        kind = "objects" if model.info.output == "instance-boundary" else "classes"
+        message = f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}."
+        self._status.value = message
+        show_info(message)
+
+    def _failed(self, err: Exception) -> None:
+        if isinstance(err, Cancelled):
+            return
+        self._status.value = f"Failed: {err}"
+        show_warning(f"Segmentation failed: {err}")
+
+    def _finished(self) -> None:
+        self._worker = None
+        self._run_button.enabled, self._cancel_button.enabled = True, False
+
+
+def _segment(source, device, data, tile, options, with_prob, cancel: threading.Event):
+    """Worker body: yields (done, total) progress; returns (model, labels, probabilities)."""
+    model = load_model(source, device=device)
+    tile_shape = (tile,) * model.info.dims if tile else None
+    prob = yield from model.predict_steps(data, tile_shape, options["overlap"], cancel.is_set)
+    labels = model.labels_from_probabilities(prob, options["seed_threshold"],
+                                             options["foreground_threshold"])
+    return model, labels, (prob if with_prob else None)
+
+
+def _advance(pbar, done: int, total: int) -> None:
+    pbar.total = total
+    pbar.update(done - pbar.n)

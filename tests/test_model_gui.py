@@ -1,0 +1,67 @@
+"""Model widget in a real viewer: run a model, cancel a run; and the predict CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import tifffile
+from napari.layers import Labels
+
+from napari_medseg import nuclei_2d
+from napari_medseg.cli import main
+from napari_medseg.evaluation import match_instances
+from napari_medseg.model_runner import ModelInfo, save_model
+from napari_medseg.networks import build_network
+from napari_medseg.plugin.model_widget import ModelWidget
+
+
+def _wait(qtbot, widget):
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=120_000)
+
+
+def test_builtin_nuclei_model_segments_in_a_worker(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image, truth = nuclei_2d()[:2]
+    layer = viewer.add_image(image, scale=(0.5, 0.5), translate=(3, 4))
+    widget = ModelWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._source.value = layer
+    widget._probabilities.value = True
+    assert widget.run() is not None
+    _wait(qtbot, widget)
+    labels = viewer.layers[-1]
+    assert isinstance(labels, Labels) and labels.data.shape == image.shape
+    assert tuple(labels.scale) == (0.5, 0.5) and tuple(labels.translate) == (3, 4)
+    tp, fp, fn = match_instances(labels.data, truth)
+    assert 2 * tp / (2 * tp + fp + fn) > 0.7
+    assert "probabilities" in viewer.layers[-2].name or "probabilities" in viewer.layers[-4].name
+
+
+def test_cancel_adds_no_layer(make_napari_viewer, qtbot, tmp_path):
+    info = ModelInfo(architecture="unet", dims=2, in_channels=1,
+                     classes=["background", "interior", "boundary"], output="instance-boundary",
+                     kwargs={"channels": (8, 16), "strides": (2,)}, tile_shape=(64, 64))
+    path = save_model(tmp_path / "tiny.pt", build_network("unet", 2, 1, 3, **info.kwargs), info)
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.random.default_rng(0).random((200, 256, 256), np.float32))
+    widget = ModelWidget(viewer)
+    widget._source.value = layer
+    widget._model.value = "model file..."
+    widget._file.value = path
+    worker = widget.run()
+    qtbot.wait(300)
+    widget._cancel_button.native.click()
+    _wait(qtbot, widget)
+    assert worker.abort_requested
+    assert [lyr.name for lyr in viewer.layers] == [layer.name]
+    assert "Cancelled" in widget._status.value
+
+
+def test_predict_cli_writes_labels(tmp_path, capsys):
+    image, truth = nuclei_2d()[:2]
+    src, dst = tmp_path / "nuclei.tif", tmp_path / "nuclei_labels.tif"
+    tifffile.imwrite(src, image)
+    assert main(["predict", "--model", "nuclei-2d", str(src), str(dst)]) == 0
+    assert "objects" in capsys.readouterr().out
+    labels = tifffile.imread(dst)
+    tp, fp, fn = match_instances(labels, truth)
+    assert 2 * tp / (2 * tp + fp + fn) > 0.7

@@ -1,0 +1,131 @@
+"""Model runner: architectures, model files, tiled inference, instance post-processing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from skimage.segmentation import find_boundaries
+
+from napari_medseg.evaluation import match_instances
+from napari_medseg.model_runner import (
+    ModelInfo,
+    SegmentationModel,
+    instances_from_boundary,
+    link_slices,
+    load_model,
+    save_model,
+)
+from napari_medseg.networks import build_network
+
+
+@pytest.mark.parametrize("architecture", ["unet", "vnet", "transunet"])
+@pytest.mark.parametrize("dims", [2, 3])
+def test_architectures_keep_the_spatial_shape(architecture, dims):
+    kwargs = {"channels": (8, 16, 32), "strides": (2, 2)} if architecture == "unet" else {}
+    if architecture == "transunet":
+        kwargs = {"base": 8, "layers": 1, "heads": 2}
+    net = build_network(architecture, dims, 1, 3, **kwargs)
+    shape = (1, 1, *([32] * dims))
+    with torch.no_grad():
+        assert net(torch.zeros(shape)).shape == (1, 3, *([32] * dims))
+
+
+def _tiny(dims=2, output="semantic", classes=("background", "object")):
+    # Batch norm: in eval mode it is local, so tiled and whole-image inference can agree.
+    info = ModelInfo(architecture="unet", dims=dims, in_channels=1, classes=list(classes),
+                     output=output, kwargs={"channels": (4, 8), "strides": (2,),
+                                            "num_res_units": 0, "norm": "batch"},
+                     tile_shape=(32,) * dims)
+    torch.manual_seed(0)
+    return build_network("unet", dims, 1, len(classes), **info.kwargs), info
+
+
+def test_checkpoint_round_trip(tmp_path):
+    net, info = _tiny()
+    path = save_model(tmp_path / "m.pt", net, info, half=False)
+    model = load_model(path, device="cpu")
+    image = np.random.default_rng(0).normal(size=(40, 50)).astype(np.float32)
+    direct = SegmentationModel(net, info, "cpu").predict(image)
+    np.testing.assert_allclose(model.predict(image), direct, atol=1e-5)
+    assert model.info.classes == ["background", "object"] and model.info.dims == 2
+    assert model.predict(image).shape == (2, 40, 50)
+
+
+def test_torchscript_with_metadata(tmp_path):
+    net, info = _tiny()
+    scripted = torch.jit.trace(net.eval(), torch.zeros(1, 1, 32, 32))
+    meta = {k: v for k, v in info.__dict__.items() if k != "architecture"}
+    path = tmp_path / "m.torchscript.pt"
+    torch.jit.save(scripted, str(path), _extra_files={"medseg.json": json.dumps(meta)})
+    model = load_model(path, device="cpu")
+    assert model.info.architecture == "torchscript"
+    image = np.random.default_rng(1).random((32, 32)).astype(np.float32)
+    direct = SegmentationModel(net, info, "cpu").predict(image)
+    np.testing.assert_allclose(model.predict(image), direct, atol=1e-4)
+
+
+def test_bad_model_files_give_clear_errors(tmp_path):
+    png = tmp_path / "picture.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    with pytest.raises(ValueError, match="not a napari-medseg checkpoint"):
+        load_model(png)
+    truncated = tmp_path / "cut.pt"
+    net, info = _tiny()
+    save_model(truncated, net, info)
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    with pytest.raises(ValueError, match="not a napari-medseg"):
+        load_model(truncated)
+    wrong = tmp_path / "wrong.pt"
+    save_model(wrong, net, info)
+    checkpoint = torch.load(wrong, weights_only=True)
+    checkpoint["info"]["kwargs"]["channels"] = (8, 16)
+    torch.save(checkpoint, wrong)
+    with pytest.raises(ValueError, match="do not fit"):
+        load_model(wrong)
+    with pytest.raises(ValueError, match="unknown model"):
+        load_model("no-such-model")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_wrong_dimensionality_and_tiles():
+    net, info = _tiny(dims=3)
+    model = SegmentationModel(net, info, "cpu")
+    with pytest.raises(ValueError, match="3D model"):
+        model.predict(np.zeros((32, 32)))
+    with pytest.raises(ValueError, match="multiples of 16"):
+        model.predict(np.zeros((20, 32, 32)), tile_shape=(20, 32, 32))
+    # Tiles larger than the image are fine: one padded tile.
+    assert model.predict(np.zeros((10, 20, 24)), tile_shape=(64, 64, 64)).shape == (2, 10, 20, 24)
+
+
+def test_tiling_equals_untiled_inference_in_the_interior():
+    net, info = _tiny()
+    model = SegmentationModel(net, info, "cpu")
+    image = np.random.default_rng(2).normal(size=(96, 96)).astype(np.float32)
+    whole = model.predict(image, tile_shape=(96, 96))
+    tiled = model.predict(image, tile_shape=(48, 48), overlap=0.5)
+    interior = (slice(None), slice(8, -8), slice(8, -8))
+    np.testing.assert_allclose(tiled[interior], whole[interior], atol=0.02)
+
+
+def test_2d_model_on_a_stack_links_instances_across_slices():
+    a = np.zeros((3, 20, 20), np.int32)
+    a[0, 2:8, 2:8], a[1, 3:9, 3:9], a[2, 12:18, 12:18] = 4, 7, 7  # id 7 twice, different objects
+    linked = link_slices(list(a))
+    assert linked[0, 5, 5] == linked[1, 5, 5] != 0
+    assert linked[2, 15, 15] not in (0, linked[0, 5, 5])
+
+
+def test_instances_from_boundary_maps_on_real_nuclei(dsb_dir):
+    """Perfect interior/boundary maps of real touching nuclei give back the instances."""
+    labels = tifffile.imread(sorted(dsb_dir.glob("*_labels.tif"))[0])
+    boundary = find_boundaries(labels, mode="inner") & (labels > 0)
+    interior = (labels > 0) & ~boundary
+    result = instances_from_boundary(interior.astype(np.float32), boundary.astype(np.float32))
+    tp, fp, fn = match_instances(result, labels)
+    assert tp / (tp + 0.5 * (fp + fn)) > 0.95
