@@ -23,7 +23,7 @@ import torch
 from skimage.io import imread
 from skimage.segmentation import find_boundaries
 
-from napari_medseg.model_runner import ModelInfo, save_model
+from napari_medseg.model_runner import ModelInfo, load_model, save_model
 from napari_medseg.networks import build_network
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--init", type=Path,
+                        help="start from this checkpoint's weights (continue or fine-tune)")
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "src" / "napari_medseg" / "models" / "nuclei_2d.pt")
     args = parser.parse_args(argv)
@@ -105,10 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     data = fluorescence(split_ids()[0])
     print(f"training on {len(data)} fluorescence images", flush=True)
-    net = build_network(INFO.architecture, INFO.dims, INFO.in_channels, len(INFO.classes),
-                        **INFO.kwargs)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=args.iterations,
+    if args.init:
+        net = load_model(args.init, device="cpu").network.train()
+    else:
+        net = build_network(INFO.architecture, INFO.dims, INFO.in_channels, len(INFO.classes),
+                            **INFO.kwargs)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iterations,
                                                 pct_start=0.1)
     start, running = time.perf_counter(), []
     for it in range(args.iterations):
