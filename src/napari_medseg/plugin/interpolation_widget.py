@@ -11,7 +11,7 @@ from napari.utils.notifications import show_info, show_warning
 
 from napari_medseg.slice_interpolation import InterpolationReport, interpolation_steps
 
-__all__ = ["InterpolationWidget", "slicing_axis"]
+__all__ = ["InterpolationWidget", "advance_progress", "slicing_axis"]
 
 SHORTCUT = "Shift-I"
 _SELECTED, _ALL = "selected label", "all labels"
@@ -79,7 +79,7 @@ class InterpolationWidget(Container):
             interpolation_steps, snapshot, axis, ids, self._overwrite.value,
             _progress={"total": 0, "desc": f"Interpolating {layer.name}"},
         )
-        worker.yielded.connect(lambda step: _advance(worker.pbar, *step))
+        worker.yielded.connect(lambda step: advance_progress(worker.pbar, *step))
         worker.returned.connect(lambda result: self._commit(layer, snapshot, axis, *result))
         worker.errored.connect(lambda err: show_warning(f"Interpolation failed: {err}"))
         worker.finished.connect(self._finished)
@@ -125,7 +125,7 @@ class InterpolationWidget(Container):
             layer.bind_key(SHORTCUT, lambda lyr: self.run(lyr), overwrite=True)
 
 
-def _advance(pbar, done: int, total: int) -> None:
+def advance_progress(pbar, done: int, total: int) -> None:
     """Move napari's progress bar to ``done`` of ``total`` (known only once work starts)."""
     pbar.total = total
     pbar.update(done - pbar.n)

@@ -23,6 +23,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 
 from napari_medseg.model_runner import Cancelled, SegmentationModel, available_models, load_model
+from napari_medseg.plugin.interpolation_widget import advance_progress
 
 __all__ = ["ModelWidget"]
 
@@ -82,7 +83,7 @@ class ModelWidget(Container):
         worker = create_worker(_segment, str(source), device, np.asarray(data), self._tile.value,
                                options, self._probabilities.value, self._cancel,
                                _progress={"total": 0, "desc": f"Segmenting {image.name}"})
-        worker.yielded.connect(lambda step: _advance(worker.pbar, *step))
+        worker.yielded.connect(lambda step: advance_progress(worker.pbar, *step))
         worker.returned.connect(lambda result: self._add_layers(image, *result))
         worker.errored.connect(self._failed)
         worker.finished.connect(self._finished)
@@ -134,7 +135,3 @@ def _segment(source, device, data, tile, options, with_prob, cancel: threading.E
                                              options["foreground_threshold"])
     return model, labels, (prob if with_prob else None)
 
-
-def _advance(pbar, done: int, total: int) -> None:
-    pbar.total = total
-    pbar.update(done - pbar.n)
