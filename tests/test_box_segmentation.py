@@ -194,3 +194,16 @@ def test_held_out_real_nuclei_box_only(dsb_dir):
             scores.append(iou(segment_box(rgb[..., 0], _bbox(truth)), truth))
     assert len(scores) >= 30
     assert np.mean(scores) > 0.75  # 0.81 over all held-out fluorescence nuclei
+
+
+def test_propagation_reads_rgb_stacks_without_converting_them_whole():
+    image, labels, _ = nuclei_3d(seed=2)
+    rgb = np.repeat((image // 16).clip(0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    label = 3
+    zs, ys, xs = ndi.find_objects(labels)[label - 1]
+    z = (zs.start + zs.stop) // 2
+    truth = labels == label
+    stack, (z0, y0, x0) = propagate_mask(rgb, z, truth[z, ys, xs], (ys.start, xs.start))
+    out = np.zeros_like(truth)
+    out[z0:z0 + len(stack), y0:y0 + stack.shape[1], x0:x0 + stack.shape[2]] = stack
+    assert iou(out, truth) > 0.65

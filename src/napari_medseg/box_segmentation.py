@@ -26,6 +26,8 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_medseg._image import luminance
+
 if TYPE_CHECKING:  # torch is imported on first use: it takes seconds to load
     import torch
 
@@ -371,8 +373,9 @@ def propagate_mask(
 
     Parameters
     ----------
-    volume : ndarray, shape (Z, Y, X)
-        Any real dtype; a view (e.g. ``np.moveaxis`` of a larger array) is fine.
+    volume : ndarray, shape (Z, Y, X) or (Z, Y, X, 3|4)
+        Any real dtype, or RGB(A); a view (e.g. ``np.moveaxis`` of a larger array)
+        is fine. Only the region around the object is read (and converted).
     index : int
         Slice holding ``mask``.
     mask : ndarray of bool, shape (H, W)
@@ -400,12 +403,13 @@ def propagate_mask(
         Position of ``stack`` in the volume.
     """
     volume = np.asarray(volume)
-    if volume.ndim != 3:
-        raise ValueError(f"propagation needs a (Z, Y, X) volume, got shape {volume.shape}.")
+    if not (volume.ndim == 3 or (volume.ndim == 4 and volume.shape[-1] in (3, 4))):
+        raise ValueError(f"propagation needs a (Z, Y, X) volume (or RGB), got shape "
+                         f"{volume.shape}.")
     if not 0 <= index < volume.shape[0]:
         raise ValueError(f"slice {index} is outside the {volume.shape[0]}-slice volume.")
     lo, hi = z_range or (0, volume.shape[0])
-    limit = clip_box(limit_box, volume.shape[1:]) if limit_box is not None else None
+    limit = clip_box(limit_box, volume.shape[1:3]) if limit_box is not None else None
     clicks = clicks or {}
     slices = {index: (np.asarray(mask, bool), tuple(int(v) for v in offset))}
     reference = _contrast(volume[index], *slices[index])
@@ -420,7 +424,7 @@ def propagate_mask(
             if limit is not None:
                 box = (max(box[0], limit[0]), max(box[1], limit[1]),
                        min(box[2], limit[2]), min(box[3], limit[3]))
-            session = BoxSession(volume[z], clip_box(box, volume.shape[1:]), prior=previous,
+            session = BoxSession(volume[z], clip_box(box, volume.shape[1:3]), prior=previous,
                                  prior_offset=at)
             for point, sign in clicks.get(z, []):
                 session.add_click(point, positive=sign)
@@ -446,7 +450,8 @@ def _contrast(image: np.ndarray, mask: np.ndarray, at: tuple[int, int]) -> float
     inside = np.zeros((y1 - y0, x1 - x0), bool)
     inside[at[0] - y0:at[0] - y0 + mask.shape[0], at[1] - x0:at[1] - x0 + mask.shape[1]] = mask
     ring = ndi.binary_dilation(inside, iterations=pad) & ~inside
-    region = np.asarray(image[y0:y1, x0:x1], np.float64)
+    region = image[y0:y1, x0:x1]
+    region = np.asarray(luminance(region) if region.ndim == 3 else region, np.float64)
     if not ring.any():
         return float("inf")
     return abs(float(np.nanmean(region[inside])) - float(np.nanmean(region[ring])))
@@ -501,7 +506,7 @@ def _as_gray2d(image: np.ndarray) -> np.ndarray:
     if image.dtype.kind not in "biuf":
         raise ValueError(f"image must be real-valued, got dtype {image.dtype}.")
     if image.ndim == 3 and image.shape[-1] in (3, 4):
-        image = image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        image = luminance(image)
     if image.ndim != 2:
         raise ValueError(f"expected a 2D image (or 2D RGB), got shape {image.shape}.")
     return image

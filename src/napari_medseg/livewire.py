@@ -33,6 +33,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from skimage.draw import polygon as draw_polygon
 
+from napari_medseg._image import luminance
+
 __all__ = ["LiveWire", "livewire_path", "path_to_mask"]
 
 _SIGMA = 1.0  # smoothing (pixels) of intensity and edge strength
@@ -424,7 +426,7 @@ def _catmull_rom(p0, p1, p2, p3, samples: int = 200) -> np.ndarray:
 def _as_gray(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] in (3, 4):
-        image = image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        image = luminance(image)
     if image.ndim != 2:
         raise ValueError(f"LiveWire needs a 2D image (or 2D RGB), got shape {image.shape}.")
     if image.dtype.kind not in "biuf":

@@ -32,6 +32,7 @@ import torch
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
+from napari_medseg._image import luminance
 from napari_medseg.networks import ARCHITECTURES, build_network
 
 __all__ = ["Cancelled", "ModelInfo", "SegmentationModel", "available_models", "load_model",
@@ -220,7 +221,7 @@ class SegmentationModel:
         if c == 1:
             if image.ndim == 3 and image.shape[-1] in (3, 4) and self.info.dims == 2 \
                     and image.shape[0] > 4:
-                image = image[..., :3].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+                image = luminance(image)
             image = image[None]
         elif image.shape[0] != c:
             raise ValueError(f"the model takes {c} channels first, got shape {image.shape}.")

@@ -162,8 +162,6 @@ class BoxClickWidget(Container):
         image = self._source.value
         volume = self._plane.volume(image.data, rgb=image.rgb)
         index = self._plane.index[self._plane.sliced_axis]
-        if image.rgb:
-            volume = volume[..., :3].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
         return self._run(propagate_mask, volume, index, self._session.mask,
                          self._session.offset, desc="Propagating through slices")
 
