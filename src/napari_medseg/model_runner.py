@@ -13,8 +13,8 @@ Inference normalises the image (percentiles), runs MONAI's
 ``sliding_window_inference`` with Gaussian blending over tiles, and turns the
 network's maps into labels: classes for semantic models, instances for
 ``"instance-boundary"`` models (background / interior / boundary outputs, split
-by a seeded watershed). A 2D model applied to a stack runs slice by slice and
-links instances across slices.
+by a watershed seeded from the interior's distance map). A 2D model applied to a
+stack runs slice by slice and links instances across slices.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy import ndimage as ndi
+from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 from napari_medseg._image import luminance
@@ -171,45 +172,43 @@ class SegmentationModel:
         return out
 
     def segment(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
-                overlap: float = 0.25, seed_threshold: float = 0.9,
-                foreground_threshold: float = 0.5, min_size: int = 8) -> np.ndarray:
+                overlap: float = 0.25, interior_threshold: float = 0.5,
+                foreground_threshold: float = 0.5, split_depth: float = 1.0,
+                min_size: int = 8) -> np.ndarray:
         """Integer labels: instances (instance models) or class indices (semantic models).
 
         Parameters
         ----------
         image, tile_shape, overlap
             As for :meth:`predict`.
-        seed_threshold, foreground_threshold, min_size
-            See :meth:`labels_from_probabilities`.
+        interior_threshold, foreground_threshold, split_depth, min_size
+            See :func:`instances_from_boundary`.
 
         Returns
         -------
         ndarray of int32, the image's spatial shape
         """
         prob = self.predict(image, tile_shape, overlap)
-        return self.labels_from_probabilities(prob, seed_threshold, foreground_threshold,
-                                              min_size)
+        return self.labels_from_probabilities(prob, interior_threshold, foreground_threshold,
+                                              split_depth, min_size)
 
-    def labels_from_probabilities(self, prob: np.ndarray, seed_threshold: float = 0.9,
-                                  foreground_threshold: float = 0.5,
+    def labels_from_probabilities(self, prob: np.ndarray, interior_threshold: float = 0.5,
+                                  foreground_threshold: float = 0.5, split_depth: float = 1.0,
                                   min_size: int = 8) -> np.ndarray:
         """Labels from :meth:`predict`'s output.
 
         Semantic models: the most probable class (0 = the first). Instance models:
-        seeds where the interior probability exceeds ``seed_threshold``, grown by
-        watershed over pixels whose interior + boundary probability exceeds
-        ``foreground_threshold``; objects under ``min_size`` pixels are dropped. A
-        2D model's stack is split slice by slice and linked across slices.
+        :func:`instances_from_boundary` on the interior and boundary maps; a 2D
+        model's stack is split slice by slice and linked across slices.
         """
         if self.info.output == "semantic":
             if prob.shape[0] == 1:
                 return (prob[0] > 0.5).astype(np.int32)
             return np.argmax(prob, axis=0).astype(np.int32)
+        options = (interior_threshold, foreground_threshold, split_depth, min_size)
         if prob.ndim - 1 == self.info.dims:
-            return instances_from_boundary(prob[1], prob[2], seed_threshold,
-                                           foreground_threshold, min_size)
-        return link_slices([instances_from_boundary(prob[1, z], prob[2, z], seed_threshold,
-                                                    foreground_threshold, min_size)
+            return instances_from_boundary(prob[1], prob[2], *options, sampling=self.info.spacing)
+        return link_slices([instances_from_boundary(prob[1, z], prob[2, z], *options)
                             for z in range(prob.shape[1])])
 
     # -- internals ---------------------------------------------------------------------------
@@ -257,23 +256,48 @@ class SegmentationModel:
 
 # -- post-processing -------------------------------------------------------------------------
 def instances_from_boundary(interior: np.ndarray, boundary: np.ndarray,
-                            seed_threshold: float = 0.6, foreground_threshold: float = 0.5,
-                            min_size: int = 8) -> np.ndarray:
-    """Instances from interior and boundary probability maps (2D or 3D) by seeded watershed.
+                            interior_threshold: float = 0.5, foreground_threshold: float = 0.5,
+                            split_depth: float = 1.0, min_size: int = 8,
+                            sampling: Sequence[float] | None = None) -> np.ndarray:
+    """Instances from interior and boundary probability maps (2D or 3D).
 
-    Seeds are connected regions of confident interior; each grows over the
-    foreground (interior + boundary) down the interior probability, so touching
-    nuclei split along their shared boundary.
+    The interior (``interior > interior_threshold``) is split where its distance
+    map has separate peaks: one seed per regional maximum of the (lightly
+    smoothed) distance to the interior's edge that stands at least
+    ``split_depth`` above its surroundings. Seeds grow by watershed over the
+    foreground (``interior + boundary > foreground_threshold``). Touching nuclei
+    whose interiors the network leaves joined by a narrow neck are split there,
+    which seeding from connected interior regions alone cannot do.
+
+    Parameters
+    ----------
+    interior, boundary : ndarray of float, same shape
+        Probabilities in [0, 1].
+    interior_threshold, foreground_threshold : float
+    split_depth : float
+        Minimum depth, in pixels of distance, of the dip between two seeds; lower
+        splits more. ``inf`` keeps one seed per connected interior region.
+    min_size : int
+        Objects smaller than this (pixels) are dropped.
+    sampling : sequence of float, optional
+        Pixel spacing per axis for the distance map (anisotropic stacks).
 
     Returns
     -------
     ndarray of int32, the maps' shape
     """
-    foreground = (interior + boundary) > foreground_threshold
-    seeds, _ = ndi.label(interior > seed_threshold)
-    sizes = np.bincount(seeds.ravel())
-    seeds[sizes[seeds] < max(min_size // 4, 1)] = 0
-    labels = watershed(-interior, seeds, mask=foreground)
+    if interior.shape != boundary.shape:
+        raise ValueError(f"interior {interior.shape} and boundary {boundary.shape} differ.")
+    if not split_depth > 0:
+        raise ValueError(f"split_depth must be > 0, got {split_depth}.")
+    core = interior > interior_threshold
+    foreground = core | ((interior + boundary) > foreground_threshold)
+    distance = ndi.gaussian_filter(ndi.distance_transform_edt(core, sampling=sampling), 1.0)
+    if np.isfinite(split_depth):
+        seeds, _ = ndi.label(h_maxima(distance, split_depth) & core)
+    else:
+        seeds, _ = ndi.label(core)
+    labels = watershed(-distance, seeds, mask=foreground)
     sizes = np.bincount(labels.ravel())
     labels[sizes[labels] < min_size] = 0
     return _relabel(labels)

@@ -43,10 +43,11 @@ class ModelWidget(Container):
         self._device = ComboBox(choices=_DEVICES, value="auto", label="device")
         self._tile = SpinBox(value=0, min=0, max=2048, step=16, label="tile (0: model's)")
         self._overlap = FloatSpinBox(value=0.25, min=0.0, max=0.9, step=0.05, label="overlap")
-        self._seed = FloatSpinBox(value=0.9, min=0.05, max=0.99, step=0.05,
-                                  label="seed threshold")
         self._fg = FloatSpinBox(value=0.5, min=0.05, max=0.99, step=0.05,
                                 label="object threshold")
+        # lower splits touching objects more readily
+        self._split = FloatSpinBox(value=1.0, min=0.1, max=10.0, step=0.1,
+                                   label="split depth (px)")
         self._probabilities = CheckBox(value=False, text="also add probability maps")
         self._run_button = PushButton(text="Segment")
         self._cancel_button = PushButton(text="Cancel", enabled=False)
@@ -54,7 +55,7 @@ class ModelWidget(Container):
         self._status.native.setWordWrap(True)
         super().__init__(widgets=[
             self._source, self._model, self._file, self._device, self._tile, self._overlap,
-            self._seed, self._fg, self._probabilities, self._run_button, self._cancel_button,
+            self._fg, self._split, self._probabilities, self._run_button, self._cancel_button,
             self._status])
         self._worker = None
         self._cancel = threading.Event()
@@ -77,8 +78,8 @@ class ModelWidget(Container):
             return None
         device = None if self._device.value == "auto" else self._device.value
         data = image.data[0] if image.multiscale else image.data
-        options = {"overlap": self._overlap.value, "seed_threshold": self._seed.value,
-                   "foreground_threshold": self._fg.value}
+        options = {"overlap": self._overlap.value, "foreground_threshold": self._fg.value,
+                   "split_depth": self._split.value}
         self._cancel.clear()
         worker = create_worker(_segment, str(source), device, np.asarray(data), self._tile.value,
                                options, self._probabilities.value, self._cancel,
@@ -131,7 +132,8 @@ def _segment(source, device, data, tile, options, with_prob, cancel: threading.E
     model = load_model(source, device=device)
     tile_shape = (tile,) * model.info.dims if tile else None
     prob = yield from model.predict_steps(data, tile_shape, options["overlap"], cancel.is_set)
-    labels = model.labels_from_probabilities(prob, options["seed_threshold"],
-                                             options["foreground_threshold"])
+    labels = model.labels_from_probabilities(
+        prob, foreground_threshold=options["foreground_threshold"],
+        split_depth=options["split_depth"])
     return model, labels, (prob if with_prob else None)
 
