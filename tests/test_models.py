@@ -10,6 +10,7 @@ import tifffile
 import torch
 from skimage.segmentation import find_boundaries
 
+from napari_medseg import nuclei_3d
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import (
     ModelInfo,
@@ -111,6 +112,18 @@ def test_tiling_equals_untiled_inference_in_the_interior():
     tiled = model.predict(image, tile_shape=(48, 48), overlap=0.5)
     interior = (slice(None), slice(8, -8), slice(8, -8))
     np.testing.assert_allclose(tiled[interior], whole[interior], atol=0.02)
+
+
+def test_stack_segmentation_slice_by_slice_equals_the_probability_route():
+    net, info = _tiny(output="instance-boundary", classes=("bg", "interior", "boundary"))
+    model = SegmentationModel(net, info, "cpu")
+    image, _, _ = nuclei_3d(shape=(12, 64, 64), n_nuclei=5, seed=0)
+    direct = model.segment(image)
+    via_prob = model.labels_from_probabilities(model.predict(image))
+    assert direct.shape == image.shape
+    np.testing.assert_array_equal(direct, via_prob)
+    steps = list(model.segment_steps(image))
+    assert steps[-1] == (12, 12)
 
 
 def test_2d_model_on_a_stack_links_instances_across_slices():

@@ -111,11 +111,15 @@ class SegmentationModel:
     info : ModelInfo
     device : str or torch.device, optional
         "cuda", "mps" or "cpu"; the best available when None.
+    test_time_flips : bool
+        Average the network's output over the image and its mirror images along
+        y, x and both: usually a little more accurate, four times slower.
     """
 
     def __init__(self, network: torch.nn.Module, info: ModelInfo,
-                 device: str | torch.device | None = None):
+                 device: str | torch.device | None = None, test_time_flips: bool = False):
         self.info = info
+        self.test_time_flips = test_time_flips
         self.device = torch.device(device) if device is not None else _best_device()
         self.network = network.to(self.device).eval()
 
@@ -123,6 +127,13 @@ class SegmentationModel:
         i = self.info
         return (f"SegmentationModel({i.name or i.architecture!r}, {i.dims}D {i.architecture}, "
                 f"{i.output}, classes={i.classes}, device={self.device})")
+
+    def save(self, path: str | Path, half: bool = True) -> Path:
+        """Write the model as a napari-medseg checkpoint (see :func:`save_model`)."""
+        if self.info.architecture == "torchscript":
+            raise ValueError("a TorchScript model is saved with torch.jit.save, not as a "
+                             "checkpoint.")
+        return save_model(path, self.network, self.info, half)
 
     # -- inference ---------------------------------------------------------------------------
     def predict(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
@@ -151,24 +162,17 @@ class SegmentationModel:
                       ) -> Generator[tuple[int, int], None, np.ndarray]:
         """:meth:`predict` as a generator for GUIs: yields ``(done, total)`` slices, returns
         the probabilities; raises :class:`Cancelled` between tiles once ``cancelled()``."""
-        x = self._prepare(image)
-        tile = self._tile(tile_shape)
-        if not 0 <= overlap < 1:
-            raise ValueError(f"overlap must be in [0, 1), got {overlap}.")
-        if x.ndim - 1 == self.info.dims:
-            yield 0, 1
-            out = self._window(x, tile, overlap, cancelled)
-            yield 1, 1
-            return out
-        # a 2D model on a (C, Z, Y, X) stack: slice by slice, memory bounded by one slice
         out = None
-        for z in range(x.shape[1]):
-            yield z, x.shape[1]
-            p = self._window(x[:, z], tile, overlap, cancelled)
-            if out is None:
-                out = np.empty((p.shape[0], x.shape[1], *p.shape[1:]), np.float32)
-            out[:, z] = p
-        yield x.shape[1], x.shape[1]
+        for done, total, z, prob in self._parts(image, tile_shape, overlap, cancelled):
+            yield done, total
+            if prob is None:
+                continue
+            if z is None:
+                out = prob
+            else:
+                if out is None:
+                    out = np.empty((prob.shape[0], total, *prob.shape[1:]), np.float32)
+                out[:, z] = prob
         return out
 
     def segment(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
@@ -188,9 +192,27 @@ class SegmentationModel:
         -------
         ndarray of int32, the image's spatial shape
         """
-        prob = self.predict(image, tile_shape, overlap)
-        return self.labels_from_probabilities(prob, interior_threshold, foreground_threshold,
-                                              split_depth, min_size)
+        return _finish(self.segment_steps(image, tile_shape, overlap, None, interior_threshold,
+                                          foreground_threshold, split_depth, min_size))
+
+    def segment_steps(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
+                      overlap: float = 0.25, cancelled: Callable[[], bool] | None = None,
+                      interior_threshold: float = 0.5, foreground_threshold: float = 0.5,
+                      split_depth: float = 1.0, min_size: int = 8
+                      ) -> Generator[tuple[int, int], None, np.ndarray]:
+        """:meth:`segment` as a generator, like :meth:`predict_steps`. A 2D model's stack is
+        labelled slice by slice, so no probability stack is ever held in memory."""
+        options = (interior_threshold, foreground_threshold, split_depth, min_size)
+        slices = []
+        for done, total, z, prob in self._parts(image, tile_shape, overlap, cancelled):
+            yield done, total
+            if prob is None:
+                continue
+            labels = self.labels_from_probabilities(prob, *options)
+            if z is None:
+                return labels
+            slices.append(labels)
+        return np.stack(slices) if self.info.output == "semantic" else link_slices(slices)
 
     def labels_from_probabilities(self, prob: np.ndarray, interior_threshold: float = 0.5,
                                   foreground_threshold: float = 0.5, split_depth: float = 1.0,
@@ -212,7 +234,26 @@ class SegmentationModel:
                             for z in range(prob.shape[1])])
 
     # -- internals ---------------------------------------------------------------------------
-    def _prepare(self, image: np.ndarray) -> np.ndarray:
+    def _parts(self, image, tile_shape, overlap, cancelled) -> Generator:
+        """Yields ``(done, total, z, probabilities)``: probabilities are None on the
+        progress step before each piece of work, ``z`` is None for a whole image and the
+        slice index when a 2D model runs on a stack (normalised one slice at a time)."""
+        x, ranges = self._prepare(image)
+        tile = self._tile(tile_shape)
+        if not 0 <= overlap < 1:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}.")
+        if x.ndim - 1 == self.info.dims:
+            yield 0, 1, None, None
+            yield 1, 1, None, self._window(_apply_ranges(x, ranges), tile, overlap, cancelled)
+            return
+        depth = x.shape[1]
+        for z in range(depth):
+            yield z, depth, z, None
+            yield z + 1, depth, z, self._window(_apply_ranges(x[:, z], ranges), tile, overlap,
+                                                cancelled)
+
+    def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The image channel first (a view where possible) and its normalisation ranges."""
         image = np.asarray(image)
         if image.dtype.kind not in "biuf":
             raise ValueError(f"image must be real-valued, got dtype {image.dtype}.")
@@ -228,7 +269,7 @@ class SegmentationModel:
         if spatial < self.info.dims or spatial > 3:
             raise ValueError(f"a {self.info.dims}D model cannot run on an image of spatial "
                              f"shape {image.shape[1:]}.")
-        return _normalize(image.astype(np.float32), self.info.percentiles)
+        return image, _percentile_ranges(image, self.info.percentiles)
 
     def _tile(self, tile_shape: Sequence[int] | None) -> tuple[int, ...]:
         tile = tuple(int(t) for t in (tile_shape or self.info.tile_shape))
@@ -244,7 +285,13 @@ class SegmentationModel:
         def run(batch: torch.Tensor) -> torch.Tensor:
             if cancelled is not None and cancelled():
                 raise Cancelled
-            return self.network(batch)
+            if not self.test_time_flips:
+                return self.network(batch)
+            total = 0
+            for axes in _FLIPS:  # mirrored copies of the tile, mirrored back and averaged
+                flipped = self.network(batch.flip(axes) if axes else batch)
+                total = total + (flipped.flip(axes) if axes else flipped)
+            return total / len(_FLIPS)
 
         # A small image is padded to one tile (multiple of 16) by sliding_window_inference.
         with torch.inference_mode():
@@ -252,6 +299,9 @@ class SegmentationModel:
             logits = sliding_window_inference(t, roi, 4, run, overlap=overlap, mode="gaussian")
             prob = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
         return prob[0].float().cpu().numpy()
+
+
+_FLIPS = ((), (-1,), (-2,), (-2, -1))
 
 
 # -- post-processing -------------------------------------------------------------------------
@@ -446,21 +496,34 @@ def _best_device() -> torch.device:
     return torch.device("cpu")
 
 
+def _percentile_ranges(x: np.ndarray, percentiles: tuple[float, float]) -> np.ndarray:
+    """Per channel of ``x`` (C, ...): the values at ``percentiles`` of its finite values,
+    from a subsample of at most 4 million values, as a ``(C, 2)`` float64 array."""
+    ranges = np.zeros((x.shape[0], 2))
+    for c in range(x.shape[0]):
+        flat = x[c].reshape(-1)
+        if flat.size > 4_000_000:
+            flat = flat[:: flat.size // 4_000_000]
+        finite = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
+        if finite.size:
+            ranges[c] = np.percentile(finite, percentiles)
+    return ranges
+
+
+def _apply_ranges(x: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    """``x`` (C, ...) as float32 with each channel's range mapped to [0, 1] (NaN -> 0)."""
+    out = np.empty(x.shape, np.float32)
+    for c, (lo, hi) in enumerate(ranges):
+        scale = hi - lo if hi > lo else 1.0
+        out[c] = x[c]
+        out[c] -= lo
+        out[c] /= scale
+    return np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+
+
 def _normalize(x: np.ndarray, percentiles: tuple[float, float]) -> np.ndarray:
     """Per channel: ``percentiles`` map to 0 and 1 (computed on a subsample of big images)."""
-    out = np.empty_like(x)
-    for c in range(x.shape[0]):
-        channel = x[c]
-        finite = channel[np.isfinite(channel)]
-        if finite.size > 4_000_000:
-            finite = finite[:: finite.size // 4_000_000]
-        if not finite.size:
-            out[c] = 0
-            continue
-        lo, hi = np.percentile(finite, percentiles)
-        scale = hi - lo if hi > lo else 1.0
-        out[c] = np.nan_to_num((channel - lo) / scale, nan=0.0, posinf=1.0, neginf=0.0)
-    return out
+    return _apply_ranges(x, _percentile_ranges(x, percentiles))
 
 
 def _finish(steps: Generator) -> Any:

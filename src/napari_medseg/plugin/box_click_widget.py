@@ -182,10 +182,12 @@ class BoxClickWidget(Container):
         if self._worker is not None:
             show_warning("Still working on the last request.")
             return None
-        worker = create_worker(fn, *args, **kwargs, _progress={"total": 0, "desc": desc})
+        # errors go to our handler only (create_worker would re-raise them otherwise)
+        worker = create_worker(fn, *args, **kwargs, _progress={"total": 0, "desc": desc},
+                               _connect={"errored": lambda err: show_warning(
+                                   f"{desc} failed: {err}")}, _start_thread=False)
         session = self._session  # a result is shown only if the box is still the same
         worker.returned.connect(lambda result: self._propagated(result, session))
-        worker.errored.connect(lambda err: show_warning(f"{desc} failed: {err}"))
         worker.finished.connect(self._worker_finished)
         self._worker = worker
         self._cancel_button.enabled = True

@@ -78,10 +78,11 @@ class InterpolationWidget(Container):
         worker = create_worker(
             interpolation_steps, snapshot, axis, ids, self._overwrite.value,
             _progress={"total": 0, "desc": f"Interpolating {layer.name}"},
+            _connect={"errored": lambda err: show_warning(f"Interpolation failed: {err}")},
+            _start_thread=False,
         )
         worker.yielded.connect(lambda step: advance_progress(worker.pbar, *step))
         worker.returned.connect(lambda result: self._commit(layer, snapshot, axis, *result))
-        worker.errored.connect(lambda err: show_warning(f"Interpolation failed: {err}"))
         worker.finished.connect(self._finished)
         self._worker = worker
         self._run.enabled, self._cancel.enabled = False, True

@@ -25,7 +25,7 @@ from napari.utils.notifications import show_info, show_warning
 from napari_medseg.model_runner import Cancelled, SegmentationModel, available_models, load_model
 from napari_medseg.plugin.interpolation_widget import advance_progress
 
-__all__ = ["ModelWidget"]
+__all__ = ["ModelWidget", "add_result_layers", "segment_worker"]
 
 _FILE = "model file..."
 _DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -48,6 +48,7 @@ class ModelWidget(Container):
         # lower splits touching objects more readily
         self._split = FloatSpinBox(value=1.0, min=0.1, max=10.0, step=0.1,
                                    label="split depth (px)")
+        self._flips = CheckBox(value=False, text="average mirrored predictions (4x slower)")
         self._probabilities = CheckBox(value=False, text="also add probability maps")
         self._run_button = PushButton(text="Segment")
         self._cancel_button = PushButton(text="Cancel", enabled=False)
@@ -55,8 +56,8 @@ class ModelWidget(Container):
         self._status.native.setWordWrap(True)
         super().__init__(widgets=[
             self._source, self._model, self._file, self._device, self._tile, self._overlap,
-            self._fg, self._split, self._probabilities, self._run_button, self._cancel_button,
-            self._status])
+            self._fg, self._split, self._flips, self._probabilities, self._run_button,
+            self._cancel_button, self._status])
         self._worker = None
         self._cancel = threading.Event()
         self._model.changed.connect(lambda v: setattr(self._file, "visible", v == _FILE))
@@ -79,14 +80,14 @@ class ModelWidget(Container):
         device = None if self._device.value == "auto" else self._device.value
         data = image.data[0] if image.multiscale else image.data
         options = {"overlap": self._overlap.value, "foreground_threshold": self._fg.value,
-                   "split_depth": self._split.value}
+                   "split_depth": self._split.value, "test_time_flips": self._flips.value}
         self._cancel.clear()
-        worker = create_worker(_segment, str(source), device, np.asarray(data), self._tile.value,
-                               options, self._probabilities.value, self._cancel,
-                               _progress={"total": 0, "desc": f"Segmenting {image.name}"})
+        worker = create_worker(segment_worker, str(source), device, np.asarray(data),
+                               self._tile.value, options, self._probabilities.value, self._cancel,
+                               _progress={"total": 0, "desc": f"Segmenting {image.name}"},
+                               _connect={"errored": self._failed}, _start_thread=False)
         worker.yielded.connect(lambda step: advance_progress(worker.pbar, *step))
         worker.returned.connect(lambda result: self._add_layers(image, *result))
-        worker.errored.connect(self._failed)
         worker.finished.connect(self._finished)
         self._worker = worker
         self._run_button.enabled, self._cancel_button.enabled = False, True
@@ -104,17 +105,7 @@ class ModelWidget(Container):
     def _add_layers(self, image: Image, model: SegmentationModel, labels, prob) -> None:
         if self._cancel.is_set():
             return
-        common = {"scale": image.scale[-labels.ndim:], "translate": image.translate[-labels.ndim:]}
-        name = f"{image.name} {model.info.name}"
-        if prob is not None:
-            self._viewer.add_image(prob, name=f"{name} probabilities", channel_axis=0,
-                                   colormap="magma", blending="additive", visible=False,
-                                   **common)
-        self._viewer.add_labels(labels, name=name, **common)
-        kind = "objects" if model.info.output == "instance-boundary" else "classes"
-        message = f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}."
-        self._status.value = message
-        show_info(message)
+        self._status.value = add_result_layers(self._viewer, image, model, labels, prob)
 
     def _failed(self, err: Exception) -> None:
         if isinstance(err, Cancelled):
@@ -127,13 +118,31 @@ class ModelWidget(Container):
         self._run_button.enabled, self._cancel_button.enabled = True, False
 
 
-def _segment(source, device, data, tile, options, with_prob, cancel: threading.Event):
+def add_result_layers(viewer: napari.Viewer, image: Image, model: SegmentationModel,
+                      labels: np.ndarray, prob: np.ndarray | None) -> str:
+    """Add a model's labels (and probabilities) over ``image``; returns the message shown."""
+    common = {"scale": image.scale[-labels.ndim:], "translate": image.translate[-labels.ndim:]}
+    name = f"{image.name} {model.info.name}"
+    if prob is not None:
+        viewer.add_image(prob, name=f"{name} probabilities", channel_axis=0, colormap="magma",
+                         blending="additive", visible=False, **common)
+    viewer.add_labels(labels, name=name, **common)
+    kind = "objects" if model.info.output == "instance-boundary" else "classes"
+    message = f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}."
+    show_info(message)
+    return message
+
+
+def segment_worker(source, device, data, tile, options, with_prob, cancel: threading.Event):
     """Worker body: yields (done, total) progress; returns (model, labels, probabilities)."""
     model = load_model(source, device=device)
+    model.test_time_flips = options.get("test_time_flips", False)
     tile_shape = (tile,) * model.info.dims if tile else None
+    post = {"foreground_threshold": options["foreground_threshold"],
+            "split_depth": options["split_depth"]}
+    if not with_prob:  # slice by slice: no probability stack in memory
+        labels = yield from model.segment_steps(data, tile_shape, options["overlap"],
+                                                cancel.is_set, **post)
+        return model, labels, None
     prob = yield from model.predict_steps(data, tile_shape, options["overlap"], cancel.is_set)
-    labels = model.labels_from_probabilities(
-        prob, foreground_threshold=options["foreground_threshold"],
-        split_depth=options["split_depth"])
-    return model, labels, (prob if with_prob else None)
-
+    return model, model.labels_from_probabilities(prob, **post), prob
