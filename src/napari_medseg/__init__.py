@@ -40,15 +40,18 @@ __all__ = [
     "read_image",
     "save_model",
     "segment_box",
+    "train_model",
     "write_labels",
 ]
 
-_LAZY = {"available_models", "load_model", "save_model"}  # these import torch, which is slow
+# these import torch, which is slow
+_LAZY = {"available_models": "model_runner", "load_model": "model_runner",
+         "save_model": "model_runner", "train_model": "training"}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        from napari_medseg import model_runner
+        import importlib
 
-        return getattr(model_runner, name)
+        return getattr(importlib.import_module(f"napari_medseg.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'napari_medseg' has no attribute {name!r}")

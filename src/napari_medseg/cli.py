@@ -1,4 +1,5 @@
-"""Command line: ``napari-medseg demo`` and batch subcommands (``interpolate``, ``predict``)."""
+"""Command line: ``napari-medseg demo`` and batch subcommands (``interpolate``, ``predict``,
+``train``)."""
 
 from __future__ import annotations
 
@@ -48,12 +49,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     predict.add_argument("--overlap", type=float, default=0.25, help="tile overlap (0-1)")
     predict.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     predict.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    train = sub.add_parser(
+        "train", help="train or fine-tune a model on a folder of image/label pairs",
+        description="Train a model (see napari_medseg.train_model) on NAME_image.* + "
+                    "NAME_labels.* files, or images/ and labels/ folders, and save it.")
+    train.add_argument("data", help="folder of image/label pairs")
+    train.add_argument("output", help="checkpoint to write (.pt)")
+    train.add_argument("--architecture", choices=("unet", "vnet", "transunet"), default="unet")
+    train.add_argument("--dims", type=int, choices=(2, 3), default=2)
+    train.add_argument("--task", choices=("instances", "semantic"), default="instances")
+    train.add_argument("--init", help="built-in model name or checkpoint to fine-tune")
+    train.add_argument("--minutes", type=float, help="training time limit")
+    train.add_argument("--epochs", type=int, help="epochs (default: automatic)")
+    train.add_argument("--patch", type=_id_list, metavar="N,N",
+                       help="training patch (default: from the objects' size)")
+    train.add_argument("--sparse", action="store_true",
+                       help="label 0 means not annotated (needs --background-label)")
+    train.add_argument("--background-label", type=int,
+                       help="label value marking checked background")
+    train.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+    train.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
             return run_demo(args.sample, args.screenshot)
         if args.command == "predict":
             return run_predict(args)
+        if args.command == "train":
+            return run_train(args)
         return run_interpolate(args)
     except (ValueError, OSError) as err:
         parser.exit(1, f"napari-medseg {args.command}: error: {err}\n")
@@ -91,6 +114,35 @@ def run_predict(args: argparse.Namespace) -> int:
                  metadata=source.metadata, overwrite=args.force)
     kind = "objects" if model.info.output == "instance-boundary" else "classes"
     print(f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}; wrote {args.output}")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train a model on a folder of pairs and save it, printing the loss per epoch."""
+    from pathlib import Path
+
+    from napari_medseg.training import read_training_pairs, train_model
+
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise ValueError(f"{output} exists; pass --force to replace it")
+    images, labels = read_training_pairs(args.data)
+
+    def report(progress) -> None:
+        if progress.loss is not None:
+            val = "" if progress.validation_loss is None else \
+                f" validation {progress.validation_loss:.4f}"
+            print(f"epoch {progress.epoch} loss {progress.loss:.4f}{val} "
+                  f"({progress.elapsed:.0f} s)", flush=True)
+
+    print(f"training on {len(images)} image(s)", flush=True)
+    model = train_model(
+        images, labels, args.architecture, args.dims, task=args.task, init=args.init,
+        time_limit=args.minutes * 60 if args.minutes else None, epochs=args.epochs,
+        patch_shape=args.patch, sparse=args.sparse, background_label=args.background_label,
+        name=output.stem, device=args.device, callback=report)
+    model.save(output)
+    print(f"wrote {output}")
     return 0
 
 

@@ -1,0 +1,281 @@
+"""Dock widget: train or fine-tune a model on the user's labels, then predict with it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import napari
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
+from napari.layers import Image, Labels
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info, show_warning
+from qtpy.QtCore import QPointF, Qt
+from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
+from qtpy.QtWidgets import QWidget
+
+from napari_medseg.model_runner import Cancelled, SegmentationModel, available_models
+from napari_medseg.networks import ARCHITECTURES
+from napari_medseg.plugin.interpolation_widget import advance_progress
+from napari_medseg.plugin.model_widget import add_result_layers, segment_worker
+from napari_medseg.training import TASKS, TrainingProgress, read_training_pairs, train_steps
+
+__all__ = ["LossPlot", "TrainWidget"]
+
+_SCRATCH, _FILE = "scratch", "model file..."
+_LAYERS, _FOLDER = "image + labels layers", "folder of pairs"
+
+
+class LossPlot(QWidget):
+    """Training (blue) and validation (orange) loss per epoch, on a log scale."""
+
+    def __init__(self):
+        super().__init__()
+        self.setMinimumHeight(110)
+        self.train: list[float] = []
+        self.validation: list[float] = []
+
+    def clear(self) -> None:
+        self.train, self.validation = [], []
+        self.update()
+
+    def add(self, loss: float | None, validation: float | None) -> None:
+        if loss is not None:
+            self.train.append(loss)
+        if validation is not None:
+            self.validation.append(validation)
+        self.update()
+
+    def paintEvent(self, event) -> None:  # Qt's name
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = self.rect().adjusted(4, 14, -4, -4)
+        painter.setPen(QColor(120, 120, 120))
+        painter.drawRect(rect)
+        series = [s for s in (self.train, self.validation) if s]
+        if not series:
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "loss per epoch")
+            return
+        values = np.log10(np.maximum(np.concatenate(series), 1e-6))
+        lo, hi = float(values.min()), float(values.max())
+        hi = hi if hi > lo else lo + 1
+        n = max(len(s) for s in series)
+        painter.drawText(6, 12, f"loss {self.train[-1]:.3f}" if self.train else "")
+        for data, colour in ((self.train, QColor(80, 160, 255)),
+                             (self.validation, QColor(255, 160, 60))):
+            if not data:
+                continue
+            points = [QPointF(rect.left() + rect.width() * k / max(n - 1, 1),
+                              rect.bottom() - rect.height() * (np.log10(max(v, 1e-6)) - lo)
+                              / (hi - lo)) for k, v in enumerate(data)]
+            painter.setPen(QPen(colour, 2))
+            painter.drawPolyline(QPolygonF(points))
+
+
+class TrainWidget(Container):
+    """Train a model on image + Labels layers (or a folder), then segment with it."""
+
+    def __init__(self, napari_viewer: napari.Viewer):
+        self._viewer = napari_viewer
+        self._data = ComboBox(choices=[_LAYERS, _FOLDER], label="data")
+        self._source = create_widget(annotation=Image, label="image")
+        self._target = create_widget(annotation=Labels, label="labels")
+        self._folder = FileEdit(mode="d", label="folder", visible=False)
+        self._architecture = ComboBox(choices=ARCHITECTURES, value="unet", label="network")
+        self._dims = ComboBox(choices=[2, 3], value=2, label="dims")
+        self._task = ComboBox(choices=TASKS, value="instances", label="task")
+        self._init = ComboBox(choices=[_SCRATCH, *available_models(), _FILE], label="start from")
+        self._init_file = FileEdit(mode="r", filter="*.pt *.pth", label="model", visible=False)
+        self._minutes = FloatSpinBox(value=5.0, min=0.0, max=1440.0, step=1.0,
+                                     label="minutes (0: by epochs)")
+        self._epochs = SpinBox(value=0, min=0, max=100_000, label="epochs (0: auto)")
+        self._patch = SpinBox(value=0, min=0, max=512, step=16, label="patch (0: auto)")
+        self._sparse = CheckBox(value=False, text="sparse: label 0 = not annotated")
+        self._background = SpinBox(value=1, min=1, max=2**31 - 1,
+                                   label="checked background label", visible=False)
+        self._output = FileEdit(mode="w", filter="*.pt", label="save to",
+                                value=Path.home() / "napari-medseg-model.pt")
+        self._train_button = PushButton(text="Train")
+        self._cancel_button = PushButton(text="Cancel", enabled=False)
+        self._predict_button = PushButton(text="Predict on this layer", enabled=False)
+        self._status = Label(value="Choose an image and its labels.")
+        self._status.native.setWordWrap(True)
+        self.plot = LossPlot()
+        super().__init__(widgets=[
+            self._data, self._source, self._target, self._folder, self._architecture,
+            self._dims, self._task, self._init, self._init_file, self._minutes, self._epochs,
+            self._patch, self._sparse, self._background, self._output, self._train_button,
+            self._cancel_button, self._status, self._predict_button])
+        self.native.layout().insertWidget(17, self.plot)
+        self._worker = None
+        self._saved: Path | None = None
+        self._cancel = threading.Event()
+        self._data.changed.connect(self._show_data_choice)
+        self._init.changed.connect(lambda v: setattr(self._init_file, "visible", v == _FILE))
+        self._sparse.changed.connect(lambda v: setattr(self._background, "visible", v))
+        self._train_button.changed.connect(self.train)
+        self._cancel_button.changed.connect(self.cancel)
+        self._predict_button.changed.connect(self.predict)
+
+    def _show_data_choice(self, value: str) -> None:
+        # the image layer stays: it is what "Predict on this layer" segments
+        self._target.visible = value == _LAYERS
+        self._folder.visible = value != _LAYERS
+
+    # -- training ----------------------------------------------------------------------------
+    def train(self):
+        """Start training; returns the worker (None if refused, with the reason shown)."""
+        if self._worker is not None:
+            show_warning("Already running.")
+            return None
+        try:
+            images, labels = self._training_data()
+        except ValueError as err:
+            self._refuse(str(err))
+            return None
+        init = None
+        if self._init.value == _FILE:
+            init = str(self._init_file.value)
+            if not Path(init).is_file():
+                self._refuse("Choose the model file to start from.")
+                return None
+        elif self._init.value != _SCRATCH:
+            init = self._init.value
+        dims = self._dims.value
+        options = {
+            "architecture": self._architecture.value, "dims": dims, "task": self._task.value,
+            "init": init, "sparse": self._sparse.value,
+            "background_label": self._background.value if self._sparse.value else None,
+            "time_limit": self._minutes.value * 60 or None,
+            "epochs": self._epochs.value or None,
+            "patch_shape": (self._patch.value,) * dims if self._patch.value else None,
+        }
+        if options["time_limit"] is None and options["epochs"] is None:
+            options["time_limit"] = 300.0
+        self._cancel.clear()
+        self.plot.clear()
+        worker = create_worker(_train, images, labels, options, self._cancel,
+                               _progress={"total": 100, "desc": "Training"},
+                               _connect={"errored": self._failed}, _start_thread=False)
+        worker.yielded.connect(lambda p: self._progress(worker, p))
+        worker.returned.connect(self._trained)
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        self._set_running(True)
+        self._status.value = f"Training a {dims}D {options['architecture']} on " \
+                             f"{len(images)} image(s)..."
+        worker.start()
+        return worker
+
+    def _training_data(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        if self._data.value == _FOLDER:
+            return read_training_pairs(self._folder.value)
+        image, labels = self._source.value, self._target.value
+        if image is None or labels is None:
+            raise ValueError("Choose an image layer and the Labels layer annotating it.")
+        data = image.data[0] if image.multiscale else image.data  # RGB is used as grey
+        return [np.asarray(data)], [np.asarray(labels.data)]
+
+    def _progress(self, worker, progress: TrainingProgress) -> None:
+        advance_progress(worker.pbar, round(100 * progress.fraction), 100)
+        self.plot.add(progress.loss, progress.validation_loss)
+        if progress.loss is not None:
+            val = "" if progress.validation_loss is None else \
+                f", validation {progress.validation_loss:.3f}"
+            self._status.value = (f"Epoch {progress.epoch}: loss {progress.loss:.3f}{val} "
+                                  f"({progress.elapsed:.0f} s, {100 * progress.fraction:.0f}%)")
+
+    def _trained(self, model: SegmentationModel) -> None:
+        if self._cancel.is_set():
+            return
+        path = _free_path(Path(self._output.value))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.info.name = path.stem
+        model.save(path)
+        self._saved = path
+        self._predict_button.enabled = True
+        self._status.value = f"Trained; saved {path}. Predict, or load it in 'Segment with " \
+                             "a model'."
+        show_info(f"Model saved to {path}")
+
+    # -- prediction --------------------------------------------------------------------------
+    def predict(self):
+        """Segment the chosen image layer with the model just trained; returns the worker."""
+        image = self._source.value
+        if self._saved is None or image is None:
+            self._refuse("Train a model and choose an image layer first.")
+            return None
+        if self._worker is not None:
+            show_warning("Already running.")
+            return None
+        data = np.asarray(image.data[0] if image.multiscale else image.data)
+        self._cancel.clear()
+        options = {"overlap": 0.25, "foreground_threshold": 0.5, "split_depth": 1.0}
+        worker = create_worker(segment_worker, str(self._saved), None, data, 0, options, False,
+                               self._cancel,
+                               _progress={"total": 0, "desc": f"Segmenting {image.name}"},
+                               _connect={"errored": self._failed}, _start_thread=False)
+        worker.yielded.connect(lambda step: advance_progress(worker.pbar, *step))
+        worker.returned.connect(lambda result: self._predicted(image, *result))
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        self._set_running(True)
+        self._status.value = f"Segmenting {image.name!r} with {self._saved.name}..."
+        worker.start()
+        return worker
+
+    def _predicted(self, image, model, labels, prob) -> None:
+        if not self._cancel.is_set():
+            self._status.value = add_result_layers(self._viewer, image, model, labels, prob)
+
+    # -- common ------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop the running job; nothing is saved or added."""
+        if self._worker is not None:
+            self._cancel.set()
+            self._worker.quit()
+            self._status.value = "Cancelled; nothing was saved or added."
+
+    def _refuse(self, message: str) -> None:
+        self._status.value = message
+        show_warning(message)
+
+    def _failed(self, err: Exception) -> None:
+        if not isinstance(err, Cancelled):
+            self._refuse(f"Failed: {err}")
+
+    def _finished(self) -> None:
+        self._worker = None
+        self._set_running(False)
+
+    def _set_running(self, running: bool) -> None:
+        self._train_button.enabled = not running
+        self._cancel_button.enabled = running
+        self._predict_button.enabled = not running and self._saved is not None
+
+
+def _train(images, labels, options, cancel: threading.Event):
+    """Worker body: yields TrainingProgress, returns the trained model."""
+    return (yield from train_steps(images, labels, cancelled=cancel.is_set, **options))
+
+
+def _free_path(path: Path) -> Path:
+    """``path``, or ``NAME-1.pt``, ``NAME-2.pt``... if taken: never overwrite a model."""
+    if path.suffix != ".pt":
+        path = path.with_suffix(".pt")
+    candidate, k = path, 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
+        k += 1
+    return candidate

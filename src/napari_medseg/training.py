@@ -1,0 +1,642 @@
+"""Training and fine-tuning segmentation models from label images (no Qt, no napari).
+
+:func:`train_model` turns images and their label maps into a
+:class:`~napari_medseg.model_runner.SegmentationModel` that the runner, the
+widgets and ``napari-medseg predict`` use like a shipped model, and that
+:meth:`~napari_medseg.model_runner.SegmentationModel.save` writes as our checkpoint.
+
+Two tasks:
+
+- ``"instances"`` (default): label maps of objects (one id per nucleus or cell).
+  The network learns background / interior / boundary maps, from which the
+  runner splits touching objects (``output="instance-boundary"``).
+- ``"semantic"``: label maps of classes (0 = background, 1..K = classes).
+
+Sparse annotation: with ``sparse=True``, label 0 means *not annotated* and is
+left out of the loss; pixels painted with ``background_label`` are background the
+user has checked. Annotate a few objects completely, paint background around
+them, and train. Everything else has automatic defaults: the patch size follows
+the objects' size, patches are drawn half of the time on objects (class
+balance), with flips, right-angle rotations and contrast, gamma and noise
+augmentation; the loss is cross-entropy (boundary or rare classes weighted up)
+plus soft Dice, with a warm-up and a cosine learning-rate decay over the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+from skimage.segmentation import find_boundaries
+
+from napari_medseg._image import luminance
+from napari_medseg.model_runner import (
+    Cancelled,
+    ModelInfo,
+    SegmentationModel,
+    _best_device,
+    _finish,
+    _normalize,
+    load_model,
+)
+from napari_medseg.networks import ARCHITECTURES, build_network
+
+__all__ = ["TASKS", "TrainingProgress", "default_patch_shape", "read_training_pairs",
+           "train_model", "train_steps"]
+
+TASKS = ("instances", "semantic")
+IGNORE = -1  # target value of pixels left out of the loss
+CONTACT = 3  # target value of boundary pixels where objects touch (class 2, weighted up)
+_PERCENTILES = (1.0, 99.8)
+_MIN_EXTENT = 16
+_DEFAULT_KWARGS = {
+    # batch norm: tiled and whole-image inference agree (instance norm would not)
+    "unet": {2: {"channels": (32, 64, 128, 256), "num_res_units": 2, "norm": "batch"},
+             3: {"channels": (16, 32, 64, 128), "num_res_units": 2, "norm": "batch"}},
+    "vnet": {2: {}, 3: {}},
+    "transunet": {2: {"base": 24}, 3: {"base": 16}},
+}
+_IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".nii", ".nii.gz")
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """One report from :func:`train_steps` (after each epoch, and at the start).
+
+    Attributes
+    ----------
+    iteration : int
+        Optimiser steps done.
+    epoch, epochs : int
+        Epochs done, and planned (the time limit may stop training earlier).
+    fraction : float
+        Share of the run done, in [0, 1] (by iterations or by the time limit).
+    loss : float or None
+        Mean training loss over the last epoch.
+    validation_loss : float or None
+        Loss on the validation patches (None without validation data).
+    elapsed : float
+        Seconds since training started.
+    """
+
+    iteration: int
+    epoch: int
+    epochs: int
+    fraction: float
+    loss: float | None
+    validation_loss: float | None
+    elapsed: float
+
+
+def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
+                task: str = "instances", epochs: int | None = None,
+                time_limit: float | None = None, patch_shape: Sequence[int] | None = None,
+                batch_size: int | None = None, learning_rate: float | None = None,
+                init: str | Path | SegmentationModel | None = None, sparse: bool = False,
+                background_label: int | None = None, validation=0.1,
+                network_kwargs: dict | None = None, name: str = "custom", seed: int = 0,
+                device: str | None = None,
+                callback: Callable[[TrainingProgress], None] | None = None,
+                cancelled: Callable[[], bool] | None = None) -> SegmentationModel:
+    """Train a segmentation network (from scratch or from a model) on labelled images.
+
+    Parameters
+    ----------
+    images : ndarray or sequence of ndarray
+        Images ``(Y, X)``, ``(Y, X, 3|4)`` RGB (used as grey) or ``(Z, Y, X)``
+        stacks, any real dtype. A 2D model trains on the annotated slices of stacks.
+    labels : ndarray or sequence of ndarray of int
+        One label map per image, of its spatial shape: object ids (task
+        "instances") or class ids (task "semantic"); 0 is background, or *not
+        annotated* with ``sparse``.
+    architecture : {"unet", "vnet", "transunet"}
+    dims : {2, 3}
+        The network's spatial dimensions.
+    task : {"instances", "semantic"}
+    epochs : int, optional
+        Passes over the training pixels (an epoch draws about as many patch
+        pixels as there are annotated pixels). Default: about 1,500 iterations,
+        or as many as ``time_limit`` allows when only that is given.
+    time_limit : float, optional
+        Stop after this many seconds (the learning-rate schedule follows it).
+    patch_shape : sequence of int, optional
+        Training patch, multiples of 16 (default: from the objects' size).
+    batch_size : int, optional
+        Patches per step (default: about 130k pixels in 2D, 2 patches in 3D).
+    learning_rate : float, optional
+        Peak learning rate (default 2e-3 from scratch, 5e-4 when fine-tuning).
+    init : str, Path or SegmentationModel, optional
+        Start from this model (a built-in name, a checkpoint, or a loaded
+        model): fine-tuning. Its architecture, normalisation and outputs are kept.
+    sparse : bool
+        Label 0 is *not annotated* (ignored) instead of background.
+    background_label : int, optional
+        Label value that marks checked background (needed with ``sparse``).
+    validation : float or (images, labels)
+        Fraction of the images held out to report a validation loss (used when
+        at least 4 images are given), or explicit validation data; 0 for none.
+    network_kwargs : dict, optional
+        Architecture options for :func:`napari_medseg.networks.build_network`.
+    name : str
+        The model's name in its metadata.
+    seed : int
+        Seeds patch sampling, augmentation and weight initialisation.
+    device : str, optional
+        "cuda", "mps" or "cpu" (default: the best available).
+    callback : callable, optional
+        Called with each :class:`TrainingProgress`.
+    cancelled : callable, optional
+        Polled every step; once it returns True, training stops with
+        :class:`~napari_medseg.model_runner.Cancelled`.
+
+    Returns
+    -------
+    SegmentationModel
+        In evaluation mode, on ``device``; ``.save(path)`` writes it.
+
+    Raises
+    ------
+    ValueError
+        For mismatched image/label shapes, no objects, a single class, images
+        too small for the patch, or a model to fine-tune that does not fit the task.
+    """
+    steps = train_steps(images, labels, architecture, dims, task=task, epochs=epochs,
+                        time_limit=time_limit, patch_shape=patch_shape, batch_size=batch_size,
+                        learning_rate=learning_rate, init=init, sparse=sparse,
+                        background_label=background_label, validation=validation,
+                        network_kwargs=network_kwargs, name=name, seed=seed, device=device,
+                        cancelled=cancelled)
+    if callback is None:
+        return _finish(steps)
+    while True:
+        try:
+            callback(next(steps))
+        except StopIteration as stop:
+            return stop.value
+
+
+def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
+                task: str = "instances", epochs: int | None = None,
+                time_limit: float | None = None, patch_shape: Sequence[int] | None = None,
+                batch_size: int | None = None, learning_rate: float | None = None,
+                init: str | Path | SegmentationModel | None = None, sparse: bool = False,
+                background_label: int | None = None, validation=0.1,
+                network_kwargs: dict | None = None, name: str = "custom", seed: int = 0,
+                device: str | None = None, cancelled: Callable[[], bool] | None = None,
+                ) -> Generator[TrainingProgress, None, SegmentationModel]:
+    """:func:`train_model` as a generator for GUIs: yields a :class:`TrainingProgress`
+    at the start and after every epoch, returns the model."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; choose one of "
+                         f"{ARCHITECTURES}.")
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, got {dims}.")
+    if sparse and background_label is None:
+        raise ValueError("sparse labels need a background_label: the label value painted on "
+                         "background you have checked.")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}.")
+    pairs = _pairs(images, labels, dims)
+    val_pairs, pairs = _split_validation(pairs, validation, dims, seed)
+    start_model = _start_model(init, task, dims)
+    classes = _classes(pairs, task, sparse, background_label, start_model)
+    samples = [_Sample(image, lab, task, sparse, background_label, dims, start_model)
+               for image, lab in pairs]
+    _check_annotations(samples, len(classes))
+    patch = (_check_patch(patch_shape, dims, samples) if patch_shape is not None
+             else default_patch_shape([s.labels for s in samples], dims, sparse,
+                                      background_label))
+    batch = batch_size or _default_batch(patch)
+    if batch < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    known = sum(s.known for s in samples)
+    per_epoch = max(4, math.ceil(known / (math.prod(patch) * batch)))
+    if epochs is None:
+        epochs = 10_000 if time_limit is not None else max(1, round(1500 / per_epoch))
+    total = epochs * per_epoch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    dev = torch.device(device) if device is not None else _best_device()
+    if start_model is not None:
+        info = replace(start_model.info, name=name,
+                       description=f"fine-tuned from {start_model.info.name or 'a model'} by "
+                                   f"napari_medseg.train_model ({len(samples)} images)")
+        network = copy.deepcopy(start_model.network).float()
+        lr = learning_rate or 5e-4
+    else:
+        kwargs = {**_DEFAULT_KWARGS[architecture][dims], **(network_kwargs or {})}
+        info = ModelInfo(architecture=architecture, dims=dims, in_channels=1, classes=classes,
+                         output="instance-boundary" if task == "instances" else "semantic",
+                         kwargs=kwargs, percentiles=_PERCENTILES,
+                         tile_shape=tuple(max(p, 256 if dims == 2 else 96) for p in patch),
+                         name=name, description=f"trained by napari_medseg.train_model "
+                                                f"({task}, {len(samples)} images)")
+        network = build_network(architecture, dims, 1, len(classes), **kwargs)
+        lr = learning_rate or 2e-3
+    network = network.to(dev).train()
+    weights = _class_weights(samples, len(classes), task).to(dev)
+    val_batch = _validation_patches(val_pairs, task, sparse, background_label, dims,
+                                    start_model, patch, rng)
+    optimiser = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=1e-4)
+    started = time.perf_counter()
+
+    def fraction(iteration: int) -> float:
+        done = iteration / total
+        if time_limit is not None:
+            done = max(done, (time.perf_counter() - started) / time_limit)
+        return min(done, 1.0)
+
+    yield TrainingProgress(0, 0, epochs, 0.0, None, None, 0.0)
+    iteration = 0
+    picks = np.array([s.known for s in samples], float)
+    picks /= picks.sum()
+    for epoch in range(1, epochs + 1):
+        losses = []
+        for _ in range(per_epoch):
+            if cancelled is not None and cancelled():
+                raise Cancelled
+            for group in optimiser.param_groups:
+                group["lr"] = _learning_rate(lr, fraction(iteration))
+            draws = [samples[k].patch(patch, rng) for k in rng.choice(len(samples), batch,
+                                                                     p=picks)]
+            x = torch.from_numpy(np.stack([d[0] for d in draws])[:, None]).to(dev)
+            y = torch.from_numpy(np.stack([d[1] for d in draws])).to(dev)
+            loss = _loss(network(x), y, weights)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+            iteration += 1
+            if fraction(iteration) >= 1.0:
+                break
+        validation_loss = None
+        if val_batch is not None:
+            network.eval()
+            with torch.inference_mode():
+                vx, vy = (t.to(dev) for t in val_batch)
+                validation_loss = float(_loss(network(vx), vy, weights))
+            network.train()
+        done = fraction(iteration)
+        yield TrainingProgress(iteration, epoch, epochs, done, float(np.mean(losses)),
+                               validation_loss, time.perf_counter() - started)
+        if done >= 1.0:
+            break
+    return SegmentationModel(network.eval(), info, dev)
+
+
+def default_patch_shape(labels: Sequence[np.ndarray], dims: int, sparse: bool = False,
+                        background_label: int | None = None) -> tuple[int, ...]:
+    """A training patch about eight objects across (2D; four in 3D), multiples of 16.
+
+    Parameters
+    ----------
+    labels : sequence of ndarray of int
+        Label maps of ``dims`` dimensions.
+    dims : {2, 3}
+
+    Returns
+    -------
+    tuple of int
+        64-256 pixels per axis in 2D, 32-96 in 3D, no larger than the largest
+        label map (rounded up to 16).
+    """
+    sizes = []
+    for lab in labels:
+        counts = np.bincount(lab.ravel().astype(np.int64))
+        counts[0] = 0
+        if background_label is not None and background_label < counts.size:
+            counts[background_label] = 0
+        sizes.append(counts[counts > 0])
+    sizes = np.concatenate(sizes) if sizes else np.zeros(0)
+    if sizes.size == 0:
+        diameter = 16.0
+    elif dims == 2:
+        diameter = 2 * math.sqrt(float(np.median(sizes)) / math.pi)
+    else:
+        diameter = (6 * float(np.median(sizes)) / math.pi) ** (1 / 3)
+    low, high, across = (64, 256, 8) if dims == 2 else (32, 96, 4)
+    side = int(np.clip(16 * round(across * diameter / 16), low, high))
+    largest = np.max([lab.shape for lab in labels], axis=0)
+    return tuple(min(side, _ceil16(int(n))) for n in largest)
+
+
+def read_training_pairs(folder: str | Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Image and label arrays from a folder of pairs.
+
+    Two layouts: ``NAME_image.EXT`` next to ``NAME_labels.EXT`` (EXT: tif, png,
+    nii...), or ``images/NAME.EXT`` with ``labels/NAME.EXT``.
+
+    Returns
+    -------
+    (images, labels) : lists of ndarray, in the sorted order of the names
+
+    Raises
+    ------
+    ValueError
+        When the folder holds no pairs.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{str(folder)!r} is not a folder.")
+    found = []
+    for path in sorted(folder.iterdir()):
+        stem = _stem(path)
+        if stem.endswith("_labels") and path.name.lower().endswith(_IMAGE_SUFFIXES):
+            base = stem[: -len("_labels")]
+            partner = [p for p in folder.iterdir() if _stem(p) == f"{base}_image"]
+            if partner:
+                found.append((partner[0], path))
+    if not found and (folder / "images").is_dir() and (folder / "labels").is_dir():
+        label_files = {_stem(p): p for p in (folder / "labels").iterdir()}
+        found = [(p, label_files[_stem(p)]) for p in sorted((folder / "images").iterdir())
+                 if _stem(p) in label_files]
+    if not found:
+        raise ValueError(f"no image/label pairs in {str(folder)!r}: expected NAME_image.tif + "
+                         "NAME_labels.tif files, or images/ and labels/ folders with the "
+                         "same file names.")
+    images = [_read_array(image) for image, _ in found]
+    labels = [_read_array(lab) for _, lab in found]
+    for path, lab in zip((p for _, p in found), labels, strict=True):
+        if lab.dtype.kind not in "iub":
+            raise ValueError(f"{path.name} holds {lab.dtype} values, not integer labels.")
+    return images, labels
+
+
+# -- data ------------------------------------------------------------------------------------
+class _Sample:
+    """One training image: normalised pixels, labels, and where to draw patches."""
+
+    def __init__(self, image, labels, task, sparse, background_label, dims, start_model):
+        percentiles = start_model.info.percentiles if start_model else _PERCENTILES
+        self.image = _normalize(image[None].astype(np.float32), percentiles)[0]
+        self.labels = labels
+        self._rules = (task, sparse, background_label)
+        self.target = _target(labels, *self._rules)
+        known = self.target != IGNORE
+        self.known = int(np.count_nonzero(known))
+        # at most 100k candidate centres per kind: bounded memory on big volumes
+        self._known_at = _subsample(np.flatnonzero(known))
+        self._object_at = _subsample(np.flatnonzero(self.target > 0))
+
+    def patch(self, shape, rng) -> tuple[np.ndarray, np.ndarray]:
+        """A random patch and its target, flipped, rotated and recontrasted."""
+        pool = self._object_at if self._object_at.size and rng.random() < 0.5 else \
+            self._known_at
+        centre = np.unravel_index(pool[rng.integers(pool.size)], self.image.shape)
+        corner = [int(c) - int(rng.integers(s)) for c, s in zip(centre, shape, strict=True)]
+        source = [np.arange(c, c + s) for c, s in zip(corner, shape, strict=True)]
+        inside = np.ones(shape, bool)
+        for axis, (index, n) in enumerate(zip(source, self.image.shape, strict=True)):
+            valid = (index >= 0) & (index < n)
+            inside &= valid.reshape([-1 if a == axis else 1 for a in range(len(shape))])
+        grid = np.ix_(*(np.clip(index, 0, n - 1)
+                        for index, n in zip(source, self.image.shape, strict=True)))
+        image, labels = self.image[grid], self.labels[grid]  # edges replicated
+        target = _target(labels, *self._rules)
+        target[~inside] = IGNORE
+        return _augment(image, target, rng)
+
+
+def _pairs(images, labels, dims) -> list[tuple[np.ndarray, np.ndarray]]:
+    images = [images] if isinstance(images, np.ndarray) else list(images)
+    labels = [labels] if isinstance(labels, np.ndarray) else list(labels)
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} label maps.")
+    if not images:
+        raise ValueError("no training images given.")
+    pairs = []
+    for k, (image, lab) in enumerate(zip(images, labels, strict=True)):
+        image, lab = np.asarray(image), np.asarray(lab)
+        if image.dtype.kind not in "biuf":
+            raise ValueError(f"image {k} must be real-valued, got dtype {image.dtype}.")
+        if lab.dtype.kind not in "biu":
+            raise ValueError(f"label map {k} must hold integers, got dtype {lab.dtype}.")
+        if image.ndim == 3 and image.shape[-1] in (3, 4) and lab.ndim == 2:
+            image = luminance(image)
+        if image.shape != lab.shape:
+            raise ValueError(f"image {k} has shape {image.shape} but its labels "
+                             f"{lab.shape}; they must match.")
+        if image.ndim not in (2, 3) or image.ndim < dims:
+            raise ValueError(f"image {k} has {image.ndim} dimensions; a {dims}D model "
+                             f"trains on {'2D images or 3D stacks' if dims == 2 else 'stacks'}.")
+        if min(image.shape[-dims:]) < _MIN_EXTENT:
+            raise ValueError(f"image {k} ({image.shape}) is too small: training needs at "
+                             f"least {_MIN_EXTENT} pixels along each axis.")
+        if lab.min() < 0:
+            raise ValueError(f"label map {k} has negative values.")
+        if dims == 2 and image.ndim == 3:  # the annotated slices of a stack
+            pairs += [(image[z], lab[z]) for z in range(lab.shape[0]) if lab[z].any()]
+        else:
+            pairs.append((image, lab.astype(np.int64, copy=False)))
+    return pairs
+
+
+def _split_validation(pairs, validation, dims, seed):
+    if isinstance(validation, tuple):
+        return _pairs(*validation, dims), pairs
+    if not 0 <= float(validation) < 1:
+        raise ValueError(f"validation must be a fraction in [0, 1) or (images, labels), got "
+                         f"{validation!r}.")
+    count = round(len(pairs) * float(validation))
+    if len(pairs) < 4 or count == 0:
+        return [], pairs
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    held = set(order[:count].tolist())
+    return ([p for k, p in enumerate(pairs) if k in held],
+            [p for k, p in enumerate(pairs) if k not in held])
+
+
+def _start_model(init, task, dims) -> SegmentationModel | None:
+    if init is None:
+        return None
+    model = init if isinstance(init, SegmentationModel) else load_model(init, device="cpu")
+    info = model.info
+    if info.architecture == "torchscript":
+        raise ValueError("a TorchScript model cannot be fine-tuned; start from a "
+                         "napari-medseg checkpoint or a built-in model.")
+    wanted = "instance-boundary" if task == "instances" else "semantic"
+    if info.output != wanted:
+        raise ValueError(f"{info.name or 'the model'} is a {info.output} model; it cannot be "
+                         f"fine-tuned for task {task!r}.")
+    if info.dims != dims or info.in_channels != 1:
+        raise ValueError(f"{info.name or 'the model'} is a {info.dims}D model with "
+                         f"{info.in_channels} channel(s); training here is {dims}D, grey.")
+    return model
+
+
+def _classes(pairs, task, sparse, background_label, start_model) -> list[str]:
+    if task == "instances":
+        return ["background", "interior", "boundary"]
+    values = set()
+    for _, lab in pairs:
+        values.update(np.unique(lab).tolist())
+    values.discard(background_label)
+    if sparse:
+        values.discard(0)
+    n = max(values | {0}) + 1
+    if start_model is not None and n > len(start_model.info.classes):
+        raise ValueError(f"the labels hold classes up to {n - 1}; the model has "
+                         f"{len(start_model.info.classes)} classes.")
+    if start_model is not None:
+        return list(start_model.info.classes)
+    return ["background", *(f"class {c}" for c in range(1, n))]
+
+
+def _target(labels: np.ndarray, task: str, sparse: bool,
+            background_label: int | None) -> np.ndarray:
+    """Loss target: class per pixel, ``IGNORE`` where not annotated."""
+    background = labels == background_label if background_label is not None else None
+    objects = labels if background is None else np.where(background, 0, labels)
+    if task == "instances":
+        target = (objects > 0).astype(np.int64)
+        target[find_boundaries(objects, mode="inner") & (objects > 0)] = 2
+        target[_contacts(objects)] = CONTACT
+    else:
+        target = objects.astype(np.int64)
+    if sparse:
+        target[labels == 0] = IGNORE
+    return target
+
+
+def _contacts(objects: np.ndarray) -> np.ndarray:
+    """Pixels with two different objects in their 3x3(x3) neighbourhood: where touching
+    objects meet, and the background gaps of a pixel or two between them."""
+    top = int(objects.max()) + 1
+    largest = ndi.maximum_filter(objects, size=3)
+    smallest = ndi.minimum_filter(np.where(objects > 0, objects, top), size=3)
+    return (smallest < top) & (largest != smallest)
+
+
+def _check_annotations(samples: list[_Sample], n_classes: int) -> None:
+    counts = np.zeros(n_classes, np.int64)
+    for s in samples:
+        t = s.target[s.target != IGNORE]
+        counts += np.bincount(t, minlength=n_classes)[:n_classes]
+    if counts[1:].sum() == 0:
+        raise ValueError("the labels hold no objects (a single class, background): annotate "
+                         "at least a few objects before training.")
+    if counts[0] == 0:
+        raise ValueError("the labels hold no background (a single class, objects): with "
+                         "sparse labels, paint some checked background with the background "
+                         "label.")
+
+
+def _check_patch(patch_shape, dims, samples) -> tuple[int, ...]:
+    patch = tuple(int(p) for p in patch_shape)
+    if len(patch) != dims or min(patch) < 16 or any(p % 16 for p in patch):
+        raise ValueError(f"patch_shape must be {dims} multiples of 16, got {patch_shape}.")
+    largest = np.max([s.image.shape for s in samples], axis=0)
+    if any(p > _ceil16(int(n)) for p, n in zip(patch, largest, strict=True)):
+        raise ValueError(f"patch {patch} is larger than every training image (largest "
+                         f"{tuple(int(n) for n in largest)}); choose at most "
+                         f"{tuple(_ceil16(int(n)) for n in largest)}.")
+    return patch
+
+
+def _default_batch(patch: tuple[int, ...]) -> int:
+    if len(patch) == 3:
+        return 2
+    return int(np.clip(round(8 * 128 * 128 / math.prod(patch)), 2, 32))
+
+
+def _class_weights(samples, n_classes, task) -> torch.Tensor:
+    if task == "instances":
+        # thin boundaries decide the splits, and where objects touch most of all (the
+        # weight map of Ronneberger et al., 2015, in its simplest form)
+        return torch.tensor([1.0, 1.0, 3.0, 10.0])
+    counts = np.ones(n_classes)
+    for s in samples:
+        t = s.target[s.target != IGNORE]
+        counts += np.bincount(t, minlength=n_classes)[:n_classes]
+    weights = (counts / counts.sum()) ** -0.5
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
+
+
+def _validation_patches(pairs, task, sparse, background_label, dims, start_model, patch, rng):
+    if not pairs:
+        return None
+    samples = [_Sample(image, lab, task, sparse, background_label, dims, start_model)
+               for image, lab in pairs]
+    samples = [s for s in samples if s.known]
+    if not samples:
+        return None
+    draws = [samples[k % len(samples)].patch(patch, rng) for k in range(8)]
+    return (torch.from_numpy(np.stack([d[0] for d in draws])[:, None]),
+            torch.from_numpy(np.stack([d[1] for d in draws])))
+
+
+def _augment(image, target, rng) -> tuple[np.ndarray, np.ndarray]:
+    for axis in range(image.ndim):
+        if rng.random() < 0.5:
+            image, target = np.flip(image, axis), np.flip(target, axis)
+    k = int(rng.integers(4))
+    image, target = np.rot90(image, k, axes=(-2, -1)), np.rot90(target, k, axes=(-2, -1))
+    image = np.clip(image, 0, None) ** rng.uniform(0.7, 1.4) * rng.uniform(0.7, 1.3)
+    image = image + rng.uniform(-0.1, 0.1) + rng.normal(0, rng.uniform(0, 0.05), image.shape)
+    return np.ascontiguousarray(image, np.float32), np.ascontiguousarray(target)
+
+
+def _subsample(positions: np.ndarray, limit: int = 100_000) -> np.ndarray:
+    if positions.size <= limit:
+        return positions
+    return positions[:: positions.size // limit]
+
+
+# -- optimisation ----------------------------------------------------------------------------
+def _loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted cross-entropy + soft Dice of the non-background classes, over annotated
+    pixels. ``weights`` holds one weight per target value (CONTACT included)."""
+    known = target != IGNORE
+    classes = torch.where(target == CONTACT, 2, target).clamp(min=0)
+    pixel_weight = weights[target.clamp(min=0)] * known
+    ce = torch.nn.functional.cross_entropy(logits, classes, reduction="none")
+    ce = (ce * pixel_weight).sum() / pixel_weight.sum().clamp(min=1e-6)
+    prob = torch.softmax(logits, 1) * known.unsqueeze(1)
+    onehot = torch.nn.functional.one_hot(classes, logits.shape[1])
+    onehot = onehot.movedim(-1, 1) * known.unsqueeze(1)
+    axes = (0, *range(2, logits.ndim))
+    inter = (prob * onehot).sum(axes)
+    dice = 1 - (2 * inter + 1) / (prob.sum(axes) + onehot.sum(axes) + 1)
+    return ce + dice[1:].mean()
+
+
+def _learning_rate(peak: float, done: float) -> float:
+    """Linear warm-up over the first 5% of the run, then cosine decay to zero."""
+    if done < 0.05:
+        return peak * (0.1 + 0.9 * done / 0.05)
+    return peak * 0.5 * (1 + math.cos(math.pi * (done - 0.05) / 0.95))
+
+
+def _ceil16(n: int) -> int:
+    return max(16, -(-n // 16) * 16)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".nii.gz", ".ome.tif", ".ome.tiff"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _read_array(path: Path) -> np.ndarray:
+    from napari_medseg.io import is_nifti_path, is_tiff_path, read_image
+
+    if is_nifti_path(path) or is_tiff_path(path):
+        return np.asarray(read_image(path)[0].data)
+    from skimage.io import imread
+
+    image = imread(path)
+    return luminance(image) if image.ndim == 3 and image.shape[-1] in (3, 4) else image

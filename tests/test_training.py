@@ -1,0 +1,176 @@
+"""Training and fine-tuning: short real runs, sparse labels, data folders, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from scipy import ndimage as ndi
+from skimage.io import imread, imsave
+
+from napari_medseg import nuclei_2d, nuclei_3d, train_model
+from napari_medseg.evaluation import match_instances
+from napari_medseg.model_runner import Cancelled, load_model
+from napari_medseg.training import (
+    IGNORE,
+    _target,
+    default_patch_shape,
+    read_training_pairs,
+    train_steps,
+)
+
+SMALL = {"channels": (8, 16, 32), "strides": (2, 2), "num_res_units": 1, "norm": "batch"}
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    torch.set_num_threads(2)
+
+
+def _dsb_fluorescence(dsb_dir, count):
+    out = []
+    for path in sorted(dsb_dir.glob("*_image.png")):
+        rgb = imread(path)[..., :3]
+        if np.ptp(rgb.astype(int), axis=-1).any():
+            continue
+        labels = tifffile.imread(str(path).replace("_image.png", "_labels.tif"))
+        out.append((rgb[..., 0], labels))
+        if len(out) == count:
+            return out
+    return out
+
+
+def _f1(model, pairs):
+    tp, fp, fn = sum(np.array(match_instances(model.segment(image), truth))
+                     for image, truth in pairs)
+    return 2 * tp / max(2 * tp + fp + fn, 1)
+
+
+def test_short_training_on_real_nuclei_lowers_the_loss_and_beats_an_untrained_model(dsb_dir):
+    pairs = _dsb_fluorescence(dsb_dir, 4)
+    train, test = pairs[:3], pairs[3:]
+    history = []
+    untrained = train_model([p[0] for p in train], [p[1] for p in train], epochs=1,
+                            batch_size=1, network_kwargs=SMALL, learning_rate=1e-9,
+                            patch_shape=(64, 64))
+    model = train_model([p[0] for p in train], [p[1] for p in train], epochs=20,
+                        patch_shape=(96, 96), batch_size=8, network_kwargs=SMALL,
+                        device="cpu", callback=history.append)
+    losses = [p.loss for p in history if p.loss is not None]
+    assert len(losses) == 20 and history[-1].fraction == 1.0
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    assert model.info.output == "instance-boundary" and model.info.dims == 2
+    assert _f1(model, test) > max(_f1(untrained, test) + 0.3, 0.5)
+
+
+def test_sparse_target_ignores_unannotated_pixels():
+    labels = np.zeros((20, 20), np.int32)
+    labels[2:8, 2:8] = 5  # an annotated object
+    labels[12:18, :] = 9  # checked background
+    target = _target(labels, "instances", sparse=True, background_label=9)
+    assert (target[labels == 0] == IGNORE).all()
+    assert (target[labels == 9] == 0).all()
+    assert set(np.unique(target[labels == 5])) == {1, 2}
+    full = _target(labels, "instances", sparse=False, background_label=9)
+    assert (full[labels == 0] == 0).all()
+
+
+def test_sparse_training_learns_from_a_fifth_of_the_objects():
+    image, truth = nuclei_2d((256, 256), n_nuclei=40, seed=3)[:2]
+    rng = np.random.default_rng(0)
+    kept = rng.choice(np.unique(truth)[1:], 8, replace=False)
+    sparse = np.where(np.isin(truth, kept), truth, 0)
+    background = ndi.distance_transform_edt(truth == 0) > 3  # painted clear of all nuclei
+    sparse[background] = 1000
+    model = train_model(image, sparse, epochs=30, patch_shape=(64, 64), batch_size=8,
+                        network_kwargs=SMALL, sparse=True, background_label=1000, device="cpu")
+    test_image, test_truth = nuclei_2d((256, 256), n_nuclei=40, seed=4)[:2]
+    assert _f1(model, [(test_image, test_truth)]) > 0.6
+
+
+def test_semantic_3d_training_and_round_trip(tmp_path):
+    image, labels, _ = nuclei_3d(shape=(24, 64, 64), n_nuclei=6, seed=1)
+    classes = (labels > 0).astype(np.uint8)
+    model = train_model(image, classes, dims=3, task="semantic", epochs=3,
+                        patch_shape=(16, 32, 32), network_kwargs={"channels": (4, 8),
+                                                                  "strides": (2,)},
+                        device="cpu")
+    assert model.info.classes == ["background", "class 1"] and model.info.dims == 3
+    out = model.segment(image)
+    assert out.shape == image.shape and set(np.unique(out)) <= {0, 1}
+    path = model.save(tmp_path / "semantic.pt", half=False)
+    again = load_model(path, device="cpu")
+    assert np.array_equal(again.segment(image), out)
+
+
+def test_fine_tuning_keeps_the_model_and_a_stack_trains_on_its_annotated_slices():
+    image, labels = nuclei_2d((128, 128), n_nuclei=12, seed=5)[:2]
+    stack = np.stack([image, image[::-1], image])
+    annotated = np.stack([labels, np.zeros_like(labels), labels[:, ::-1]])
+    model = train_model(stack, annotated, init="nuclei-2d", epochs=1, batch_size=2,
+                        patch_shape=(64, 64), device="cpu")
+    base = load_model("nuclei-2d", device="cpu")
+    assert model.info.kwargs == base.info.kwargs and model.info.name == "custom"
+    assert model.network is not base.network
+    # one short epoch at the fine-tuning rate keeps what the model knew
+    assert _f1(model, [(image, labels)]) > _f1(base, [(image, labels)]) - 0.1
+
+
+def test_default_patch_follows_object_size(dsb_dir):
+    labels = [p[1] for p in _dsb_fluorescence(dsb_dir, 5)]
+    patch = default_patch_shape(labels, 2)
+    assert all(64 <= p <= 256 and p % 16 == 0 for p in patch)
+    small = np.zeros((512, 512), np.int32)
+    small[10:14, 10:14] = 1
+    assert default_patch_shape([small], 2) == (64, 64)
+    assert default_patch_shape([np.zeros((40, 300), np.int32)], 2)[0] == 48
+
+
+def test_read_training_pairs_in_both_layouts(tmp_path):
+    image, labels = nuclei_2d((64, 64), n_nuclei=3, seed=0)[:2]
+    tifffile.imwrite(tmp_path / "a_image.tif", image)
+    tifffile.imwrite(tmp_path / "a_labels.tif", labels.astype(np.uint16))
+    imsave(tmp_path / "b_image.png", (image / image.max() * 255).astype(np.uint8))
+    tifffile.imwrite(tmp_path / "b_labels.tif", labels.astype(np.uint16))
+    images, found = read_training_pairs(tmp_path)
+    assert len(images) == 2 and np.array_equal(found[0], labels)
+    nested = tmp_path / "nested"
+    (nested / "images").mkdir(parents=True)
+    (nested / "labels").mkdir()
+    tifffile.imwrite(nested / "images" / "x.tif", image)
+    tifffile.imwrite(nested / "labels" / "x.tif", labels.astype(np.uint16))
+    assert len(read_training_pairs(nested)[0]) == 1
+    with pytest.raises(ValueError, match="no image/label pairs"):
+        read_training_pairs(tmp_path / "nested" / "images")
+
+
+def test_cancel_stops_training():
+    image, labels = nuclei_2d((64, 64), n_nuclei=3, seed=0)[:2]
+    steps = train_steps(image, labels, epochs=50, network_kwargs=SMALL, patch_shape=(64, 64),
+                        cancelled=lambda: True)
+    next(steps)  # the start report
+    with pytest.raises(Cancelled):
+        next(steps)
+
+
+@pytest.mark.parametrize(("images", "labels", "kwargs", "message"), [
+    (np.zeros((64, 64)), np.zeros((64, 32), np.int32), {}, "must match"),
+    (np.zeros((64, 64)), np.zeros((64, 64), np.int32), {}, "no objects"),
+    (np.zeros((64, 64)), np.ones((64, 64), np.int32), {}, "no background"),
+    (np.zeros((64, 64)), np.ones((64, 64), np.int32), {"task": "semantic"}, "no background"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"patch_shape": (128, 128)},
+     "larger than every"),
+    (np.zeros((8, 64)), np.eye(8, 64, dtype=np.int32), {}, "too small"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"sparse": True}, "background_label"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"sparse": True, "background_label": 7},
+     "no background"),
+    (np.zeros((64, 64)), np.eye(64).astype(np.float32), {}, "integers"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"dims": 3}, "stacks"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"init": "nuclei-2d", "task": "semantic"},
+     "cannot be fine-tuned"),
+    ([np.zeros((64, 64))], [], {}, "1 images but 0"),
+])
+def test_bad_input_is_refused_clearly(images, labels, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train_model(images, labels, epochs=1, **kwargs)
