@@ -122,8 +122,9 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
     task : {"instances", "semantic"}
     epochs : int, optional
         Passes over the training pixels (an epoch draws about as many patch
-        pixels as there are annotated pixels). Default: about 1,500 iterations,
-        or as many as ``time_limit`` allows when only that is given.
+        pixels as there are annotated pixels). Default: about 1,500 iterations
+        (500 when fine-tuning), or as many as ``time_limit`` allows when only
+        that is given.
     time_limit : float, optional
         Stop after this many seconds (the learning-rate schedule follows it).
     patch_shape : sequence of int, optional
@@ -131,7 +132,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
     batch_size : int, optional
         Patches per step (default: about 130k pixels in 2D, 2 patches in 3D).
     learning_rate : float, optional
-        Peak learning rate (default 2e-3 from scratch, 5e-4 when fine-tuning).
+        Peak learning rate (default 2e-3 from scratch, 2e-4 when fine-tuning).
     init : str, Path or SegmentationModel, optional
         Start from this model (a built-in name, a checkpoint, or a loaded
         model): fine-tuning. Its architecture, normalisation and outputs are kept.
@@ -223,7 +224,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
     known = sum(s.known for s in samples)
     per_epoch = max(4, math.ceil(known / (math.prod(patch) * batch)))
     if epochs is None:
-        epochs = 10_000 if time_limit is not None else max(1, round(1500 / per_epoch))
+        steps = 500 if init is not None else 1500  # fine-tuning needs fewer
+        epochs = 10_000 if time_limit is not None else max(1, round(steps / per_epoch))
     total = epochs * per_epoch
 
     torch.manual_seed(seed)
@@ -234,7 +236,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                        description=f"fine-tuned from {start_model.info.name or 'a model'} by "
                                    f"napari_medseg.train_model ({len(samples)} images)")
         network = copy.deepcopy(start_model.network).float()
-        lr = learning_rate or 5e-4
+        lr = learning_rate or 2e-4
     else:
         kwargs = {**_DEFAULT_KWARGS[architecture][dims], **(network_kwargs or {})}
         info = ModelInfo(architecture=architecture, dims=dims, in_channels=1, classes=classes,
@@ -245,7 +247,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                                                 f"({task}, {len(samples)} images)")
         network = build_network(architecture, dims, 1, len(classes), **kwargs)
         lr = learning_rate or 2e-3
-    network = network.to(dev).train()
+    network = network.to(dev)
+    _train_mode(network, keep_norm=start_model is not None)
     weights = _class_weights(samples, len(classes), task).to(dev)
     val_batch = _validation_patches(val_pairs, task, sparse, background_label, dims,
                                     start_model, patch, rng)
@@ -287,13 +290,23 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
             with torch.inference_mode():
                 vx, vy = (t.to(dev) for t in val_batch)
                 validation_loss = float(_loss(network(vx), vy, weights))
-            network.train()
+            _train_mode(network, keep_norm=start_model is not None)
         done = fraction(iteration)
         yield TrainingProgress(iteration, epoch, epochs, done, float(np.mean(losses)),
                                validation_loss, time.perf_counter() - started)
         if done >= 1.0:
             break
     return SegmentationModel(network.eval(), info, dev)
+
+
+def _train_mode(network: torch.nn.Module, keep_norm: bool) -> None:
+    """Training mode; with ``keep_norm`` (fine-tuning) batch norm keeps the statistics it
+    learnt on the original data instead of drifting to the few new images."""
+    network.train()
+    if keep_norm:
+        for module in network.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def default_patch_shape(labels: Sequence[np.ndarray], dims: int, sparse: bool = False,
