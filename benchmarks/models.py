@@ -20,19 +20,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.filters import threshold_otsu
-from skimage.io import imread
 from skimage.segmentation import watershed
 
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from train_box_click import DATA, split_ids
+from train_box_click import DATA, fluorescence_pairs, split_ids
 
 
 def otsu_watershed(image: np.ndarray) -> np.ndarray:
@@ -47,15 +45,11 @@ def otsu_watershed(image: np.ndarray) -> np.ndarray:
 
 def accuracy(model) -> None:
     totals = {"nuclei-2d": np.zeros(3, int), "Otsu + watershed": np.zeros(3, int)}
-    n = 0
-    for image_id in split_ids()[1]:
-        rgb = imread(DATA / f"{image_id}_image.png")[..., :3]
-        if np.ptp(rgb.astype(int), axis=-1).any():
-            continue
-        truth = tifffile.imread(DATA / f"{image_id}_labels.tif")
-        n += 1
-        totals["nuclei-2d"] += match_instances(model.segment(rgb[..., 0]), truth)
-        totals["Otsu + watershed"] += match_instances(otsu_watershed(rgb[..., 0]), truth)
+    pairs = fluorescence_pairs(split_ids()[1])
+    n = len(pairs)
+    for image, truth in pairs:
+        totals["nuclei-2d"] += match_instances(model.segment(image), truth)
+        totals["Otsu + watershed"] += match_instances(otsu_watershed(image), truth)
     print(f"held-out fluorescence images: {n}, nuclei: {totals['nuclei-2d'][[0, 2]].sum()}")
     for name, (tp, fp, fn) in totals.items():
         print(f"  {name:18s} F1@0.5 {2 * tp / (2 * tp + fp + fn):.3f}  "

@@ -54,6 +54,16 @@ def split_ids(data: Path = DATA) -> tuple[list[str], list[str]]:
     return [i for i in ids if i not in held], held
 
 
+def fluorescence_pairs(ids: list[str], data: Path = DATA) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(grey image, instance labels) of the grayscale fluorescence images among ``ids``."""
+    out = []
+    for image_id in ids:
+        rgb = imread(data / f"{image_id}_image.png")[..., :3]
+        if not np.ptp(rgb.astype(int), axis=-1).any():
+            out.append((rgb[..., 0], tifffile.imread(data / f"{image_id}_labels.tif")))
+    return out
+
+
 def load_gray(data: Path, image_id: str) -> np.ndarray:
     rgb = imread(data / f"{image_id}_image.png")[..., :3].astype(np.float32)
     return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
