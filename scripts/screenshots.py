@@ -15,6 +15,7 @@ from napari_medseg.plugin.box_click_widget import BoxClickWidget
 from napari_medseg.plugin.demo import open_demo
 from napari_medseg.plugin.interpolation_widget import InterpolationWidget
 from napari_medseg.plugin.livewire_widget import LiveWireWidget
+from napari_medseg.plugin.train_widget import TrainWidget
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
@@ -97,6 +98,24 @@ def box_click() -> None:
     viewer.close()
 
 
+def training() -> None:
+    viewer = napari.Viewer(title="napari-medseg: train a model")
+    image, truth = viewer.open_sample("napari-medseg", "nuclei-2d")
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train a model")
+    widget._source.value, widget._target.value = image, truth
+    widget._init.value = "nuclei-2d"
+    widget._minutes.value, widget._epochs.value = 0, 12
+    widget._output.value = Path("/tmp/napari-medseg-screenshot-model.pt")
+    for worker_start in (widget.train, widget.predict):
+        worker_start()
+        while widget._worker is not None:
+            QApplication.processEvents()
+    truth.visible = False
+    _save(viewer, "training.png")
+    viewer.close()
+
+
 def demo() -> None:
     viewer = open_demo("nuclei-2d")
     _save(viewer, "demo.png")
@@ -109,3 +128,4 @@ if __name__ == "__main__":
     interpolation()
     livewire()
     box_click()
+    training()

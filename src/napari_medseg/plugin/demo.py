@@ -17,9 +17,10 @@ def plugin_widget_names() -> list[str]:
 
 
 def open_demo(sample: str = "nuclei-2d", viewer: napari.Viewer | None = None) -> napari.Viewer:
-    """Open (or fill) a viewer with a sample and dock all plugin widgets."""
+    """Open (or fill) a viewer with a sample and dock all plugin widgets (as tabs)."""
     viewer = viewer or napari.Viewer(title="napari-medseg demo")
     viewer.open_sample(PLUGIN, sample)
-    for name in plugin_widget_names():
-        viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    for k, name in enumerate(plugin_widget_names()):
+        # tabbed together: six docked widgets stacked would each get a sliver of height
+        viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=k > 0)
     return viewer
