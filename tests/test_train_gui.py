@@ -26,13 +26,13 @@ def _widget(viewer, tmp_path, epochs):
     widget._init.value = "nuclei-2d"
     widget._minutes.value, widget._epochs.value, widget._patch.value = 0, epochs, 64
     widget._output.value = tmp_path / "mine.pt"
-    return widget, layer, truth
+    return widget, truth
 
 
 def test_train_plots_saves_and_predicts(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     (tmp_path / "mine.pt").write_bytes(b"an earlier model")  # must survive
-    widget, layer, truth = _widget(viewer, tmp_path, epochs=2)
+    widget, truth = _widget(viewer, tmp_path, epochs=2)
     assert widget.train() is not None
     _wait(qtbot, widget)
     assert len(widget.plot.train) == 2
@@ -51,7 +51,7 @@ def test_train_plots_saves_and_predicts(make_napari_viewer, qtbot, tmp_path):
 
 def test_cancel_saves_nothing(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
-    widget, _, _ = _widget(viewer, tmp_path, epochs=500)
+    widget, _ = _widget(viewer, tmp_path, epochs=500)
     worker = widget.train()
     qtbot.waitUntil(lambda: len(widget.plot.train) >= 1, timeout=120_000)
     widget._cancel_button.native.click()
@@ -64,7 +64,7 @@ def test_cancel_saves_nothing(make_napari_viewer, qtbot, tmp_path):
 
 def test_mismatched_layers_give_a_message(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
-    widget, _, _ = _widget(viewer, tmp_path, epochs=1)
+    widget, _ = _widget(viewer, tmp_path, epochs=1)
     widget._target.value = viewer.add_labels(np.zeros((50, 50), np.int32), name="other")
     widget.train()
     _wait(qtbot, widget)
