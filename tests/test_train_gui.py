@@ -35,7 +35,7 @@ def test_train_plots_saves_and_predicts(make_napari_viewer, qtbot, tmp_path):
     widget, truth = _widget(viewer, tmp_path, epochs=2)
     assert widget.train() is not None
     _wait(qtbot, widget)
-    assert len(widget.plot.train) == 2
+    assert len(widget.plot.train) == len(widget.plot.validation) == 2  # strip held out
     saved = tmp_path / "mine-1.pt"
     assert saved.is_file() and (tmp_path / "mine.pt").read_bytes() == b"an earlier model"
     assert load_model(saved).info.name == "mine-1"

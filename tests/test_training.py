@@ -64,6 +64,18 @@ def test_short_training_on_real_nuclei_lowers_the_loss_and_beats_an_untrained_mo
     assert _f1(model, test) > max(_f1(untrained, test) + 0.3, 0.5)
 
 
+def test_a_single_image_is_validated_on_a_held_out_strip():
+    image, labels = nuclei_2d((256, 200), n_nuclei=30, seed=6)[:2]
+    history = []
+    train_model(image, labels, epochs=2, patch_shape=(64, 64), batch_size=2,
+                network_kwargs=SMALL, device="cpu", callback=history.append)
+    assert all(p.validation_loss is not None for p in history[1:])
+    history = []
+    train_model(image, labels, epochs=1, patch_shape=(64, 64), batch_size=2, validation=0,
+                network_kwargs=SMALL, device="cpu", callback=history.append)
+    assert history[-1].validation_loss is None
+
+
 def test_sparse_target_ignores_unannotated_pixels():
     labels = np.zeros((20, 20), np.int32)
     labels[2:8, 2:8] = 5  # an annotated object

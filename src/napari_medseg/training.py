@@ -141,8 +141,10 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
     background_label : int, optional
         Label value that marks checked background (needed with ``sparse``).
     validation : float or (images, labels)
-        Fraction of the images held out to report a validation loss (used when
-        at least 4 images are given), or explicit validation data; 0 for none.
+        Fraction held out to report a validation loss: of the images when at
+        least 4 are given, else of each image (a strip at the far end of its
+        longest axis, when the image is large enough); or explicit validation
+        data; 0 for none.
     network_kwargs : dict, optional
         Architecture options for :func:`napari_medseg.networks.build_network`.
     name : str
@@ -462,13 +464,39 @@ def _split_validation(pairs, validation, dims, seed):
     if not 0 <= float(validation) < 1:
         raise ValueError(f"validation must be a fraction in [0, 1) or (images, labels), got "
                          f"{validation!r}.")
-    count = round(len(pairs) * float(validation))
-    if len(pairs) < 4 or count == 0:
+    if float(validation) == 0:
         return [], pairs
+    if len(pairs) < 4:
+        return _hold_out_strips(pairs, float(validation), dims)
+    count = max(1, round(len(pairs) * float(validation)))
     order = np.random.default_rng(seed).permutation(len(pairs))
     held = set(order[:count].tolist())
     return ([p for k, p in enumerate(pairs) if k in held],
             [p for k, p in enumerate(pairs) if k not in held])
+
+
+def _hold_out_strips(pairs, fraction, dims):
+    """With few images, hold out the far end of each along its longest axis (at least 16
+    pixels, leaving at least 128) for validation, and train on the rest."""
+    held, kept = [], []
+    for image, lab in pairs:
+        axis = image.ndim - dims + int(np.argmax(image.shape[-dims:]))
+        n = image.shape[axis]
+        width = max(16, round(fraction * n))
+        if n - width < 128:
+            kept.append((image, lab))
+            continue
+        far = [slice(None)] * image.ndim
+        far[axis] = slice(n - width, None)
+        near = list(far)
+        near[axis] = slice(None, n - width)
+        far, near = tuple(far), tuple(near)
+        if not (lab[far].any() and lab[near].any()):  # both parts must hold annotations
+            kept.append((image, lab))
+            continue
+        held.append((image[far], lab[far]))
+        kept.append((image[near], lab[near]))
+    return held, kept
 
 
 def _start_model(init, task, dims) -> SegmentationModel | None:
