@@ -104,6 +104,15 @@ def test_wrong_dimensionality_and_tiles():
     assert model.predict(np.zeros((10, 20, 24)), tile_shape=(64, 64, 64)).shape == (2, 10, 20, 24)
 
 
+def test_any_real_dtype_is_accepted():
+    net, info = _tiny()
+    model = SegmentationModel(net, info, "cpu")
+    mask = np.eye(32, dtype=bool)
+    np.testing.assert_allclose(model.predict(mask), model.predict(mask.astype(np.float32)),
+                               atol=1e-6)
+    assert model.predict(np.full((32, 32), np.nan)).shape == (2, 32, 32)
+
+
 def test_tiling_equals_untiled_inference_in_the_interior():
     net, info = _tiny()
     model = SegmentationModel(net, info, "cpu")

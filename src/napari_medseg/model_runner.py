@@ -504,6 +504,8 @@ def _percentile_ranges(x: np.ndarray, percentiles: tuple[float, float]) -> np.nd
         flat = x[c].reshape(-1)
         if flat.size > 4_000_000:
             flat = flat[:: flat.size // 4_000_000]
+        if flat.dtype.kind == "b":  # np.percentile cannot interpolate booleans
+            flat = flat.astype(np.uint8)
         finite = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
         if finite.size:
             ranges[c] = np.percentile(finite, percentiles)
