@@ -528,13 +528,16 @@ def _normalize(x: np.ndarray, percentiles: tuple[float, float]) -> np.ndarray:
     return _apply_ranges(x, _percentile_ranges(x, percentiles))
 
 
-def _finish(steps: Generator) -> Any:
-    """Run a generator to its end and return its return value."""
+def _finish(steps: Generator, on_step: Callable[[Any], None] | None = None) -> Any:
+    """Run a generator to its end, passing what it yields to ``on_step``; return its
+    return value."""
     while True:
         try:
-            next(steps)
+            step = next(steps)
         except StopIteration as stop:
             return stop.value
+        if on_step is not None:
+            on_step(step)
 
 
 def _ceil16(n: int) -> int:

@@ -42,6 +42,7 @@ from napari_medseg.model_runner import (
     ModelInfo,
     SegmentationModel,
     _best_device,
+    _ceil16,
     _finish,
     _normalize,
     load_model,
@@ -176,13 +177,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                         background_label=background_label, validation=validation,
                         network_kwargs=network_kwargs, name=name, seed=seed, device=device,
                         cancelled=cancelled)
-    if callback is None:
-        return _finish(steps)
-    while True:
-        try:
-            callback(next(steps))
-        except StopIteration as stop:
-            return stop.value
+    return _finish(steps, callback)
 
 
 def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
@@ -254,6 +249,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
     weights = _class_weights(samples, len(classes), task).to(dev)
     val_batch = _validation_patches(val_pairs, task, sparse, background_label, dims,
                                     start_model, patch, rng)
+    if val_batch is not None:
+        val_batch = tuple(t.to(dev) for t in val_batch)
     optimiser = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=1e-4)
     started = time.perf_counter()
 
@@ -290,8 +287,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
         if val_batch is not None:
             network.eval()
             with torch.inference_mode():
-                vx, vy = (t.to(dev) for t in val_batch)
-                validation_loss = float(_loss(network(vx), vy, weights))
+                validation_loss = float(_loss(network(val_batch[0]), val_batch[1], weights))
             _train_mode(network, keep_norm=start_model is not None)
         done = fraction(iteration)
         yield TrainingProgress(iteration, epoch, epochs, done, float(np.mean(losses)),
@@ -395,7 +391,7 @@ class _Sample:
 
     def __init__(self, image, labels, task, sparse, background_label, dims, start_model):
         percentiles = start_model.info.percentiles if start_model else _PERCENTILES
-        self.image = _normalize(image[None].astype(np.float32), percentiles)[0]
+        self.image = _normalize(image[None], percentiles)[0]  # float32
         self.labels = labels
         self._rules = (task, sparse, background_label)
         self.target = _target(labels, *self._rules)
@@ -658,10 +654,6 @@ def _learning_rate(peak: float, done: float) -> float:
     if done < 0.05:
         return peak * (0.1 + 0.9 * done / 0.05)
     return peak * 0.5 * (1 + math.cos(math.pi * (done - 0.05) / 0.95))
-
-
-def _ceil16(n: int) -> int:
-    return max(16, -(-n // 16) * 16)
 
 
 def _stem(path: Path) -> str:
