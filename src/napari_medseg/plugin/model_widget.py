@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import napari
@@ -25,7 +26,7 @@ from napari.utils.notifications import show_info, show_warning
 from napari_medseg.model_runner import Cancelled, SegmentationModel, available_models, load_model
 from napari_medseg.plugin.interpolation_widget import advance_progress
 
-__all__ = ["ModelWidget", "add_result_layers", "segment_worker"]
+__all__ = ["ModelWidget", "add_result_layers", "segment_worker", "start_segmentation"]
 
 _FILE = "model file..."
 _DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -78,22 +79,16 @@ class ModelWidget(Container):
             show_warning("Choose a model file.")
             return None
         device = None if self._device.value == "auto" else self._device.value
-        data = image.data[0] if image.multiscale else image.data
         options = {"overlap": self._overlap.value, "foreground_threshold": self._fg.value,
                    "split_depth": self._split.value, "test_time_flips": self._flips.value}
         self._cancel.clear()
-        worker = create_worker(segment_worker, str(source), device, np.asarray(data),
-                               self._tile.value, options, self._probabilities.value, self._cancel,
-                               _progress={"total": 0, "desc": f"Segmenting {image.name}"},
-                               _connect={"errored": self._failed}, _start_thread=False)
-        worker.yielded.connect(lambda step: advance_progress(worker.pbar, *step))
-        worker.returned.connect(lambda result: self._add_layers(image, *result))
-        worker.finished.connect(self._finished)
-        self._worker = worker
+        self._worker = start_segmentation(
+            self._viewer, image, source, options, self._cancel, failed=self._failed,
+            finished=self._finished, done=self._done, device=device, tile=self._tile.value,
+            with_prob=self._probabilities.value)
         self._run_button.enabled, self._cancel_button.enabled = False, True
         self._status.value = f"Segmenting {image.name!r} with {Path(str(source)).name}..."
-        worker.start()
-        return worker
+        return self._worker
 
     def cancel(self) -> None:
         """Stop the running model; no layer is added."""
@@ -102,10 +97,8 @@ class ModelWidget(Container):
             self._worker.quit()
             self._status.value = "Cancelled; no layer was added."
 
-    def _add_layers(self, image: Image, model: SegmentationModel, labels, prob) -> None:
-        if self._cancel.is_set():
-            return
-        self._status.value = add_result_layers(self._viewer, image, model, labels, prob)
+    def _done(self, message: str) -> None:
+        self._status.value = message
 
     def _failed(self, err: Exception) -> None:
         if isinstance(err, Cancelled):
@@ -131,6 +124,30 @@ def add_result_layers(viewer: napari.Viewer, image: Image, model: SegmentationMo
     message = f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}."
     show_info(message)
     return message
+
+
+def start_segmentation(viewer: napari.Viewer, image: Image, source, options: dict,
+                       cancel: threading.Event, *, failed: Callable[[Exception], None],
+                       finished: Callable[[], None], done: Callable[[str], None],
+                       device: str | None = None, tile: int = 0, with_prob: bool = False):
+    """Segment ``image`` with the model ``source`` (name or file) in a started worker with
+    napari's progress bar; the result layers are added unless ``cancel`` is set by then,
+    and ``done`` gets the message. Returns the worker."""
+    data = np.asarray(image.data[0] if image.multiscale else image.data)
+    # errors go to `failed` only (create_worker would re-raise them otherwise)
+    worker = create_worker(segment_worker, str(source), device, data, tile, options, with_prob,
+                           cancel, _progress={"total": 0, "desc": f"Segmenting {image.name}"},
+                           _connect={"errored": failed}, _start_thread=False)
+    worker.yielded.connect(lambda step: advance_progress(worker.pbar, *step))
+
+    def add_layers(result) -> None:
+        if not cancel.is_set():
+            done(add_result_layers(viewer, image, *result))
+
+    worker.returned.connect(add_layers)
+    worker.finished.connect(finished)
+    worker.start()
+    return worker
 
 
 def segment_worker(source, device, data, tile, options, with_prob, cancel: threading.Event):

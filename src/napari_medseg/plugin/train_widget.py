@@ -28,7 +28,7 @@ from qtpy.QtWidgets import QWidget
 from napari_medseg.model_runner import Cancelled, SegmentationModel, available_models
 from napari_medseg.networks import ARCHITECTURES
 from napari_medseg.plugin.interpolation_widget import advance_progress
-from napari_medseg.plugin.model_widget import add_result_layers, segment_worker
+from napari_medseg.plugin.model_widget import start_segmentation
 from napari_medseg.training import TASKS, TrainingProgress, read_training_pairs, train_steps
 
 __all__ = ["LossPlot", "TrainWidget"]
@@ -219,25 +219,14 @@ class TrainWidget(Container):
         if self._worker is not None:
             show_warning("Already running.")
             return None
-        data = np.asarray(image.data[0] if image.multiscale else image.data)
         self._cancel.clear()
         options = {"overlap": 0.25, "foreground_threshold": 0.5, "split_depth": 1.0}
-        worker = create_worker(segment_worker, str(self._saved), None, data, 0, options, False,
-                               self._cancel,
-                               _progress={"total": 0, "desc": f"Segmenting {image.name}"},
-                               _connect={"errored": self._failed}, _start_thread=False)
-        worker.yielded.connect(lambda step: advance_progress(worker.pbar, *step))
-        worker.returned.connect(lambda result: self._predicted(image, *result))
-        worker.finished.connect(self._finished)
-        self._worker = worker
+        self._worker = start_segmentation(
+            self._viewer, image, self._saved, options, self._cancel, failed=self._failed,
+            finished=self._finished, done=self._done)
         self._set_running(True)
         self._status.value = f"Segmenting {image.name!r} with {self._saved.name}..."
-        worker.start()
-        return worker
-
-    def _predicted(self, image, model, labels, prob) -> None:
-        if not self._cancel.is_set():
-            self._status.value = add_result_layers(self._viewer, image, model, labels, prob)
+        return self._worker
 
     # -- common ------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -246,6 +235,9 @@ class TrainWidget(Container):
             self._cancel.set()
             self._worker.quit()
             self._status.value = "Cancelled; nothing was saved or added."
+
+    def _done(self, message: str) -> None:
+        self._status.value = message
 
     def _refuse(self, message: str) -> None:
         self._status.value = message
