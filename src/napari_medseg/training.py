@@ -361,14 +361,11 @@ def read_training_pairs(folder: str | Path) -> tuple[list[np.ndarray], list[np.n
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{str(folder)!r} is not a folder.")
-    found = []
-    for path in sorted(folder.iterdir()):
-        stem = _stem(path)
-        if stem.endswith("_labels") and path.name.lower().endswith(_IMAGE_SUFFIXES):
-            base = stem[: -len("_labels")]
-            partner = [p for p in folder.iterdir() if _stem(p) == f"{base}_image"]
-            if partner:
-                found.append((partner[0], path))
+    files = {_stem(p): p for p in sorted(folder.iterdir())
+             if p.name.lower().endswith(_IMAGE_SUFFIXES)}
+    found = [(files[stem.removesuffix("_labels") + "_image"], path)
+             for stem, path in sorted(files.items())
+             if stem.endswith("_labels") and stem.removesuffix("_labels") + "_image" in files]
     if not found and (folder / "images").is_dir() and (folder / "labels").is_dir():
         label_files = {_stem(p): p for p in (folder / "labels").iterdir()}
         found = [(p, label_files[_stem(p)]) for p in sorted((folder / "images").iterdir())
