@@ -13,62 +13,44 @@ from __future__ import annotations
 
 import napari
 import numpy as np
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    Label,
-    PushButton,
-    SpinBox,
-    create_widget,
-)
-from napari.layers import Image, Labels
+from magicgui.widgets import PushButton, SpinBox
+from napari.layers import Labels
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_info, show_warning
+from napari.utils.notifications import show_warning
 
 from napari_medseg.box_segmentation import BoxSession, propagate_mask
-from napari_medseg.plugin.layer_edit import commit_mask_to_layer
+from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
 
 __all__ = ["BoxClickWidget"]
 
-_NEXT_FREE, _SELECTED = "next free id", "selected label"
-_DRAG_PX = 4  # a press that moves further than this (screen pixels) draws a box
 _BOX, _CLICKS, _PREVIEW = "box prompt", "click prompts", "mask preview"
 
 
-class BoxClickWidget(Container):
+class BoxClickWidget(LabelsTool):
     """Dock widget: box + click segmentation into a Labels layer."""
 
+    tool_name = "Box + click"
+    ready_message = "{tool} on {layer!r}: drag a box around an object."
+    mouse_pan = False  # dragging draws boxes; the wheel still zooms
+
     def __init__(self, napari_viewer: napari.Viewer):
-        self._viewer = napari_viewer
-        self._source = create_widget(annotation=Image, label="image")
-        self._target = create_widget(annotation=Labels, label="labels")
-        self._label_choice = ComboBox(choices=[_NEXT_FREE, _SELECTED], value=_NEXT_FREE,
-                                      label="fill with")
-        self._overwrite = CheckBox(value=False, text="overwrite other labels")
-        self._active = CheckBox(value=False, text="Box + click active (drag a box)")
         self._depth = SpinBox(value=0, min=0, max=200, label="3D box: +/- slices",
                               tooltip="0: 2D box on the displayed slice; N: the box spans "
                                       "N slices up and down")
         self._commit_button = PushButton(text="Commit (C / Enter)")
         self._propagate_button = PushButton(text="Propagate through slices")
         self._cancel_button = PushButton(text="Cancel", enabled=False)
-        self._status = Label(value="Activate, drag a box around an object, click to refine.")
-        self._status.native.setWordWrap(True)
-        super().__init__(widgets=[
-            self._source, self._target, self._label_choice, self._overwrite, self._active,
-            self._depth, self._commit_button, self._propagate_button, self._cancel_button,
-            self._status])
-        self._bound: Labels | None = None
+        super().__init__(napari_viewer, active_text="Box + click active (drag a box)",
+                         status="Activate, drag a box around an object, click to refine.",
+                         after_active=[self._depth, self._commit_button,
+                                       self._propagate_button, self._cancel_button])
         self._plane: SlicePlane | None = None
         self._session: BoxSession | None = None
         self._prompts: list[tuple[tuple[int, int], bool]] = []
         self._volume_result: tuple[np.ndarray, tuple[int, int, int]] | None = None
         self._worker = None
         self._preview_region: tuple[slice, ...] | None = None
-        self._active.changed.connect(self._toggle)
-        self._target.changed.connect(lambda _: self._active.value and self._rebind())
         self._commit_button.changed.connect(self.commit)
         self._propagate_button.changed.connect(self.propagate)
         self._cancel_button.changed.connect(self._cancel_worker)
@@ -77,14 +59,8 @@ class BoxClickWidget(Container):
     def set_box(self, corner_a, corner_b) -> None:
         """Start an object from a box given by two opposite corners ``(row, col)`` (plane)."""
         self.clear()
-        layer, image = self._bound, self._source.value
-        if layer is None or image is None:
-            raise ValueError("Choose an image and activate the tool on a Labels layer.")
+        image, layer = self._layers()
         self._plane = plane = SlicePlane(self._viewer, layer)
-        spatial = image.data.shape[:-1] if image.rgb else image.data.shape
-        if tuple(spatial) != tuple(layer.data.shape):
-            raise ValueError(f"Image {image.name!r} {tuple(spatial)} and labels {layer.name!r} "
-                             f"{layer.data.shape} have different shapes.")
         a, b = np.asarray(corner_a, float), np.asarray(corner_b, float)
         lo = np.floor(np.minimum(a, b) + 0.5).astype(int)
         hi = np.floor(np.maximum(a, b) + 0.5).astype(int) + 1
@@ -138,18 +114,7 @@ class BoxClickWidget(Container):
         if not mask.any():
             show_warning("The mask is empty; add a positive click on the object.")
             return None
-        label = layer.selected_label if self._label_choice.value == _SELECTED else None
-        mode = "overwrite" if self._overwrite.value else "preserve"
-        try:
-            edit = commit_mask_to_layer(layer, mask, label, mode=mode, offset=offset)
-        except ValueError as err:
-            show_warning(str(err))
-            return None
-        self.clear()
-        message = f"Committed label {edit.label} ({edit.n_changed} pixels)."
-        self._status.value = message
-        show_info(message)
-        return edit.label
+        return self._write(layer, mask, offset, "Committed")
 
     def propagate(self):
         """Follow the current 2D mask up and down the slices (in a worker thread)."""
@@ -214,41 +179,16 @@ class BoxClickWidget(Container):
             self._worker.quit()
             self._status.value = "Cancelled; nothing was changed."
 
-    # -- activation, mouse and keys ---------------------------------------------------------
-    def _toggle(self, active: bool) -> None:
+    # -- mouse and keys -----------------------------------------------------------------------
+    def _mouse_callbacks(self) -> dict:
+        return {"drag": self._on_press}
+
+    def _keys(self) -> dict:
+        return {"C": lambda _: self.commit(), "Enter": lambda _: self.commit(),
+                "Escape": lambda _: self.clear(), "Control-Z": self._undo_key}
+
+    def _reset_tool(self) -> None:
         self.clear()
-        if active:
-            self._rebind()
-        else:
-            self._unbind()
-
-    def _rebind(self) -> None:
-        self._unbind()
-        layer = self._target.value
-        if layer is None:
-            show_warning("Choose a Labels layer for box + click.")
-            self._active.value = False
-            return
-        layer.mode = "pan_zoom"
-        layer.mouse_pan = False  # dragging draws boxes; the wheel still zooms
-        layer.mouse_drag_callbacks.append(self._on_press)
-        for key in ("C", "Enter"):
-            layer.bind_key(key, lambda _: self.commit(), overwrite=True)
-        layer.bind_key("Escape", lambda _: self.clear(), overwrite=True)
-        layer.bind_key("Control-Z", self._undo_key, overwrite=True)
-        self._bound = layer
-        self._viewer.layers.selection.active = layer
-        self._status.value = f"Box + click on {layer.name!r}: drag a box around an object."
-
-    def _unbind(self) -> None:
-        layer, self._bound = self._bound, None
-        if layer is None:
-            return
-        if self._on_press in layer.mouse_drag_callbacks:
-            layer.mouse_drag_callbacks.remove(self._on_press)
-        for key in ("C", "Enter", "Escape", "Control-Z"):
-            layer.bind_key(key, None)
-        layer.mouse_pan = True
 
     def _undo_key(self, layer: Labels) -> None:
         if not self.undo_prompt():
@@ -267,7 +207,7 @@ class BoxClickWidget(Container):
         dragged = False
         while event.type == "mouse_move":
             now = np.asarray(event.position, float)
-            if np.linalg.norm(now - start) * canvas_zoom(self._viewer) > _DRAG_PX:
+            if np.linalg.norm(now - start) * canvas_zoom(self._viewer) > DRAG_PX:
                 dragged = True
                 self._draw_box(plane, a, plane.to_plane(layer, now))
             yield

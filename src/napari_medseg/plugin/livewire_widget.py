@@ -11,47 +11,37 @@ from __future__ import annotations
 
 import napari
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, create_widget
-from napari.layers import Image, Labels
-from napari.utils.notifications import show_info, show_warning
+from magicgui.widgets import Label
+from napari.layers import Labels
+from napari.utils.notifications import show_warning
 
 from napari_medseg.livewire import LiveWire, livewire_path, path_to_mask
-from napari_medseg.plugin.layer_edit import commit_mask_to_layer
+from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
 
 __all__ = ["LiveWireWidget"]
 
-_NEXT_FREE, _SELECTED = "next free id", "selected label"
 _CLOSE_PX = 8  # clicking this close (screen pixels) to the first anchor closes the contour
-_DRAG_PX = 4  # a press that moves further than this (screen pixels) is a pan, not a click
 _PATH, _ANCHORS = "live-wire path", "live-wire anchors"
 
 
-class LiveWireWidget(Container):
+class LiveWireWidget(LabelsTool):
     """Dock widget: activate live-wire scissors on a Labels layer."""
 
+    tool_name = "Live-wire"
+    ready_message = "{tool} on {layer!r}: click along the outline."
+
     def __init__(self, napari_viewer: napari.Viewer):
-        self._viewer = napari_viewer
-        self._source = create_widget(annotation=Image, label="image")
-        self._target = create_widget(annotation=Labels, label="labels")
-        self._label_choice = ComboBox(choices=[_NEXT_FREE, _SELECTED], value=_NEXT_FREE,
-                                      label="fill with")
-        self._overwrite = CheckBox(value=False, text="overwrite other labels")
-        self._active = CheckBox(value=False, text="Live-wire active (click anchors)")
-        self._status = Label(value="Activate, then click along an object's outline.")
-        self._status.native.setWordWrap(True)
         self._help = Label(value="Double-click or click the first anchor: close and fill. "
                                  "Backspace: remove last anchor. Esc: cancel.")
         self._help.native.setWordWrap(True)
-        super().__init__(widgets=[self._source, self._target, self._label_choice, self._overwrite,
-                                  self._active, self._status, self._help])
-        self._bound: Labels | None = None
+        super().__init__(napari_viewer, active_text="Live-wire active (click anchors)",
+                         status="Activate, then click along an object's outline.",
+                         after_status=[self._help])
         self._plane: SlicePlane | None = None
         self._wire: LiveWire | None = None
         self._fixed: list[np.ndarray] = []  # traced pieces between consecutive anchors
         self._live = np.empty((0, 2))
-        self._active.changed.connect(self._toggle)
-        self._target.changed.connect(lambda _: self._active.value and self._rebind())
 
     # -- public actions ---------------------------------------------------------------------
     def add_anchor(self, plane_point) -> None:
@@ -110,55 +100,19 @@ class LiveWireWidget(Container):
         lo = path.min(0)
         crop = path_to_mask(path - lo, tuple(path.max(0) - lo + 1))
         mask, offset = plane.embed(crop, tuple(int(v) for v in lo))
-        label = layer.selected_label if self._label_choice.value == _SELECTED else None
-        mode = "overwrite" if self._overwrite.value else "preserve"
-        try:
-            edit = commit_mask_to_layer(layer, mask, label, mode=mode, offset=offset)
-        except ValueError as err:
-            show_warning(str(err))
-            return None
+        return self._write(layer, mask, offset, "Filled")
+
+    # -- mouse and keys -----------------------------------------------------------------------
+    def _mouse_callbacks(self) -> dict:
+        return {"drag": self._on_press, "move": self._on_move,
+                "double_click": self._on_double_click}
+
+    def _keys(self) -> dict:
+        return {"Backspace": lambda _: self.remove_last_anchor(),
+                "Escape": lambda _: self.cancel()}
+
+    def _reset_tool(self) -> None:
         self.cancel()
-        message = f"Filled label {edit.label}: {edit.n_changed} pixels changed."
-        self._status.value = message
-        show_info(message)
-        return edit.label
-
-    # -- activation and mouse/keyboard ------------------------------------------------------
-    def _toggle(self, active: bool) -> None:
-        self.cancel()
-        if active:
-            self._rebind()
-        else:
-            self._unbind()
-
-    def _rebind(self) -> None:
-        self._unbind()
-        layer = self._target.value
-        if layer is None:
-            show_warning("Choose a Labels layer for live-wire.")
-            self._active.value = False
-            return
-        layer.mode = "pan_zoom"  # clicks place anchors instead of painting
-        layer.mouse_drag_callbacks.append(self._on_press)
-        layer.mouse_move_callbacks.append(self._on_move)
-        layer.mouse_double_click_callbacks.append(self._on_double_click)
-        layer.bind_key("Backspace", lambda _: self.remove_last_anchor(), overwrite=True)
-        layer.bind_key("Escape", lambda _: self.cancel(), overwrite=True)
-        self._bound = layer
-        self._viewer.layers.selection.active = layer
-        self._status.value = f"Live-wire on {layer.name!r}: click along the outline."
-
-    def _unbind(self) -> None:
-        layer, self._bound = self._bound, None
-        if layer is None:
-            return
-        for callbacks, fn in ((layer.mouse_drag_callbacks, self._on_press),
-                              (layer.mouse_move_callbacks, self._on_move),
-                              (layer.mouse_double_click_callbacks, self._on_double_click)):
-            if fn in callbacks:
-                callbacks.remove(fn)
-        layer.bind_key("Backspace", None)
-        layer.bind_key("Escape", None)
 
     def _on_press(self, layer, event):
         if event.button != 1:
@@ -169,7 +123,7 @@ class LiveWireWidget(Container):
         while event.type == "mouse_move":
             moved = max(moved, float(np.linalg.norm(np.asarray(event.position) - start)))
             yield
-        if moved * canvas_zoom(self._viewer) > _DRAG_PX:
+        if moved * canvas_zoom(self._viewer) > DRAG_PX:
             return  # that was a pan
         self._click(layer, start)
 
@@ -205,17 +159,9 @@ class LiveWireWidget(Container):
 
     # -- internals --------------------------------------------------------------------------
     def _start(self) -> None:
-        layer, image = self._bound, self._source.value
-        if layer is None:
-            raise ValueError("Activate live-wire on a Labels layer first.")
-        if image is None:
-            raise ValueError("Choose the image to trace on.")
+        image, layer = self._layers()
         if self._plane is None:
             self._plane = SlicePlane(self._viewer, layer)
-        spatial = image.data.shape[:-1] if image.rgb else image.data.shape
-        if tuple(spatial) != tuple(layer.data.shape):
-            raise ValueError(f"Image {image.name!r} {tuple(spatial)} and labels {layer.name!r} "
-                             f"{layer.data.shape} have different shapes.")
         plane = self._plane.extract(image.data, rgb=image.rgb)
         self._wire = LiveWire(np.asarray(plane), spacing=self._plane.spacing)
 

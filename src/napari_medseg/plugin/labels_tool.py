@@ -1,0 +1,134 @@
+"""Base of the dock widgets whose mouse tool draws objects into a Labels layer.
+
+Such a widget has an image and a Labels layer picker, a "fill with" choice (next free
+id or the layer's selected label), "overwrite other labels" and an "active" checkbox.
+While active, its mouse callbacks and keys are bound to the Labels layer (in pan-zoom
+mode, so clicks reach the tool instead of the brush); they move with the layer picker
+and are removed when the tool is switched off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import napari
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, Widget, create_widget
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_info, show_warning
+
+from napari_medseg.plugin.layer_edit import commit_mask_to_layer
+
+__all__ = ["LabelsTool"]
+
+NEXT_FREE, SELECTED = "next free id", "selected label"
+DRAG_PX = 4  # a press that moves further than this (screen pixels) is a drag, not a click
+
+
+class LabelsTool(Container):
+    """Dock widget for a mouse tool that writes into a Labels layer.
+
+    Subclasses give the tool's name, its callbacks (:meth:`_mouse_callbacks`),
+    keys (:meth:`_keys`) and what switching it off discards (:meth:`_reset_tool`).
+    """
+
+    tool_name = "tool"
+    ready_message = "{tool} on {layer!r}."  # status once bound; formatted with the layer name
+    mouse_pan = True  # False: dragging belongs to the tool (the wheel still zooms)
+
+    def __init__(self, napari_viewer: napari.Viewer, *, active_text: str, status: str,
+                 after_active: Sequence[Widget] = (), after_status: Sequence[Widget] = ()):
+        self._viewer = napari_viewer
+        self._source = create_widget(annotation=Image, label="image")
+        self._target = create_widget(annotation=Labels, label="labels")
+        self._label_choice = ComboBox(choices=[NEXT_FREE, SELECTED], value=NEXT_FREE,
+                                      label="fill with")
+        self._overwrite = CheckBox(value=False, text="overwrite other labels")
+        self._active = CheckBox(value=False, text=active_text)
+        self._status = Label(value=status)
+        self._status.native.setWordWrap(True)
+        super().__init__(widgets=[self._source, self._target, self._label_choice,
+                                  self._overwrite, self._active, *after_active, self._status,
+                                  *after_status])
+        self._bound: Labels | None = None
+        self._active.changed.connect(self._toggle)
+        self._target.changed.connect(lambda _: self._active.value and self._rebind())
+
+    # -- what subclasses define -------------------------------------------------------------
+    def _mouse_callbacks(self) -> dict[str, Callable]:
+        """``{"drag" | "move" | "double_click": callback}`` to bind to the layer."""
+        raise NotImplementedError
+
+    def _keys(self) -> dict[str, Callable[[Labels], None]]:
+        """Key bindings (napari key names) while active."""
+        raise NotImplementedError
+
+    def _reset_tool(self) -> None:
+        """Drop the object in progress (when the tool is switched off or moved)."""
+        raise NotImplementedError
+
+    def _layers(self) -> tuple[Image, Labels]:
+        """The chosen image and the bound Labels layer, checked to match in shape."""
+        layer, image = self._bound, self._source.value
+        if layer is None or image is None:
+            raise ValueError(f"Choose an image and activate {self.tool_name} on a Labels layer.")
+        spatial = image.data.shape[:-1] if image.rgb else image.data.shape
+        if tuple(spatial) != tuple(layer.data.shape):
+            raise ValueError(f"Image {image.name!r} {tuple(spatial)} and labels {layer.name!r} "
+                             f"{layer.data.shape} have different shapes.")
+        return image, layer
+
+    # -- committing -------------------------------------------------------------------------
+    def _write(self, layer: Labels, mask: np.ndarray, offset: tuple[int, ...],
+               verb: str) -> int | None:
+        """Commit ``mask`` as one undo step with the widget's label and overwrite choices;
+        reset the tool and report. Returns the label written, or None if refused."""
+        label = layer.selected_label if self._label_choice.value == SELECTED else None
+        mode = "overwrite" if self._overwrite.value else "preserve"
+        try:
+            edit = commit_mask_to_layer(layer, mask, label, mode=mode, offset=offset)
+        except ValueError as err:
+            show_warning(str(err))
+            return None
+        self._reset_tool()
+        message = f"{verb} label {edit.label}: {edit.n_changed} pixels changed."
+        self._status.value = message
+        show_info(message)
+        return edit.label
+
+    # -- activation -------------------------------------------------------------------------
+    def _toggle(self, active: bool) -> None:
+        self._reset_tool()
+        if active:
+            self._rebind()
+        else:
+            self._unbind()
+
+    def _rebind(self) -> None:
+        self._unbind()
+        layer = self._target.value
+        if layer is None:
+            show_warning(f"Choose a Labels layer for {self.tool_name}.")
+            self._active.value = False
+            return
+        layer.mode = "pan_zoom"
+        layer.mouse_pan = self.mouse_pan
+        for kind, callback in self._mouse_callbacks().items():
+            getattr(layer, f"mouse_{kind}_callbacks").append(callback)
+        for key, action in self._keys().items():
+            layer.bind_key(key, action, overwrite=True)
+        self._bound = layer
+        self._viewer.layers.selection.active = layer
+        self._status.value = self.ready_message.format(tool=self.tool_name, layer=layer.name)
+
+    def _unbind(self) -> None:
+        layer, self._bound = self._bound, None
+        if layer is None:
+            return
+        for kind, callback in self._mouse_callbacks().items():
+            callbacks = getattr(layer, f"mouse_{kind}_callbacks")
+            if callback in callbacks:
+                callbacks.remove(callback)
+        for key in self._keys():
+            layer.bind_key(key, None)
+        layer.mouse_pan = True
