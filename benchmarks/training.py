@@ -8,7 +8,8 @@ first 5 (fine-tuning) or 20 (from scratch) fluorescence images of the training p
 sorted order. Each run is limited by wall-clock time on the CPU (``time_limit``), then scored
 on the held-out images: F1 and AP at IoU 0.5 of matched instances.
 
-- finetune: nuclei-2d fine-tuned on 5 images for 5 minutes, against nuclei-2d itself.
+- finetune: nuclei-2d fine-tuned on 5 images for 5 minutes, against nuclei-2d itself; the
+  default blend (0.5) and, from the same run, other blends of fine-tuned and start weights.
 - scratch: a U-Net from scratch on 20 images for 10 minutes.
 - sparse: the same, with 20% of each image's nuclei labelled (at random, at least one) and
   background painted around them: background pixels within 40 px of a labelled nucleus and
@@ -19,6 +20,7 @@ on the held-out images: F1 and AP at IoU 0.5 of matched instances.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -29,7 +31,7 @@ from scipy import ndimage as ndi
 
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import load_model
-from napari_medseg.training import train_model
+from napari_medseg.training import _blend_weights, train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from train_box_click import DATA, fluorescence_pairs, split_ids
@@ -63,7 +65,17 @@ def run(name, test, images, labels, minutes, **kwargs):
     f1, ap = score(model, test)
     print(f"  {name:34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}  ({history[-1].iteration} iterations, "
           f"{seconds / 60:.1f} min, final loss {history[-1].loss:.3f})", flush=True)
-    return f1
+    return model
+
+
+def blends(tuned, start, test, values=(0.5, 0.25, 0.75)) -> None:
+    """Score other blends of the fine-tuned weights (trained with blend=1) and the start's."""
+    for blend in values:
+        model = copy.deepcopy(tuned)
+        _blend_weights(model.network, start.network, blend)
+        f1, ap = score(model, test)
+        name = f"  blend {blend}" + (" (default)" if blend == 0.5 else "")
+        print(f"  {name:34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         f1, ap = score(base, test)
         print(f"  {'nuclei-2d as shipped':34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
         five = train[:5]
-        run("nuclei-2d fine-tuned, 5 images", test, [i for i, _ in five], [t for _, t in five],
-            5, init="nuclei-2d", device="cpu")
+        tuned = run("nuclei-2d fine-tuned, 5 images, blend 1", test, [i for i, _ in five],
+                    [t for _, t in five], 5, init=base, blend=1.0, device="cpu")
+        blends(tuned, base, test)
     twenty = train[:20]
     images = [i for i, _ in twenty]
     if "scratch" in runs:

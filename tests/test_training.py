@@ -129,6 +129,21 @@ def test_fine_tuning_keeps_the_model_and_a_stack_trains_on_its_annotated_slices(
     assert _f1(model, [(image, labels)]) > _f1(base, [(image, labels)]) - 0.1
 
 
+def test_blend_mixes_fine_tuned_and_start_weights():
+    image, labels = nuclei_2d((96, 96), n_nuclei=8, seed=2)[:2]
+    base = load_model("nuclei-2d", device="cpu")
+    kwargs = {"init": base, "epochs": 1, "batch_size": 2, "patch_shape": (64, 64),
+              "device": "cpu", "validation": 0}
+    tuned = train_model(image, labels, blend=1.0, **kwargs).network.state_dict()
+    half = train_model(image, labels, **kwargs).network.state_dict()  # default 0.5
+    start = train_model(image, labels, blend=0.0, **kwargs).network.state_dict()
+    reference = base.network.state_dict()
+    key = next(k for k, v in reference.items() if v.ndim == 4)  # a convolution kernel
+    assert torch.equal(start[key], reference[key])
+    assert not torch.equal(tuned[key], reference[key])  # training moved it
+    torch.testing.assert_close(half[key], (tuned[key] + reference[key]) / 2)
+
+
 def test_default_patch_follows_object_size(dsb_dir):
     labels = [p[1] for p in _dsb_fluorescence(dsb_dir, 5)]
     patch = default_patch_shape(labels, 2)
@@ -182,6 +197,8 @@ def test_cancel_stops_training():
     (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"init": "nuclei-2d", "task": "semantic"},
      "cannot be fine-tuned"),
     ([np.zeros((64, 64))], [], {}, "1 images but 0"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"init": "nuclei-2d", "blend": 1.5},
+     "blend must be"),
 ])
 def test_bad_input_is_refused_clearly(images, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):

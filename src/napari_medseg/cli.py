@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--dims", type=int, choices=(2, 3), default=2)
     train.add_argument("--task", choices=("instances", "semantic"), default="instances")
     train.add_argument("--init", help="built-in model name or checkpoint to fine-tune")
+    train.add_argument("--blend", type=float, default=0.5,
+                       help="with --init: share of the fine-tuned weights in the result (0-1)")
     train.add_argument("--minutes", type=float, help="training time limit")
     train.add_argument("--epochs", type=int, help="epochs (default: automatic)")
     train.add_argument("--patch", type=_id_list, metavar="N,N",
@@ -138,9 +140,10 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"training on {len(images)} image(s)", flush=True)
     model = train_model(
         images, labels, args.architecture, args.dims, task=args.task, init=args.init,
-        time_limit=args.minutes * 60 if args.minutes else None, epochs=args.epochs,
-        patch_shape=args.patch, sparse=args.sparse, background_label=args.background_label,
-        name=output.stem, device=args.device, callback=report)
+        blend=args.blend, time_limit=args.minutes * 60 if args.minutes else None,
+        epochs=args.epochs, patch_shape=args.patch, sparse=args.sparse,
+        background_label=args.background_label, name=output.stem, device=args.device,
+        callback=report)
     model.save(output)
     print(f"wrote {output}")
     return 0

@@ -100,8 +100,8 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                 task: str = "instances", epochs: int | None = None,
                 time_limit: float | None = None, patch_shape: Sequence[int] | None = None,
                 batch_size: int | None = None, learning_rate: float | None = None,
-                init: str | Path | SegmentationModel | None = None, sparse: bool = False,
-                background_label: int | None = None, validation=0.1,
+                init: str | Path | SegmentationModel | None = None, blend: float = 0.5,
+                sparse: bool = False, background_label: int | None = None, validation=0.1,
                 network_kwargs: dict | None = None, name: str = "custom", seed: int = 0,
                 device: str | None = None,
                 callback: Callable[[TrainingProgress], None] | None = None,
@@ -137,6 +137,12 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
     init : str, Path or SegmentationModel, optional
         Start from this model (a built-in name, a checkpoint, or a loaded
         model): fine-tuning. Its architecture, normalisation and outputs are kept.
+    blend : float
+        Fine-tuning only: the returned weights are ``blend`` x the fine-tuned
+        weights + (1 - ``blend``) x the start weights (WiSE-FT). Fine-tuning on a
+        few images makes a model forget images unlike them; the blend keeps most
+        of the gain on images like the new ones and what it knew of the others.
+        1 returns the fine-tuned weights as they are.
     sparse : bool
         Label 0 is *not annotated* (ignored) instead of background.
     background_label : int, optional
@@ -173,7 +179,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
     """
     steps = train_steps(images, labels, architecture, dims, task=task, epochs=epochs,
                         time_limit=time_limit, patch_shape=patch_shape, batch_size=batch_size,
-                        learning_rate=learning_rate, init=init, sparse=sparse,
+                        learning_rate=learning_rate, init=init, blend=blend, sparse=sparse,
                         background_label=background_label, validation=validation,
                         network_kwargs=network_kwargs, name=name, seed=seed, device=device,
                         cancelled=cancelled)
@@ -184,8 +190,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 task: str = "instances", epochs: int | None = None,
                 time_limit: float | None = None, patch_shape: Sequence[int] | None = None,
                 batch_size: int | None = None, learning_rate: float | None = None,
-                init: str | Path | SegmentationModel | None = None, sparse: bool = False,
-                background_label: int | None = None, validation=0.1,
+                init: str | Path | SegmentationModel | None = None, blend: float = 0.5,
+                sparse: bool = False, background_label: int | None = None, validation=0.1,
                 network_kwargs: dict | None = None, name: str = "custom", seed: int = 0,
                 device: str | None = None, cancelled: Callable[[], bool] | None = None,
                 ) -> Generator[TrainingProgress, None, SegmentationModel]:
@@ -203,6 +209,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                          "background you have checked.")
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    if not 0 <= blend <= 1:
+        raise ValueError(f"blend must be between 0 and 1, got {blend}.")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}.")
     pairs = _pairs(images, labels, dims)
@@ -294,7 +302,18 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                                validation_loss, time.perf_counter() - started)
         if done >= 1.0:
             break
+    if start_model is not None and blend < 1:
+        _blend_weights(network, start_model.network, blend)
     return SegmentationModel(network.eval(), info, dev)
+
+
+def _blend_weights(network: torch.nn.Module, start: torch.nn.Module, blend: float) -> None:
+    """network <- blend * network + (1 - blend) * start, in place (float tensors only)."""
+    reference = start.state_dict()
+    with torch.no_grad():
+        for key, value in network.state_dict().items():
+            if value.is_floating_point():
+                value.lerp_(reference[key].to(value), 1 - blend)
 
 
 def _train_mode(network: torch.nn.Module, keep_norm: bool) -> None:
