@@ -1,6 +1,7 @@
 """Train the box + click network shipped as ``napari_medseg/models/box_click_2d.pt``.
 
     python scripts/train_box_click.py [--iterations 4000] [--threads 2] [--out PATH]
+                                      [--init CHECKPOINT --lr 1e-3]
 
 Data: the shared DSB2018 images (../shared/data/dsb2018-stage1-test, or $MEDSEG_DATA).
 Split: ids sorted; every 5th (ids[::5], 13 images) is held out and never read here; the
@@ -145,7 +146,8 @@ def loss_fn(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return bce + dice.mean()
 
 
-def train(iterations: int, batch: int, seed: int, out: Path, log_every: int = 100) -> None:
+def train(iterations: int, batch: int, seed: int, out: Path, lr: float = 3e-3,
+          init: Path | None = None, log_every: int = 100) -> None:
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     train_ids, held = split_ids()
@@ -153,8 +155,13 @@ def train(iterations: int, batch: int, seed: int, out: Path, log_every: int = 10
     print(f"training on {len(nuclei.objects)} nuclei from {len(train_ids)} images; "
           f"{len(held)} images held out", flush=True)
     net = box_click_network()
-    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=iterations,
+    done = 0
+    if init is not None:  # continue from a checkpoint written by save()
+        checkpoint = torch.load(init, map_location="cpu", weights_only=True)
+        net.load_state_dict({k: v.float() for k, v in checkpoint["state_dict"].items()})
+        done = int(checkpoint.get("iterations", 0))
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=iterations,
                                                 pct_start=0.1)
     start, running = time.perf_counter(), []
     for it in range(iterations):
@@ -190,12 +197,13 @@ def train(iterations: int, batch: int, seed: int, out: Path, log_every: int = 10
             print(f"it {it + 1}/{iterations} loss {np.mean(running):.4f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
             running = []
-            save(net, out, iterations=it + 1, seed=seed, train_ids=train_ids)
-    save(net, out, iterations=iterations, seed=seed, train_ids=train_ids)
+            save(net, out, iterations=done + it + 1, seed=seed, train_ids=train_ids, init=init)
+    save(net, out, iterations=done + iterations, seed=seed, train_ids=train_ids, init=init)
     print(f"saved {out}")
 
 
-def save(net: torch.nn.Module, out: Path, **meta) -> None:
+def save(net: torch.nn.Module, out: Path, init: Path | None = None, **meta) -> None:
+    meta["init"] = None if init is None else Path(init).name
     state = {k: v.half() for k, v in net.state_dict().items()}  # halves the package size
     torch.save({"format": "napari-medseg/box-click", "version": 1, "crop": CROP,
                 "state_dict": state, **meta}, out)
@@ -207,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    parser.add_argument("--init", type=Path, help="checkpoint to continue from")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "src" / "napari_medseg" / "models" / WEIGHTS)
     args = parser.parse_args(argv)
@@ -214,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shared data not found at {DATA}", file=sys.stderr)
         return 1
     torch.set_num_threads(args.threads)
-    train(args.iterations, args.batch, args.seed, args.out)
+    train(args.iterations, args.batch, args.seed, args.out, lr=args.lr, init=args.init)
     return 0
 
 
