@@ -40,7 +40,7 @@ _CLICK_RADIUS = 3  # click disks in the crop (pixels)
 # Masks from a box alone keep probability > 0.35, not 0.5: annotators outline generously, and
 # 0.30-0.40 give the best box-only IoU on the training images (0.840-0.842 vs 0.837). With
 # clicks or a prior mask, 0.5, what the network's response to them was trained for: 0.35 there
-# too costs clicks (held-out NoC@90 3.62 -> 3.98 on a third of the nuclei) and lets masks
+# too costs clicks (held-out NoC@90 3.79 -> 3.98 on a third of the nuclei) and lets masks
 # grow slice by slice in propagation (3D box-only IoU 0.754 -> 0.732, synthetic stacks).
 _BOX_ONLY_THRESHOLD = 0.35
 WEIGHTS = "box_click_2d.pt"
