@@ -7,7 +7,8 @@ A model file is one of:
   the outputs mean, the training pixel spacing and a format version. It is read
   with ``torch.load(weights_only=True)``, so loading runs no code from the file;
 - a TorchScript file (``torch.jit.save``), which carries its own code; its
-  metadata comes from an embedded ``medseg.json`` extra file when present.
+  metadata comes from an embedded ``medseg.json`` extra file when present;
+- a bioimage.io model package (:mod:`napari_medseg.bioimageio`).
 
 Inference normalises the image (percentiles), runs MONAI's
 ``sliding_window_inference`` with Gaussian blending over tiles, and turns the
@@ -43,6 +44,7 @@ FORMAT = "napari-medseg/model"
 VERSION = 1
 _BUILTIN = {"nuclei-2d": "nuclei_2d.pt"}
 OUTPUTS = ("semantic", "instance-boundary")
+ACTIVATIONS = ("auto", "sigmoid", "softmax", "none")
 
 
 class Cancelled(Exception):
@@ -74,6 +76,10 @@ class ModelInfo:
         Default sliding-window tile.
     name : str
     description : str
+    activation : {"auto", "sigmoid", "softmax", "none"}
+        What turns the network's output into probabilities: "auto" is sigmoid
+        for one output channel, softmax for more; "none" when the network's
+        output already is (models from elsewhere).
     """
 
     architecture: str
@@ -87,12 +93,16 @@ class ModelInfo:
     tile_shape: tuple[int, ...] = (256, 256)
     name: str = ""
     description: str = ""
+    activation: str = "auto"
 
     def __post_init__(self):
         if self.dims not in (2, 3):
             raise ValueError(f"dims must be 2 or 3, got {self.dims}.")
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}.")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got "
+                             f"{self.activation!r}.")
         if self.output == "instance-boundary" and len(self.classes) != 3:
             raise ValueError("an instance-boundary model has 3 outputs: background, interior, "
                              "boundary.")
@@ -130,9 +140,10 @@ class SegmentationModel:
 
     def save(self, path: str | Path, half: bool = True) -> Path:
         """Write the model as a napari-medseg checkpoint (see :func:`save_model`)."""
-        if self.info.architecture == "torchscript":
-            raise ValueError("a TorchScript model is saved with torch.jit.save, not as a "
-                             "checkpoint.")
+        if self.info.architecture not in ARCHITECTURES:
+            raise ValueError(f"a {self.info.architecture} model cannot be saved as a "
+                             f"napari-medseg checkpoint (architectures: {ARCHITECTURES}); "
+                             "keep its original file.")
         return save_model(path, self.network, self.info, half)
 
     # -- inference ---------------------------------------------------------------------------
@@ -297,8 +308,16 @@ class SegmentationModel:
         with torch.inference_mode():
             t = torch.from_numpy(np.ascontiguousarray(x[None])).to(self.device)
             logits = sliding_window_inference(t, roi, 4, run, overlap=overlap, mode="gaussian")
-            prob = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
+            prob = _activate(logits, self.info.activation)
         return prob[0].float().cpu().numpy()
+
+
+def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
+    if activation == "auto":
+        activation = "sigmoid" if logits.shape[1] == 1 else "softmax"
+    if activation == "sigmoid":
+        return torch.sigmoid(logits)
+    return torch.softmax(logits, 1) if activation == "softmax" else logits
 
 
 _FLIPS = ((), (-1,), (-2,), (-2, -1))
@@ -404,7 +423,8 @@ def available_models() -> list[str]:
 
 
 def load_model(name_or_path: str | Path, device: str | None = None) -> SegmentationModel:
-    """Load a shipped model by name, or a checkpoint / TorchScript file.
+    """Load a shipped model by name, or a checkpoint, TorchScript file or bioimage.io
+    model package (see :mod:`napari_medseg.bioimageio`).
 
     Raises
     ------
@@ -433,12 +453,19 @@ def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
     state = {k: (v.half() if half and v.is_floating_point() else v)
              for k, v in network.state_dict().items()}
     path = Path(path)
-    torch.save({"format": FORMAT, "version": VERSION, "info": asdict(info),
+    meta = asdict(info)
+    if meta["activation"] == "auto":
+        del meta["activation"]  # the default; keeps the file readable by older versions
+    torch.save({"format": FORMAT, "version": VERSION, "info": meta,
                 "state_dict": state}, path)
     return path
 
 
 def _load_file(path: Path, device, name: str) -> SegmentationModel:
+    from napari_medseg.bioimageio import is_bioimageio_package, load_bioimageio
+
+    if is_bioimageio_package(path):
+        return load_bioimageio(path, device)
     if _is_torchscript(path):
         extra = {"medseg.json": ""}
         try:

@@ -1,0 +1,134 @@
+"""bioimage.io model packages: TorchScript and MONAI state-dict weights, 0.4 and 0.5 files."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from monai.networks.nets import UNet
+
+from napari_medseg import load_model, nuclei_2d
+
+UNET_KWARGS = {"spatial_dims": 2, "in_channels": 1, "out_channels": 1,
+               "channels": [8, 16], "strides": [2], "num_res_units": 1}
+
+
+def _space(size):
+    return [{"type": "batch"}, {"type": "channel", "channel_names": ["raw"]},
+            {"type": "space", "id": "y", "size": size}, {"type": "space", "id": "x", "size": size}]
+
+
+def _rdf_05(weights: dict, preprocessing=None, out_names=("background", "nucleus"),
+            postprocessing=()):
+    scale = {"id": "scale_range", "kwargs": {"axes": ["y", "x"], "min_percentile": 2.0,
+                                             "max_percentile": 99.0}}
+    output_axes = _space(64)
+    output_axes[1] = {"type": "channel", "channel_names": list(out_names)}
+    return {"format_version": "0.5.3", "type": "model", "name": "tiny",
+            "inputs": [{"id": "raw", "axes": _space({"min": 32, "step": 16}),
+                        "preprocessing": [scale] if preprocessing is None else preprocessing}],
+            "outputs": [{"id": "prob", "axes": output_axes,
+                         "postprocessing": [{"id": p} for p in postprocessing]}],
+            "weights": weights}
+
+
+def _package(path, rdf: dict, files: dict) -> None:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("rdf.yaml", yaml.safe_dump(rdf))
+        for name, data in files.items():
+            z.writestr(name, data)
+
+
+def _torchscript_bytes(module: torch.nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(module), buffer)
+    return buffer.getvalue()
+
+
+def _state_bytes(module: torch.nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def _normalised(image, lo=2.0, hi=99.0):
+    a, b = np.percentile(image, (lo, hi))
+    return ((image - a) / (b - a)).astype(np.float32)
+
+
+def test_torchscript_package_0_5(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Softmax(1)).eval()
+    path = tmp_path / "tiny.zip"
+    _package(path, _rdf_05({"torchscript": {"source": "weights.pt"}}),
+             {"weights.pt": _torchscript_bytes(net)})
+    model = load_model(path, device="cpu")
+    info = model.info
+    assert (info.architecture, info.dims, info.in_channels) == ("torchscript", 2, 1)
+    assert info.classes == ["background", "nucleus"] and info.activation == "none"
+    assert info.percentiles == (2.0, 99.0) and info.tile_shape == (256, 256)
+    image = nuclei_2d((64, 80), n_nuclei=5, seed=1)[0]
+    with torch.no_grad():
+        expected = net(torch.from_numpy(_normalised(image))[None, None])[0].numpy()
+    np.testing.assert_allclose(model.predict(image), expected, atol=1e-5)
+    assert np.array_equal(model.segment(image), expected.argmax(0))
+    with pytest.raises(ValueError, match="cannot be saved"):
+        model.save(tmp_path / "again.pt")
+
+
+def test_monai_state_dict_package_0_4(tmp_path):
+    torch.manual_seed(0)
+    net = UNet(**UNET_KWARGS).eval()
+    rdf = {"format_version": "0.4.10", "type": "model", "name": "unet",
+           "inputs": [{"name": "raw", "axes": "bcyx",
+                       "shape": {"min": [1, 1, 32, 32], "step": [0, 0, 16, 16]},
+                       "preprocessing": [{"name": "scale_range",
+                                          "kwargs": {"mode": "per_sample", "axes": "xy",
+                                                     "min_percentile": 2.0,
+                                                     "max_percentile": 99.0}}]}],
+           "outputs": [{"name": "mask", "axes": "bcyx",
+                        "shape": {"reference_tensor": "raw", "scale": [1, 1, 1, 1],
+                                  "offset": [0, 0, 0, 0]},
+                        "postprocessing": [{"name": "sigmoid"}]}],
+           "weights": {"pytorch_state_dict": {"source": "weights.pt",
+                                              "architecture": "monai.networks.nets:UNet",
+                                              "kwargs": UNET_KWARGS}}}
+    path = tmp_path / "unet.zip"
+    _package(path, rdf, {"weights.pt": _state_bytes(net)})
+    model = load_model(path, device="cpu")
+    assert model.info.architecture == "monai:UNet" and model.info.activation == "sigmoid"
+    image = nuclei_2d((64, 64), n_nuclei=4, seed=2)[0]
+    with torch.no_grad():
+        expected = torch.sigmoid(net(torch.from_numpy(_normalised(image))[None, None]))[0]
+    np.testing.assert_allclose(model.predict(image), expected.numpy(), atol=1e-5)
+    assert model.segment(image).dtype == np.int32
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"weights": {"pytorch_state_dict": {"source": "weights.pt", "architecture": {
+        "source": "net.py", "callable": "Net", "kwargs": {}}}}}, "defined by code"),
+    ({"weights": {"onnx": {"source": "m.onnx"}}}, "neither TorchScript nor PyTorch"),
+    ({"preprocessing": [{"id": "zero_mean_unit_variance"}]}, "not supported"),
+    ({"postprocessing": ["binarize"]}, "not supported"),
+])
+def test_unsupported_packages_are_refused_with_the_reason(tmp_path, change, message):
+    rdf = _rdf_05(change.get("weights", {"torchscript": {"source": "weights.pt"}}),
+                  preprocessing=change.get("preprocessing"),
+                  postprocessing=change.get("postprocessing", ()))
+    path = tmp_path / "bad.zip"
+    _package(path, rdf, {"weights.pt": b"not read"})
+    with pytest.raises(ValueError, match=message):
+        load_model(path)
+
+
+def test_input_axes_the_runner_cannot_feed_are_refused(tmp_path):
+    rdf = _rdf_05({"torchscript": {"source": "weights.pt"}})
+    rdf["inputs"][0]["axes"] = rdf["inputs"][0]["axes"][::-1]  # x y c b
+    path = tmp_path / "axes.zip"
+    _package(path, rdf, {})
+    with pytest.raises(ValueError, match="axes 'xycb' are not supported"):
+        load_model(path)
