@@ -39,7 +39,7 @@ class ModelWidget(Container):
         self._viewer = napari_viewer
         self._source = create_widget(annotation=Image, label="image")
         self._model = ComboBox(choices=[*available_models(), _FILE], label="model")
-        self._file = FileEdit(mode="r", filter="*.pt *.pth *.torchscript", label="file",
+        self._file = FileEdit(mode="r", filter="*.pt *.pth *.torchscript *.zip", label="file",
                               visible=False)
         self._device = ComboBox(choices=_DEVICES, value="auto", label="device")
         self._tile = SpinBox(value=0, min=0, max=2048, step=16, label="tile (0: model's)")
