@@ -33,6 +33,9 @@ def test_train_plots_saves_and_predicts(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     (tmp_path / "mine.pt").write_bytes(b"an earlier model")  # must survive
     widget, truth = _widget(viewer, tmp_path, epochs=2)
+    assert not widget._blend.native.isHidden()  # fine-tuning: the fine-tuned share is offered
+    layout = widget.native.layout()
+    assert layout.indexOf(widget.plot) == widget.index(widget._status)  # just above it
     assert widget.train() is not None
     _wait(qtbot, widget)
     assert len(widget.plot.train) == len(widget.plot.validation) == 2  # strip held out

@@ -97,6 +97,11 @@ class TrainWidget(Container):
         self._task = ComboBox(choices=TASKS, value="instances", label="task")
         self._init = ComboBox(choices=[_SCRATCH, *available_models(), _FILE], label="start from")
         self._init_file = FileEdit(mode="r", filter="*.pt *.pth", label="model", visible=False)
+        self._blend = FloatSpinBox(value=0.5, min=0.0, max=1.0, step=0.05,
+                                   label="fine-tuned share", visible=False,
+                                   tooltip="The saved model mixes the fine-tuned weights with "
+                                           "the start model's: 1 keeps only the fine-tuned "
+                                           "ones, lower keeps more of what the model knew.")
         self._minutes = FloatSpinBox(value=5.0, min=0.0, max=1440.0, step=1.0,
                                      label="minutes (0: by epochs)")
         self._epochs = SpinBox(value=0, min=0, max=100_000, label="epochs (0: auto)")
@@ -114,19 +119,23 @@ class TrainWidget(Container):
         self.plot = LossPlot()
         super().__init__(widgets=[
             self._data, self._source, self._target, self._folder, self._architecture,
-            self._dims, self._task, self._init, self._init_file, self._minutes, self._epochs,
-            self._patch, self._sparse, self._background, self._output, self._train_button,
-            self._cancel_button, self._status, self._predict_button])
-        self.native.layout().insertWidget(17, self.plot)
+            self._dims, self._task, self._init, self._init_file, self._blend, self._minutes,
+            self._epochs, self._patch, self._sparse, self._background, self._output,
+            self._train_button, self._cancel_button, self._status, self._predict_button])
+        self.native.layout().insertWidget(self.index(self._status), self.plot)
         self._worker = None
         self._saved: Path | None = None
         self._cancel = threading.Event()
         self._data.changed.connect(self._show_data_choice)
-        self._init.changed.connect(lambda v: setattr(self._init_file, "visible", v == _FILE))
+        self._init.changed.connect(self._show_init_choice)
         self._sparse.changed.connect(lambda v: setattr(self._background, "visible", v))
         self._train_button.changed.connect(self.train)
         self._cancel_button.changed.connect(self.cancel)
         self._predict_button.changed.connect(self.predict)
+
+    def _show_init_choice(self, value: str) -> None:
+        self._init_file.visible = value == _FILE
+        self._blend.visible = value != _SCRATCH
 
     def _show_data_choice(self, value: str) -> None:
         # the image layer stays: it is what "Predict on this layer" segments
@@ -155,7 +164,7 @@ class TrainWidget(Container):
         dims = self._dims.value
         options = {
             "architecture": self._architecture.value, "dims": dims, "task": self._task.value,
-            "init": init, "sparse": self._sparse.value,
+            "init": init, "blend": self._blend.value, "sparse": self._sparse.value,
             "background_label": self._background.value if self._sparse.value else None,
             "time_limit": self._minutes.value * 60 or None,
             "epochs": self._epochs.value or None,
