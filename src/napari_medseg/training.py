@@ -140,9 +140,9 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
     blend : float
         Fine-tuning only: the returned weights are ``blend`` x the fine-tuned
         weights + (1 - ``blend``) x the start weights (WiSE-FT). Fine-tuning on a
-        few images makes a model forget images unlike them; the blend keeps most
-        of the gain on images like the new ones and what it knew of the others.
-        1 returns the fine-tuned weights as they are.
+        few images makes a model forget images unlike them; the blend gives up
+        part of the fit to the new images for part of what it knew (figures in
+        docs/training.md). 1 returns the fine-tuned weights as they are.
     sparse : bool
         Label 0 is *not annotated* (ignored) instead of background.
     background_label : int, optional
