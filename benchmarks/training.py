@@ -1,6 +1,6 @@
 """Training from the user's labels: fine-tuning, from scratch, sparse annotation.
 
-Usage: python benchmarks/training.py [--threads 2] [--runs finetune,scratch,sparse]
+Usage: python benchmarks/training.py [--threads 2] [--runs finetune,colour,scratch,sparse]
 
 Data: the shared DSB2018 fluorescence images, split as everywhere in this repo (sorted ids,
 every 5th held out: 12 held-out fluorescence images, 839 nuclei). Training images are the
@@ -9,7 +9,10 @@ sorted order. Each run is limited by wall-clock time on the CPU (``time_limit``)
 on the held-out images: F1 and AP at IoU 0.5 of matched instances.
 
 - finetune: nuclei-2d fine-tuned on 5 images for 5 minutes, against nuclei-2d itself; the
-  default blend (0.5) and, from the same run, other blends of fine-tuned and start weights.
+  fine-tuned weights (blend 1) and, from the same run, their blends with the start weights.
+- colour: the same on a new kind of image: nuclei-2d (fluorescence) fine-tuned for 5 minutes
+  on the 11 colour (H&E, brightfield) training images, scored on the held-out colour image
+  (70 nuclei).
 - scratch: a U-Net from scratch on 20 images for 10 minutes.
 - sparse: the same, with 20% of each image's nuclei labelled (at random, at least one) and
   background painted around them: background pixels within 40 px of a labelled nucleus and
@@ -26,8 +29,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tifffile
 import torch
 from scipy import ndimage as ndi
+from skimage.io import imread
 
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import load_model
@@ -50,6 +55,16 @@ def sparsify(labels: np.ndarray, rng: np.random.Generator, fraction: float = 0.2
     return out
 
 
+def colour_pairs(ids: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(RGB image, instance labels) of the colour images among ``ids``."""
+    out = []
+    for image_id in ids:
+        rgb = imread(DATA / f"{image_id}_image.png")[..., :3]
+        if np.ptp(rgb.astype(int), axis=-1).any():
+            out.append((rgb, tifffile.imread(DATA / f"{image_id}_labels.tif")))
+    return out
+
+
 def score(model, test) -> tuple[float, float]:
     tp, fp, fn = sum(np.array(match_instances(model.segment(image), truth))
                      for image, truth in test)
@@ -68,13 +83,13 @@ def run(name, test, images, labels, minutes, **kwargs):
     return model
 
 
-def blends(tuned, start, test, values=(0.5, 0.25, 0.75)) -> None:
+def blends(tuned, start, test, values=(0.75, 0.5, 0.25)) -> None:
     """Score other blends of the fine-tuned weights (trained with blend=1) and the start's."""
     for blend in values:
         model = copy.deepcopy(tuned)
         _blend_weights(model.network, start.network, blend)
         f1, ap = score(model, test)
-        name = f"  blend {blend}" + (" (default)" if blend == 0.5 else "")
+        name = f"  blend {blend}" + (" (default)" if blend == 0.75 else "")
         print(f"  {name:34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
 
 
@@ -100,6 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         tuned = run("nuclei-2d fine-tuned, 5 images, blend 1", test, [i for i, _ in five],
                     [t for _, t in five], 5, init=base, blend=1.0, device="cpu")
         blends(tuned, base, test)
+    if "colour" in runs:
+        base = load_model("nuclei-2d", device="cpu")
+        colour_train, colour_test = colour_pairs(train_ids), colour_pairs(test_ids)
+        f1, ap = score(base, colour_test)
+        print(f"colour held-out: {len(colour_test)} image(s), "
+              f"{sum(len(np.unique(t)) - 1 for _, t in colour_test)} nuclei", flush=True)
+        print(f"  {'nuclei-2d as shipped':34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
+        tuned = run(f"fine-tuned, {len(colour_train)} colour, blend 1", colour_test,
+                    [i for i, _ in colour_train], [t for _, t in colour_train], 5, init=base,
+                    blend=1.0, device="cpu")
+        blends(tuned, base, colour_test)
     twenty = train[:20]
     images = [i for i, _ in twenty]
     if "scratch" in runs:

@@ -135,7 +135,7 @@ def test_blend_mixes_fine_tuned_and_start_weights():
     kwargs = {"init": base, "epochs": 1, "batch_size": 2, "patch_shape": (64, 64),
               "device": "cpu", "validation": 0}
     tuned = train_model(image, labels, blend=1.0, **kwargs).network.state_dict()
-    half = train_model(image, labels, **kwargs).network.state_dict()  # default 0.5
+    half = train_model(image, labels, blend=0.5, **kwargs).network.state_dict()
     start = train_model(image, labels, blend=0.0, **kwargs).network.state_dict()
     reference = base.network.state_dict()
     key = next(k for k, v in reference.items() if v.ndim == 4)  # a convolution kernel

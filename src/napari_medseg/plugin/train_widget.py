@@ -29,7 +29,13 @@ from napari_medseg.model_runner import Cancelled, SegmentationModel, available_m
 from napari_medseg.networks import ARCHITECTURES
 from napari_medseg.plugin.interpolation_widget import advance_progress
 from napari_medseg.plugin.model_widget import start_segmentation
-from napari_medseg.training import TASKS, TrainingProgress, read_training_pairs, train_steps
+from napari_medseg.training import (
+    BLEND,
+    TASKS,
+    TrainingProgress,
+    read_training_pairs,
+    train_steps,
+)
 
 __all__ = ["LossPlot", "TrainWidget"]
 
@@ -97,7 +103,7 @@ class TrainWidget(Container):
         self._task = ComboBox(choices=TASKS, value="instances", label="task")
         self._init = ComboBox(choices=[_SCRATCH, *available_models(), _FILE], label="start from")
         self._init_file = FileEdit(mode="r", filter="*.pt *.pth", label="model", visible=False)
-        self._blend = FloatSpinBox(value=0.5, min=0.0, max=1.0, step=0.05,
+        self._blend = FloatSpinBox(value=BLEND, min=0.0, max=1.0, step=0.05,
                                    label="fine-tuned share", visible=False,
                                    tooltip="The saved model mixes the fine-tuned weights with "
                                            "the start model's: 1 keeps only the fine-tuned "
