@@ -29,17 +29,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
 from scipy import ndimage as ndi
-from skimage.io import imread
 
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import load_model
-from napari_medseg.training import _blend_weights, train_model
+from napari_medseg.training import BLEND, _blend_weights, train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from train_box_click import DATA, fluorescence_pairs, split_ids
+from train_box_click import DATA, colour_pairs, fluorescence_pairs, split_ids
 
 BACKGROUND = 65535  # the "checked background" label of the sparse run
 
@@ -52,16 +50,6 @@ def sparsify(labels: np.ndarray, rng: np.random.Generator, fraction: float = 0.2
     near_kept = ndi.distance_transform_edt(out == 0) < reach
     clear = ndi.distance_transform_edt(labels == 0) > margin
     out[near_kept & clear] = BACKGROUND
-    return out
-
-
-def colour_pairs(ids: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(RGB image, instance labels) of the colour images among ``ids``."""
-    out = []
-    for image_id in ids:
-        rgb = imread(DATA / f"{image_id}_image.png")[..., :3]
-        if np.ptp(rgb.astype(int), axis=-1).any():
-            out.append((rgb, tifffile.imread(DATA / f"{image_id}_labels.tif")))
     return out
 
 
@@ -83,13 +71,23 @@ def run(name, test, images, labels, minutes, **kwargs):
     return model
 
 
+def fine_tune(name, start, train, test) -> None:
+    """Score ``start``, fine-tune it on ``train`` for 5 minutes, score the fine-tuned
+    weights and their blends with ``start``."""
+    f1, ap = score(start, test)
+    print(f"  {'nuclei-2d as shipped':34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
+    tuned = run(f"{name}, blend 1", test, [i for i, _ in train], [t for _, t in train], 5,
+                init=start, blend=1.0, device="cpu")
+    blends(tuned, start, test)
+
+
 def blends(tuned, start, test, values=(0.75, 0.5, 0.25)) -> None:
     """Score other blends of the fine-tuned weights (trained with blend=1) and the start's."""
     for blend in values:
         model = copy.deepcopy(tuned)
         _blend_weights(model.network, start.network, blend)
         f1, ap = score(model, test)
-        name = f"  blend {blend}" + (" (default)" if blend == 0.75 else "")
+        name = f"  blend {blend}" + (" (default)" if blend == BLEND else "")
         print(f"  {name:34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
 
 
@@ -107,25 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs.split(",")
     print(f"held-out: {len(test)} fluorescence images, "
           f"{sum(len(np.unique(t)) - 1 for _, t in test)} nuclei; {args.threads} threads")
+    base = load_model("nuclei-2d", device="cpu")
     if "finetune" in runs:
-        base = load_model("nuclei-2d", device="cpu")
-        f1, ap = score(base, test)
-        print(f"  {'nuclei-2d as shipped':34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
-        five = train[:5]
-        tuned = run("nuclei-2d fine-tuned, 5 images, blend 1", test, [i for i, _ in five],
-                    [t for _, t in five], 5, init=base, blend=1.0, device="cpu")
-        blends(tuned, base, test)
+        fine_tune("nuclei-2d fine-tuned, 5 images", base, train[:5], test)
     if "colour" in runs:
-        base = load_model("nuclei-2d", device="cpu")
         colour_train, colour_test = colour_pairs(train_ids), colour_pairs(test_ids)
-        f1, ap = score(base, colour_test)
         print(f"colour held-out: {len(colour_test)} image(s), "
               f"{sum(len(np.unique(t)) - 1 for _, t in colour_test)} nuclei", flush=True)
-        print(f"  {'nuclei-2d as shipped':34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
-        tuned = run(f"fine-tuned, {len(colour_train)} colour, blend 1", colour_test,
-                    [i for i, _ in colour_train], [t for _, t in colour_train], 5, init=base,
-                    blend=1.0, device="cpu")
-        blends(tuned, base, colour_test)
+        fine_tune(f"fine-tuned, {len(colour_train)} colour", base, colour_train, colour_test)
     twenty = train[:20]
     images = [i for i, _ in twenty]
     if "scratch" in runs:

@@ -57,11 +57,20 @@ def split_ids(data: Path = DATA) -> tuple[list[str], list[str]]:
 
 def fluorescence_pairs(ids: list[str], data: Path = DATA) -> list[tuple[np.ndarray, np.ndarray]]:
     """(grey image, instance labels) of the grayscale fluorescence images among ``ids``."""
+    return [(rgb[..., 0], labels) for rgb, labels in _pairs(ids, data, colour=False)]
+
+
+def colour_pairs(ids: list[str], data: Path = DATA) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(RGB image, instance labels) of the colour (H&E, brightfield) images among ``ids``."""
+    return _pairs(ids, data, colour=True)
+
+
+def _pairs(ids: list[str], data: Path, colour: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     out = []
     for image_id in ids:
         rgb = imread(data / f"{image_id}_image.png")[..., :3]
-        if not np.ptp(rgb.astype(int), axis=-1).any():
-            out.append((rgb[..., 0], tifffile.imread(data / f"{image_id}_labels.tif")))
+        if bool(np.ptp(rgb.astype(int), axis=-1).any()) == colour:
+            out.append((rgb, tifffile.imread(data / f"{image_id}_labels.tif")))
     return out
 
 
