@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 
@@ -132,3 +133,19 @@ def test_input_axes_the_runner_cannot_feed_are_refused(tmp_path):
     _package(path, rdf, {})
     with pytest.raises(ValueError, match="axes 'xycb' are not supported"):
         load_model(path)
+
+
+def test_weights_are_checked_against_their_sha256(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Softmax(1)).eval()
+    data = _torchscript_bytes(net)
+    entry = {"source": "weights.pt", "sha256": hashlib.sha256(data).hexdigest()}
+    good, bad, missing = tmp_path / "good.zip", tmp_path / "bad.zip", tmp_path / "missing.zip"
+    _package(good, _rdf_05({"torchscript": entry}), {"weights.pt": data})
+    flipped = data[:99] + bytes([data[99] ^ 1]) + data[100:]  # one bit changed
+    _package(bad, _rdf_05({"torchscript": entry}), {"weights.pt": flipped})
+    _package(missing, _rdf_05({"torchscript": entry}), {})
+    assert load_model(good, device="cpu").info.classes == ["background", "nucleus"]
+    with pytest.raises(ValueError, match=r"'weights\.pt' is corrupted"):
+        load_model(bad)
+    with pytest.raises(ValueError, match=r"'weights\.pt' is missing"):
+        load_model(missing)

@@ -3,13 +3,15 @@
 Supported: format versions 0.4 and 0.5; one input with axes ``b c (z) y x``;
 ``scale_range`` (percentile) preprocessing; TorchScript weights, or PyTorch
 state-dict weights of a network from MONAI (``monai.networks.nets``), which is
-built from the description's keyword arguments. Weights whose architecture is
+built from the description's keyword arguments; weights whose ``sha256`` does
+not match are refused as corrupted. Weights whose architecture is
 code shipped inside the package are refused: loading runs no code from the file
 except TorchScript, whose code is the model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -160,7 +162,7 @@ def _tile(tensor: dict, axes: str, v04: bool) -> tuple[int, ...]:
 
 def _network(z: zipfile.ZipFile, weights: dict, file: str) -> tuple[torch.nn.Module, str]:
     if "torchscript" in weights:
-        data = io.BytesIO(z.read(weights["torchscript"]["source"]))
+        data = io.BytesIO(_read_weights(z, weights["torchscript"], file))
         try:
             return torch.jit.load(data, map_location="cpu"), "torchscript"
         except RuntimeError as err:
@@ -179,7 +181,7 @@ def _network(z: zipfile.ZipFile, weights: dict, file: str) -> tuple[torch.nn.Mod
     if builder is None:
         raise ValueError(f"{file!r}: {_LIBRARY} has no network {callable_name!r}.")
     network = builder(**kwargs)
-    state = torch.load(io.BytesIO(z.read(entry["source"])), map_location="cpu",
+    state = torch.load(io.BytesIO(_read_weights(z, entry, file)), map_location="cpu",
                        weights_only=True)
     try:
         network.load_state_dict(state)
@@ -187,6 +189,21 @@ def _network(z: zipfile.ZipFile, weights: dict, file: str) -> tuple[torch.nn.Mod
         raise ValueError(f"{file!r}: weights do not fit {callable_name}({kwargs}): "
                          f"{str(err).splitlines()[0]}") from None
     return network.eval(), f"monai:{callable_name}"
+
+
+def _read_weights(z: zipfile.ZipFile, entry: dict, file: str) -> bytes:
+    """The bytes of a weights entry's file, checked against its sha256 when it gives one."""
+    source = str(entry.get("source", ""))
+    try:
+        data = z.read(source)
+    except KeyError:
+        raise ValueError(f"{file!r}: the weights file {source!r} is missing from the "
+                         "package.") from None
+    expected = entry.get("sha256")
+    if expected and hashlib.sha256(data).hexdigest() != str(expected).lower():
+        raise ValueError(f"{file!r}: the weights file {source!r} is corrupted (its sha256 "
+                         "differs from the one in the description).")
+    return data
 
 
 def _architecture(entry: dict, file: str) -> tuple[str, str, dict[str, Any]]:
