@@ -81,6 +81,22 @@ def test_torchscript_package_0_5(tmp_path):
         model.save(tmp_path / "again.pt")
 
 
+def test_zero_mean_unit_variance_preprocessing(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Softmax(1)).eval()
+    zmuv = [{"id": "zero_mean_unit_variance", "kwargs": {"axes": ["y", "x"]}}]
+    path = tmp_path / "zmuv.zip"
+    _package(path, _rdf_05({"torchscript": {"source": "weights.pt"}}, preprocessing=zmuv),
+             {"weights.pt": _torchscript_bytes(net)})
+    model = load_model(path, device="cpu")
+    assert model.info.normalization == "mean-std"
+    image = nuclei_2d((64, 80), n_nuclei=5, seed=1)[0].astype(np.float64)
+    x = (image - image.mean()) / image.std()
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x.astype(np.float32))[None, None])[0].numpy()
+    np.testing.assert_allclose(model.predict(image), expected, atol=1e-5)
+
+
 def test_monai_state_dict_package_0_4(tmp_path):
     torch.manual_seed(0)
     net = UNet(**UNET_KWARGS).eval()
@@ -113,7 +129,8 @@ def test_monai_state_dict_package_0_4(tmp_path):
     ({"weights": {"pytorch_state_dict": {"source": "weights.pt", "architecture": {
         "source": "net.py", "callable": "Net", "kwargs": {}}}}}, "defined by code"),
     ({"weights": {"onnx": {"source": "m.onnx"}}}, "neither TorchScript nor PyTorch"),
-    ({"preprocessing": [{"id": "zero_mean_unit_variance"}]}, "not supported"),
+    ({"preprocessing": [{"id": "fixed_zero_mean_unit_variance",
+                         "kwargs": {"mean": 1.0, "std": 2.0}}]}, "not supported"),
     ({"postprocessing": ["binarize"]}, "not supported"),
 ])
 def test_unsupported_packages_are_refused_with_the_reason(tmp_path, change, message):

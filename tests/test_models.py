@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -54,6 +55,23 @@ def test_checkpoint_round_trip(tmp_path):
     np.testing.assert_allclose(model.predict(image), direct, atol=1e-5)
     assert model.info.classes == ["background", "object"] and model.info.dims == 2
     assert model.predict(image).shape == (2, 40, 50)
+
+
+def test_mean_std_normalisation_is_saved_only_when_not_the_default(tmp_path):
+    net, info = _tiny()
+    default = torch.load(save_model(tmp_path / "a.pt", net, info), weights_only=True)
+    assert "normalization" not in default["info"]  # files stay readable by older versions
+    model = load_model(save_model(tmp_path / "b.pt", net,
+                                  replace(info, normalization="mean-std"), half=False),
+                       device="cpu")
+    assert model.info.normalization == "mean-std"
+    image = np.random.default_rng(1).normal(5.0, 3.0, (32, 32))
+    standard = ((image - image.mean()) / image.std()).astype(np.float32)
+    with torch.no_grad():
+        expected = torch.softmax(net.eval()(torch.from_numpy(standard)[None, None]), 1)[0]
+    np.testing.assert_allclose(model.predict(image), expected.numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        replace(info, normalization="z-score")
 
 
 def test_torchscript_with_metadata(tmp_path):

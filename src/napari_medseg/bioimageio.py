@@ -1,12 +1,13 @@
 """Reading bioimage.io model packages (``.zip`` with an ``rdf.yaml``/``bioimageio.yaml``).
 
 Supported: format versions 0.4 and 0.5; one input with axes ``b c (z) y x``;
-``scale_range`` (percentile) preprocessing; TorchScript weights, or PyTorch
-state-dict weights of a network from MONAI (``monai.networks.nets``), which is
-built from the description's keyword arguments; weights whose ``sha256`` does
-not match are refused as corrupted. Weights whose architecture is
-code shipped inside the package are refused: loading runs no code from the file
-except TorchScript, whose code is the model.
+``scale_range`` (percentile) or per-sample ``zero_mean_unit_variance``
+preprocessing, per channel; TorchScript weights, or PyTorch state-dict weights
+of a network from MONAI (``monai.networks.nets``), which is built from the
+description's keyword arguments. Weights whose ``sha256`` does not match the
+description are refused as corrupted; weights whose architecture is code shipped
+inside the package are refused: loading runs no code from the file except
+TorchScript, whose code is the model.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def load_bioimageio(path: str | Path, device: str | None = None) -> Segmentation
         info = ModelInfo(
             architecture="torchscript", dims=len(axes_in) - 2, in_channels=in_channels,
             classes=names or [f"channel {k}" for k in range(out_channels)],
-            percentiles=_percentiles(inputs[0], path.name),
+            **_normalization(inputs[0], in_channels, path.name),
             activation=_activation(outputs[0], out_channels, path.name),
             tile_shape=_tile(inputs[0], axes_in, v04),
             name=str(rdf.get("name") or path.stem),
@@ -121,14 +122,23 @@ def _steps(tensor: dict, key: str) -> list[tuple[str, dict]]:
     return [(n, k) for n, k in steps if n not in _IGNORED_STEPS]
 
 
-def _percentiles(tensor: dict, file: str) -> tuple[float, float]:
+def _normalization(tensor: dict, channels: int, file: str) -> dict[str, Any]:
+    """ModelInfo's normalisation fields for the input's preprocessing: ``scale_range``
+    (percentiles) or per-image ``zero_mean_unit_variance``, per channel."""
     steps = _steps(tensor, "preprocessing")
-    if len(steps) != 1 or steps[0][0] != "scale_range":
-        found = ", ".join(n for n, _ in steps) or "none"
-        raise ValueError(f"{file!r}: input preprocessing {found!r} is not supported; "
-                         "napari-medseg normalises by percentiles ('scale_range').")
-    kwargs = steps[0][1]
-    return float(kwargs.get("min_percentile", 0.0)), float(kwargs.get("max_percentile", 100.0))
+    name, kwargs = steps[0] if len(steps) == 1 else ("", {})
+    axes = kwargs.get("axes") or ()
+    joint = channels > 1 and ("c" in axes or "channel" in axes)  # one range for all channels
+    if name == "scale_range" and not joint:
+        return {"percentiles": (float(kwargs.get("min_percentile", 0.0)),
+                                float(kwargs.get("max_percentile", 100.0)))}
+    if name == "zero_mean_unit_variance" and not joint \
+            and kwargs.get("mode", "per_sample") == "per_sample":
+        return {"normalization": "mean-std"}
+    found = ", ".join(f"{n} {k}" if k else n for n, k in steps) or "none"
+    raise ValueError(f"{file!r}: input preprocessing {found!r} is not supported; napari-medseg "
+                     "normalises each channel of each image by percentiles ('scale_range') or "
+                     "mean and standard deviation ('zero_mean_unit_variance', per sample).")
 
 
 def _activation(tensor: dict, channels: int, file: str) -> str:

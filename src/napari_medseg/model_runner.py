@@ -10,7 +10,7 @@ A model file is one of:
   metadata comes from an embedded ``medseg.json`` extra file when present;
 - a bioimage.io model package (:mod:`napari_medseg.bioimageio`).
 
-Inference normalises the image (percentiles), runs MONAI's
+Inference normalises the image (percentiles, or mean and standard deviation), runs MONAI's
 ``sliding_window_inference`` with Gaussian blending over tiles, and turns the
 network's maps into labels: classes for semantic models, instances for
 ``"instance-boundary"`` models (background / interior / boundary outputs, split
@@ -45,6 +45,7 @@ VERSION = 1
 _BUILTIN = {"nuclei-2d": "nuclei_2d.pt"}
 OUTPUTS = ("semantic", "instance-boundary")
 ACTIVATIONS = ("auto", "sigmoid", "softmax", "none")
+NORMALIZATIONS = ("percentiles", "mean-std")
 
 
 class Cancelled(Exception):
@@ -70,6 +71,10 @@ class ModelInfo:
         Architecture options.
     percentiles : (float, float)
         Intensity normalisation: these percentiles map to 0 and 1.
+    normalization : {"percentiles", "mean-std"}
+        "percentiles" as above; "mean-std" maps each image channel to zero mean
+        and unit standard deviation (models from elsewhere), ignoring
+        ``percentiles``.
     spacing : tuple of float or None
         Pixel spacing of the training data (informative).
     tile_shape : tuple of int
@@ -94,6 +99,7 @@ class ModelInfo:
     name: str = ""
     description: str = ""
     activation: str = "auto"
+    normalization: str = "percentiles"
 
     def __post_init__(self):
         if self.dims not in (2, 3):
@@ -103,6 +109,9 @@ class ModelInfo:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got "
                              f"{self.activation!r}.")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got "
+                             f"{self.normalization!r}.")
         if self.output == "instance-boundary" and len(self.classes) != 3:
             raise ValueError("an instance-boundary model has 3 outputs: background, interior, "
                              "boundary.")
@@ -280,7 +289,7 @@ class SegmentationModel:
         if spatial < self.info.dims or spatial > 3:
             raise ValueError(f"a {self.info.dims}D model cannot run on an image of spatial "
                              f"shape {image.shape[1:]}.")
-        return image, _percentile_ranges(image, self.info.percentiles)
+        return image, _intensity_ranges(image, self.info.percentiles, self.info.normalization)
 
     def _tile(self, tile_shape: Sequence[int] | None) -> tuple[int, ...]:
         tile = tuple(int(t) for t in (tile_shape or self.info.tile_shape))
@@ -454,8 +463,9 @@ def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
              for k, v in network.state_dict().items()}
     path = Path(path)
     meta = asdict(info)
-    if meta["activation"] == "auto":
-        del meta["activation"]  # the default; keeps the file readable by older versions
+    for key, default in (("activation", "auto"), ("normalization", "percentiles")):
+        if meta[key] == default:
+            del meta[key]  # the default; keeps the file readable by older versions
     torch.save({"format": FORMAT, "version": VERSION, "info": meta,
                 "state_dict": state}, path)
     return path
@@ -523,9 +533,11 @@ def _best_device() -> torch.device:
     return torch.device("cpu")
 
 
-def _percentile_ranges(x: np.ndarray, percentiles: tuple[float, float]) -> np.ndarray:
-    """Per channel of ``x`` (C, ...): the values at ``percentiles`` of its finite values,
-    from a subsample of at most 4 million values, as a ``(C, 2)`` float64 array."""
+def _intensity_ranges(x: np.ndarray, percentiles: tuple[float, float],
+                      normalization: str = "percentiles") -> np.ndarray:
+    """Per channel of ``x`` (C, ...), from its finite values (a subsample of at most 4
+    million): the values that normalisation maps to 0 and 1, as a ``(C, 2)`` float64
+    array: those at ``percentiles``, or mean and mean + standard deviation."""
     ranges = np.zeros((x.shape[0], 2))
     for c in range(x.shape[0]):
         flat = x[c].reshape(-1)
@@ -534,7 +546,12 @@ def _percentile_ranges(x: np.ndarray, percentiles: tuple[float, float]) -> np.nd
         if flat.dtype.kind == "b":  # np.percentile cannot interpolate booleans
             flat = flat.astype(np.uint8)
         finite = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
-        if finite.size:
+        if not finite.size:
+            continue
+        if normalization == "mean-std":
+            mean = finite.mean(dtype=np.float64)
+            ranges[c] = mean, mean + finite.std(dtype=np.float64)
+        else:
             ranges[c] = np.percentile(finite, percentiles)
     return ranges
 
@@ -550,9 +567,11 @@ def _apply_ranges(x: np.ndarray, ranges: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
 
 
-def _normalize(x: np.ndarray, percentiles: tuple[float, float]) -> np.ndarray:
-    """Per channel: ``percentiles`` map to 0 and 1 (computed on a subsample of big images)."""
-    return _apply_ranges(x, _percentile_ranges(x, percentiles))
+def _normalize(x: np.ndarray, percentiles: tuple[float, float],
+               normalization: str = "percentiles") -> np.ndarray:
+    """Per channel: ``percentiles`` (or mean, mean + std) map to 0 and 1 (computed on a
+    subsample of big images)."""
+    return _apply_ranges(x, _intensity_ranges(x, percentiles, normalization))
 
 
 def _finish(steps: Generator, on_step: Callable[[Any], None] | None = None) -> Any:

@@ -408,8 +408,9 @@ class _Sample:
     """One training image: normalised pixels, labels, and where to draw patches."""
 
     def __init__(self, image, labels, task, sparse, background_label, dims, start_model):
-        percentiles = start_model.info.percentiles if start_model else _PERCENTILES
-        self.image = _normalize(image[None], percentiles)[0]  # float32
+        norm = ((start_model.info.percentiles, start_model.info.normalization) if start_model
+                else (_PERCENTILES, "percentiles"))  # the start model's, when fine-tuning
+        self.image = _normalize(image[None], *norm)[0]  # float32
         self.labels = labels
         self._rules = (task, sparse, background_label)
         self.target = _target(labels, *self._rules)
