@@ -8,8 +8,9 @@ first 5 (fine-tuning) or 20 (from scratch) fluorescence images of the training p
 sorted order. Each run is limited by wall-clock time on the CPU (``time_limit``), then scored
 on the held-out images: F1 and AP at IoU 0.5 of matched instances.
 
-- finetune: nuclei-2d fine-tuned on 5 images for 5 minutes, against nuclei-2d itself; the
-  fine-tuned weights (blend 1) and, from the same run, their blends with the start weights.
+- finetune: nuclei-2d fine-tuned on 5 images for 5 minutes with the defaults (one of the 5
+  images is validation data, on which the share of fine-tuned weights is chosen), against
+  nuclei-2d itself; the validation loss of each share is printed.
 - colour: the same on a new kind of image: nuclei-2d (fluorescence) fine-tuned for 5 minutes
   on the 11 colour (H&E, brightfield) training images, scored on the held-out colour image
   (70 nuclei).
@@ -23,7 +24,6 @@ on the held-out images: F1 and AP at IoU 0.5 of matched instances.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from pathlib import Path
@@ -34,7 +34,7 @@ from scipy import ndimage as ndi
 
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import load_model
-from napari_medseg.training import BLEND, _blend_weights, train_model
+from napari_medseg.training import train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from train_box_click import DATA, colour_pairs, fluorescence_pairs, split_ids
@@ -60,35 +60,30 @@ def score(model, test) -> tuple[float, float]:
 
 
 def run(name, test, images, labels, minutes, **kwargs):
+    """Train (no validation data unless ``kwargs`` says) and print the held-out scores."""
     history = []
     start = time.perf_counter()
-    model = train_model(images, labels, time_limit=minutes * 60, validation=0,
-                        callback=history.append, **kwargs)
+    model = train_model(images, labels, time_limit=minutes * 60, callback=history.append,
+                        **{"validation": 0, **kwargs})
     seconds = time.perf_counter() - start
     f1, ap = score(model, test)
-    print(f"  {name:34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}  ({history[-1].iteration} iterations, "
-          f"{seconds / 60:.1f} min, final loss {history[-1].loss:.3f})", flush=True)
+    last = history[-1]
+    print(f"  {name:34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}  ({last.iteration} iterations, "
+          f"{seconds / 60:.1f} min, final loss {last.loss:.3f})", flush=True)
+    if last.blend_losses is not None:
+        losses = ", ".join(f"{b:g}: {v:.3f}" for b, v in last.blend_losses.items())
+        print(f"    validation loss by fine-tuned share: {losses}; chosen {last.blend:g}",
+              flush=True)
     return model
 
 
 def fine_tune(name, start, train, test) -> None:
-    """Score ``start``, fine-tune it on ``train`` for 5 minutes, score the fine-tuned
-    weights and their blends with ``start``."""
+    """Score ``start``, fine-tune it on ``train`` for 5 minutes with the defaults
+    (validation data and share chosen automatically), score the result."""
     f1, ap = score(start, test)
     print(f"  {'nuclei-2d as shipped':34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
-    tuned = run(f"{name}, blend 1", test, [i for i, _ in train], [t for _, t in train], 5,
-                init=start, blend=1.0, device="cpu")
-    blends(tuned, start, test)
-
-
-def blends(tuned, start, test, values=(0.75, 0.5, 0.25)) -> None:
-    """Score other blends of the fine-tuned weights (trained with blend=1) and the start's."""
-    for blend in values:
-        model = copy.deepcopy(tuned)
-        _blend_weights(model.network, start.network, blend)
-        f1, ap = score(model, test)
-        name = f"  blend {blend}" + (" (default)" if blend == BLEND else "")
-        print(f"  {name:34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
+    run(name, test, [i for i, _ in train], [t for _, t in train], 5, init=start,
+        validation=0.1, device="cpu")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,10 @@ from napari_medseg import nuclei_2d, nuclei_3d, train_model
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import Cancelled, load_model
 from napari_medseg.training import (
+    BLEND_CHOICES,
+    FALLBACK_BLEND,
     IGNORE,
+    _blend_weights,
     _target,
     default_patch_shape,
     read_training_pairs,
@@ -144,6 +147,28 @@ def test_blend_mixes_fine_tuned_and_start_weights():
     torch.testing.assert_close(half[key], (tuned[key] + reference[key]) / 2)
 
 
+def test_auto_blend_takes_the_share_with_the_lowest_validation_loss():
+    image, labels = nuclei_2d((96, 96), n_nuclei=8, seed=2)[:2]
+    held = nuclei_2d((96, 96), n_nuclei=8, seed=3)[:2]
+    base = load_model("nuclei-2d", device="cpu")
+    kwargs = {"init": base, "epochs": 1, "batch_size": 2, "patch_shape": (64, 64),
+              "device": "cpu", "validation": held}
+    reports = []
+    auto = train_model(image, labels, callback=reports.append, **kwargs)
+    tuned = train_model(image, labels, blend=1.0, **kwargs)
+    last = reports[-1]
+    assert set(last.blend_losses) == set(BLEND_CHOICES)
+    assert last.blend == min(last.blend_losses, key=last.blend_losses.get)
+    _blend_weights(tuned.network, base.network, last.blend)
+    for key, value in auto.network.state_dict().items():
+        torch.testing.assert_close(value, tuned.network.state_dict()[key])
+    assert f"fine-tuned share {last.blend:g} (lowest validation loss)" in auto.info.description
+    # without validation data: the fallback share
+    reports.clear()
+    train_model(image, labels, callback=reports.append, **{**kwargs, "validation": 0})
+    assert reports[-1].blend == FALLBACK_BLEND and reports[-1].blend_losses is None
+
+
 def test_default_patch_follows_object_size(dsb_dir):
     labels = [p[1] for p in _dsb_fluorescence(dsb_dir, 5)]
     patch = default_patch_shape(labels, 2)
@@ -198,7 +223,7 @@ def test_cancel_stops_training():
      "cannot be fine-tuned"),
     ([np.zeros((64, 64))], [], {}, "1 images but 0"),
     (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"init": "nuclei-2d", "blend": 1.5},
-     "blend must be"),
+     "blend must be between 0 and 1, or 'auto'"),
 ])
 def test_bad_input_is_refused_clearly(images, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):

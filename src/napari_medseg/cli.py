@@ -59,9 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--dims", type=int, choices=(2, 3), default=2)
     train.add_argument("--task", choices=("instances", "semantic"), default="instances")
     train.add_argument("--init", help="built-in model name or checkpoint to fine-tune")
-    train.add_argument("--blend", type=float,
-                       help="with --init: share of the fine-tuned weights in the result (0-1; "
-                            "default 0.75)")
+    train.add_argument("--blend", type=_blend, default="auto",
+                       help="with --init: share of the fine-tuned weights in the result (0-1), "
+                            "or 'auto' (default): the share with the lowest validation loss")
     train.add_argument("--minutes", type=float, help="training time limit")
     train.add_argument("--epochs", type=int, help="epochs (default: automatic)")
     train.add_argument("--patch", type=_id_list, metavar="N,N",
@@ -124,7 +124,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Train a model on a folder of pairs and save it, printing the loss per epoch."""
     from pathlib import Path
 
-    from napari_medseg.training import BLEND, read_training_pairs, train_model
+    from napari_medseg.training import read_training_pairs, train_model
 
     output = Path(args.output)
     if output.exists() and not args.force:
@@ -137,11 +137,17 @@ def run_train(args: argparse.Namespace) -> int:
                 f" validation {progress.validation_loss:.4f}"
             print(f"epoch {progress.epoch} loss {progress.loss:.4f}{val} "
                   f"({progress.elapsed:.0f} s)", flush=True)
+        if progress.blend_losses is not None:
+            losses = ", ".join(f"{b:g}: {v:.4f}" for b, v in progress.blend_losses.items())
+            print(f"validation loss by fine-tuned share: {losses}")
+        if progress.blend is not None:
+            print(f"fine-tuned share {progress.blend:g}"
+                  + (" (the start model unchanged)" if progress.blend == 0 else ""))
 
     print(f"training on {len(images)} image(s)", flush=True)
     model = train_model(
         images, labels, args.architecture, args.dims, task=args.task, init=args.init,
-        blend=BLEND if args.blend is None else args.blend,
+        blend=args.blend,
         time_limit=args.minutes * 60 if args.minutes else None,
         epochs=args.epochs, patch_shape=args.patch, sparse=args.sparse,
         background_label=args.background_label, name=output.stem, device=args.device,
@@ -149,6 +155,18 @@ def run_train(args: argparse.Namespace) -> int:
     model.save(output)
     print(f"wrote {output}")
     return 0
+
+
+def _blend(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number from 0 to 1, got {text!r}")
+    return value
 
 
 def _id_list(text: str) -> list[int]:

@@ -53,7 +53,9 @@ __all__ = ["TASKS", "TrainingProgress", "default_patch_shape", "read_training_pa
            "train_model", "train_steps"]
 
 TASKS = ("instances", "semantic")
-BLEND = 0.75  # default share of fine-tuned weights kept after fine-tuning (see train_model)
+BLEND = "auto"  # fine-tuning: the share of fine-tuned weights is chosen on validation data
+BLEND_CHOICES = (0.0, 0.25, 0.5, 0.75, 1.0)  # the shares "auto" compares
+FALLBACK_BLEND = 0.75  # "auto" without validation data
 IGNORE = -1  # target value of pixels left out of the loss
 CONTACT = 3  # target value of boundary pixels where objects touch (class 2, weighted up)
 _PERCENTILES = (1.0, 99.8)
@@ -86,6 +88,12 @@ class TrainingProgress:
         Loss on the validation patches (None without validation data).
     elapsed : float
         Seconds since training started.
+    blend : float or None
+        Fine-tuning only, in the last report (after the last epoch): the share of
+        the fine-tuned weights in the returned model.
+    blend_losses : dict or None
+        With ``blend="auto"`` and validation data, in the last report: the
+        validation loss of each share compared, ``{share: loss}``.
     """
 
     iteration: int
@@ -95,13 +103,16 @@ class TrainingProgress:
     loss: float | None
     validation_loss: float | None
     elapsed: float
+    blend: float | None = None
+    blend_losses: dict[float, float] | None = None
 
 
 def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                 task: str = "instances", epochs: int | None = None,
                 time_limit: float | None = None, patch_shape: Sequence[int] | None = None,
                 batch_size: int | None = None, learning_rate: float | None = None,
-                init: str | Path | SegmentationModel | None = None, blend: float = BLEND,
+                init: str | Path | SegmentationModel | None = None,
+                blend: float | str = BLEND,
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 network_kwargs: dict | None = None, name: str = "custom", seed: int = 0,
                 device: str | None = None,
@@ -138,13 +149,16 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
     init : str, Path or SegmentationModel, optional
         Start from this model (a built-in name, a checkpoint, or a loaded
         model): fine-tuning. Its architecture, normalisation and outputs are kept.
-    blend : float
+    blend : float or "auto"
         Fine-tuning only: the returned weights are ``blend`` x the fine-tuned
-        weights + (1 - ``blend``) x the start weights (WiSE-FT). Fine-tuning on a
-        few images makes a model forget images unlike them; blending wins part
-        of it back, and 0.75 did so without losing the fit to a new kind of
-        image, which 0.5 lost (figures in docs/training.md). 1 returns the
-        fine-tuned weights as they are.
+        weights + (1 - ``blend``) x the start weights (WiSE-FT); 1 returns the
+        fine-tuned weights as they are, 0 the start model unchanged. Fine-tuning
+        on a few images can make a model forget images unlike them, or even do
+        worse on new images like them; "auto" (default) takes, of the shares
+        :data:`BLEND_CHOICES`, the one with the lowest loss on the validation
+        data (the start model when fine-tuning did not help there), or
+        :data:`FALLBACK_BLEND` without validation data. The last progress report
+        says which (figures in docs/training.md).
     sparse : bool
         Label 0 is *not annotated* (ignored) instead of background.
     background_label : int, optional
@@ -192,7 +206,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 task: str = "instances", epochs: int | None = None,
                 time_limit: float | None = None, patch_shape: Sequence[int] | None = None,
                 batch_size: int | None = None, learning_rate: float | None = None,
-                init: str | Path | SegmentationModel | None = None, blend: float = BLEND,
+                init: str | Path | SegmentationModel | None = None,
+                blend: float | str = BLEND,
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 network_kwargs: dict | None = None, name: str = "custom", seed: int = 0,
                 device: str | None = None, cancelled: Callable[[], bool] | None = None,
@@ -211,8 +226,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                          "background you have checked.")
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
-    if not 0 <= blend <= 1:
-        raise ValueError(f"blend must be between 0 and 1, got {blend}.")
+    if blend != "auto" and not (isinstance(blend, int | float) and 0 <= blend <= 1):
+        raise ValueError(f"blend must be between 0 and 1, or 'auto', got {blend!r}.")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}.")
     pairs = _pairs(images, labels, dims)
@@ -300,17 +315,47 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 validation_loss = float(_loss(network(val_batch[0]), val_batch[1], weights))
             _train_mode(network, keep_norm=start_model is not None)
         done = fraction(iteration)
-        yield TrainingProgress(iteration, epoch, epochs, done, float(np.mean(losses)),
-                               validation_loss, time.perf_counter() - started)
+        report = TrainingProgress(iteration, epoch, epochs, done, float(np.mean(losses)),
+                                  validation_loss, time.perf_counter() - started)
         if done >= 1.0:
             break
-    if start_model is not None and blend < 1:
-        _blend_weights(network, start_model.network, blend)
+        yield report
+    if start_model is not None:
+        share, blend_losses = _apply_blend(network, start_model.network, blend, val_batch,
+                                           weights)
+        report = replace(report, blend=share, blend_losses=blend_losses)
+        info = replace(info, description=f"{info.description}; fine-tuned share {share:g}"
+                                         f"{' (lowest validation loss)' if blend_losses else ''}")
+    yield report
     return SegmentationModel(network.eval(), info, dev)
+
+
+def _apply_blend(network, start, blend, val_batch, weights) -> tuple[float, dict | None]:
+    """Blend ``network`` with ``start`` in place: by ``blend``, or for "auto" by the share
+    with the lowest validation loss. Returns the share and, for "auto", each share's loss."""
+    if blend == "auto" and val_batch is None:
+        blend = FALLBACK_BLEND
+    if blend != "auto":
+        _blend_weights(network, start, float(blend))
+        return float(blend), None
+    tuned = copy.deepcopy(network.state_dict())
+    losses = {}
+    network.eval()
+    for share in BLEND_CHOICES:
+        network.load_state_dict(tuned)
+        _blend_weights(network, start, share)
+        with torch.inference_mode():
+            losses[share] = float(_loss(network(val_batch[0]), val_batch[1], weights))
+    best = min(losses, key=losses.get)  # ties go to the smaller share: closer to the start
+    network.load_state_dict(tuned)
+    _blend_weights(network, start, best)
+    return best, losses
 
 
 def _blend_weights(network: torch.nn.Module, start: torch.nn.Module, blend: float) -> None:
     """network <- blend * network + (1 - blend) * start, in place (float tensors only)."""
+    if blend == 1:
+        return
     reference = start.state_dict()
     with torch.no_grad():
         for key, value in network.state_dict().items():

@@ -31,6 +31,7 @@ from napari_medseg.plugin.interpolation_widget import advance_progress
 from napari_medseg.plugin.model_widget import start_segmentation
 from napari_medseg.training import (
     BLEND,
+    BLEND_CHOICES,
     TASKS,
     TrainingProgress,
     read_training_pairs,
@@ -103,11 +104,14 @@ class TrainWidget(Container):
         self._task = ComboBox(choices=TASKS, value="instances", label="task")
         self._init = ComboBox(choices=[_SCRATCH, *available_models(), _FILE], label="start from")
         self._init_file = FileEdit(mode="r", filter="*.pt *.pth", label="model", visible=False)
-        self._blend = FloatSpinBox(value=BLEND, min=0.0, max=1.0, step=0.05,
-                                   label="fine-tuned share", visible=False,
-                                   tooltip="The saved model mixes the fine-tuned weights with "
-                                           "the start model's: 1 keeps only the fine-tuned "
-                                           "ones, lower keeps more of what the model knew.")
+        self._blend = ComboBox(
+            choices=[("auto: best on validation", "auto"), *((f"{b:g}", b) for b in
+                                                            BLEND_CHOICES[::-1])],
+            value=BLEND, label="fine-tuned share", visible=False,
+            tooltip="The saved model mixes the fine-tuned weights with the start model's: 1 "
+                    "keeps only the fine-tuned ones, lower keeps more of what the model knew; "
+                    "auto takes the mix with the lowest validation loss (0: the start model, "
+                    "when fine-tuning did not help on the validation data).")
         self._minutes = FloatSpinBox(value=5.0, min=0.0, max=1440.0, step=1.0,
                                      label="minutes (0: by epochs)")
         self._epochs = SpinBox(value=0, min=0, max=100_000, label="epochs (0: auto)")
@@ -131,6 +135,7 @@ class TrainWidget(Container):
         self.native.layout().insertWidget(self.index(self._status), self.plot)
         self._worker = None
         self._saved: Path | None = None
+        self._blend_note = ""  # how fine-tuning chose its share, for the final message
         self._cancel = threading.Event()
         self._data.changed.connect(self._show_data_choice)
         self._init.changed.connect(self._show_init_choice)
@@ -179,6 +184,7 @@ class TrainWidget(Container):
         if options["time_limit"] is None and options["epochs"] is None:
             options["time_limit"] = 300.0
         self._cancel.clear()
+        self._blend_note = ""
         self.plot.clear()
         worker = create_worker(_train, images, labels, options, self._cancel,
                                _progress={"total": 100, "desc": "Training"},
@@ -205,7 +211,10 @@ class TrainWidget(Container):
     def _progress(self, worker, progress: TrainingProgress) -> None:
         advance_progress(worker.pbar, round(100 * progress.fraction), 100)
         self.plot.add(progress.loss, progress.validation_loss)
-        if progress.loss is not None:
+        if progress.blend is not None:  # the last report: how fine-tuning ended
+            self._blend_note = _blend_message(progress)
+            self._status.value = self._blend_note
+        elif progress.loss is not None:
             val = "" if progress.validation_loss is None else \
                 f", validation {progress.validation_loss:.3f}"
             self._status.value = (f"Epoch {progress.epoch}: loss {progress.loss:.3f}{val} "
@@ -220,8 +229,8 @@ class TrainWidget(Container):
         model.save(path)
         self._saved = path
         self._predict_button.enabled = True
-        self._status.value = f"Trained; saved {path}. Predict, or load it in 'Segment with " \
-                             "a model'."
+        self._status.value = f"Trained; saved {path}. {self._blend_note} Predict, or load " \
+                             "it in 'Segment with a model'."
         show_info(f"Model saved to {path}")
 
     # -- prediction --------------------------------------------------------------------------
@@ -286,3 +295,14 @@ def _free_path(path: Path) -> Path:
         candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
         k += 1
     return candidate
+
+
+def _blend_message(progress: TrainingProgress) -> str:
+    """What the fine-tuned share turned out to be, and why."""
+    if progress.blend_losses is None:
+        return f"Fine-tuned share {progress.blend:g}."
+    losses = ", ".join(f"{b:g}: {loss:.3f}" for b, loss in progress.blend_losses.items())
+    if progress.blend == 0:
+        return (f"Fine-tuning did not lower the validation loss ({losses}): the start model "
+                "is kept unchanged.")
+    return f"Fine-tuned share {progress.blend:g}: the lowest validation loss ({losses})."
