@@ -131,6 +131,8 @@ def test_monai_state_dict_package_0_4(tmp_path):
     ({"weights": {"onnx": {"source": "m.onnx"}}}, "neither TorchScript nor PyTorch"),
     ({"preprocessing": [{"id": "fixed_zero_mean_unit_variance",
                          "kwargs": {"mean": 1.0, "std": 2.0}}]}, "not supported"),
+    ({"preprocessing": [{"id": "scale_range", "kwargs": {"mode": "per_dataset"}}]},
+     "not supported"),
     ({"postprocessing": ["binarize"]}, "not supported"),
 ])
 def test_unsupported_packages_are_refused_with_the_reason(tmp_path, change, message):

@@ -129,11 +129,12 @@ def _normalization(tensor: dict, channels: int, file: str) -> dict[str, Any]:
     name, kwargs = steps[0] if len(steps) == 1 else ("", {})
     axes = kwargs.get("axes") or ()
     joint = channels > 1 and ("c" in axes or "channel" in axes)  # one range for all channels
-    if name == "scale_range" and not joint:
+    # 0.4 may ask for dataset statistics or fixed values (mode per_dataset / fixed): refused
+    per_sample = kwargs.get("mode", "per_sample") == "per_sample" and not joint
+    if name == "scale_range" and per_sample:
         return {"percentiles": (float(kwargs.get("min_percentile", 0.0)),
                                 float(kwargs.get("max_percentile", 100.0)))}
-    if name == "zero_mean_unit_variance" and not joint \
-            and kwargs.get("mode", "per_sample") == "per_sample":
+    if name == "zero_mean_unit_variance" and per_sample:
         return {"normalization": "mean-std"}
     found = ", ".join(f"{n} {k}" if k else n for n, k in steps) or "none"
     raise ValueError(f"{file!r}: input preprocessing {found!r} is not supported; napari-medseg "
