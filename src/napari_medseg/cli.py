@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--dims", type=int, choices=(2, 3), default=2)
     train.add_argument("--task", choices=("instances", "semantic"), default="instances")
     train.add_argument("--init", help="built-in model name or checkpoint to fine-tune")
-    train.add_argument("--blend", type=_blend, default="auto",
+    train.add_argument("--blend", type=_blend,
                        help="with --init: share of the fine-tuned weights in the result (0-1), "
                             "or 'auto' (default): the share with the lowest validation loss")
     train.add_argument("--minutes", type=float, help="training time limit")
@@ -124,7 +124,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Train a model on a folder of pairs and save it, printing the loss per epoch."""
     from pathlib import Path
 
-    from napari_medseg.training import read_training_pairs, train_model
+    from napari_medseg.training import BLEND, read_training_pairs, train_model
 
     output = Path(args.output)
     if output.exists() and not args.force:
@@ -147,7 +147,7 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"training on {len(images)} image(s)", flush=True)
     model = train_model(
         images, labels, args.architecture, args.dims, task=args.task, init=args.init,
-        blend=args.blend,
+        blend=BLEND if args.blend is None else args.blend,
         time_limit=args.minutes * 60 if args.minutes else None,
         epochs=args.epochs, patch_shape=args.patch, sparse=args.sparse,
         background_label=args.background_label, name=output.stem, device=args.device,
