@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,10 @@ class ModelInfo:
         self.tile_shape = tuple(int(t) for t in self.tile_shape)
         if self.spacing is not None:
             self.spacing = tuple(float(s) for s in self.spacing)
+
+
+_LATER_FIELDS = ("activation", "normalization")  # ModelInfo fields newer than format version 1
+_DEFAULTS = {f.name: f.default for f in fields(ModelInfo)}
 
 
 class SegmentationModel:
@@ -463,8 +467,8 @@ def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
              for k, v in network.state_dict().items()}
     path = Path(path)
     meta = asdict(info)
-    for key, default in (("activation", "auto"), ("normalization", "percentiles")):
-        if meta[key] == default:
+    for key in _LATER_FIELDS:
+        if meta[key] == _DEFAULTS[key]:
             del meta[key]  # the default; keeps the file readable by older versions
     torch.save({"format": FORMAT, "version": VERSION, "info": meta,
                 "state_dict": state}, path)
