@@ -34,7 +34,7 @@ from scipy import ndimage as ndi
 
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import load_model
-from napari_medseg.training import train_model
+from napari_medseg.training import blend_message, train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from train_box_click import DATA, colour_pairs, fluorescence_pairs, split_ids
@@ -70,10 +70,8 @@ def run(name, test, images, labels, minutes, **kwargs):
     last = history[-1]
     print(f"  {name:34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}  ({last.iteration} iterations, "
           f"{seconds / 60:.1f} min, final loss {last.loss:.3f})", flush=True)
-    if last.blend_losses is not None:
-        losses = ", ".join(f"{b:g}: {v:.3f}" for b, v in last.blend_losses.items())
-        print(f"    validation loss by fine-tuned share: {losses}; chosen {last.blend:g}",
-              flush=True)
+    if last.blend is not None:
+        print(f"    {blend_message(last)}", flush=True)
     return model
 
 

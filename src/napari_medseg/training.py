@@ -49,8 +49,8 @@ from napari_medseg.model_runner import (
 )
 from napari_medseg.networks import ARCHITECTURES, build_network
 
-__all__ = ["TASKS", "TrainingProgress", "default_patch_shape", "read_training_pairs",
-           "train_model", "train_steps"]
+__all__ = ["TASKS", "TrainingProgress", "blend_message", "default_patch_shape",
+           "read_training_pairs", "train_model", "train_steps"]
 
 TASKS = ("instances", "semantic")
 BLEND = "auto"  # fine-tuning: the share of fine-tuned weights is chosen on validation data
@@ -310,9 +310,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 break
         validation_loss = None
         if val_batch is not None:
-            network.eval()
-            with torch.inference_mode():
-                validation_loss = float(_loss(network(val_batch[0]), val_batch[1], weights))
+            validation_loss = _validation_loss(network, val_batch, weights)
             _train_mode(network, keep_norm=start_model is not None)
         done = fraction(iteration)
         report = TrainingProgress(iteration, epoch, epochs, done, float(np.mean(losses)),
@@ -340,16 +338,34 @@ def _apply_blend(network, start, blend, val_batch, weights) -> tuple[float, dict
         return float(blend), None
     tuned = copy.deepcopy(network.state_dict())
     losses = {}
-    network.eval()
     for share in BLEND_CHOICES:
         network.load_state_dict(tuned)
         _blend_weights(network, start, share)
-        with torch.inference_mode():
-            losses[share] = float(_loss(network(val_batch[0]), val_batch[1], weights))
+        losses[share] = _validation_loss(network, val_batch, weights)
     best = min(losses, key=losses.get)  # ties go to the smaller share: closer to the start
     network.load_state_dict(tuned)
     _blend_weights(network, start, best)
     return best, losses
+
+
+def _validation_loss(network: torch.nn.Module, val_batch, weights: torch.Tensor) -> float:
+    """The loss on the validation patches, in evaluation mode (left in it)."""
+    network.eval()
+    with torch.inference_mode():
+        return float(_loss(network(val_batch[0]), val_batch[1], weights))
+
+
+def blend_message(progress: TrainingProgress) -> str:
+    """What a fine-tuning run's last report says about the share it kept, and why."""
+    if progress.blend is None:
+        return ""
+    if progress.blend_losses is None:
+        return f"Fine-tuned share {progress.blend:g}."
+    losses = ", ".join(f"{b:g}: {loss:.3f}" for b, loss in progress.blend_losses.items())
+    if progress.blend == 0:
+        return (f"Fine-tuning did not lower the validation loss ({losses}): the start model "
+                "is kept unchanged.")
+    return f"Fine-tuned share {progress.blend:g}: the lowest validation loss ({losses})."
 
 
 def _blend_weights(network: torch.nn.Module, start: torch.nn.Module, blend: float) -> None:

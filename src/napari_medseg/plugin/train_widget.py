@@ -34,6 +34,7 @@ from napari_medseg.training import (
     BLEND_CHOICES,
     TASKS,
     TrainingProgress,
+    blend_message,
     read_training_pairs,
     train_steps,
 )
@@ -212,7 +213,7 @@ class TrainWidget(Container):
         advance_progress(worker.pbar, round(100 * progress.fraction), 100)
         self.plot.add(progress.loss, progress.validation_loss)
         if progress.blend is not None:  # the last report: how fine-tuning ended
-            self._blend_note = _blend_message(progress)
+            self._blend_note = blend_message(progress)
             self._status.value = self._blend_note
         elif progress.loss is not None:
             val = "" if progress.validation_loss is None else \
@@ -295,14 +296,3 @@ def _free_path(path: Path) -> Path:
         candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
         k += 1
     return candidate
-
-
-def _blend_message(progress: TrainingProgress) -> str:
-    """What the fine-tuned share turned out to be, and why."""
-    if progress.blend_losses is None:
-        return f"Fine-tuned share {progress.blend:g}."
-    losses = ", ".join(f"{b:g}: {loss:.3f}" for b, loss in progress.blend_losses.items())
-    if progress.blend == 0:
-        return (f"Fine-tuning did not lower the validation loss ({losses}): the start model "
-                "is kept unchanged.")
-    return f"Fine-tuned share {progress.blend:g}: the lowest validation loss ({losses})."
