@@ -79,6 +79,22 @@ def test_a_single_image_is_validated_on_a_held_out_strip():
     assert history[-1].validation_loss is None
 
 
+def test_bfloat16_training_learns_as_float32_does():
+    image, labels = nuclei_2d((192, 192), n_nuclei=20, seed=2)[:2]
+    final = {}
+    for mixed_precision in (True, False):
+        history = []
+        model = train_model(image, labels, epochs=12, patch_shape=(64, 64), batch_size=4,
+                            validation=0, network_kwargs=SMALL, device="cpu",
+                            mixed_precision=mixed_precision, callback=history.append)
+        losses = [p.loss for p in history if p.loss is not None]
+        assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+        final[mixed_precision] = np.mean(losses[-3:])
+        # the weights stay float32 whichever precision the forward pass used
+        assert all(p.dtype == torch.float32 for p in model.network.parameters())
+    assert final[True] == pytest.approx(final[False], rel=0.05)
+
+
 def test_sparse_target_ignores_unannotated_pixels():
     labels = np.zeros((20, 20), np.int32)
     labels[2:8, 2:8] = 5  # an annotated object
@@ -224,6 +240,8 @@ def test_cancel_stops_training():
     ([np.zeros((64, 64))], [], {}, "1 images but 0"),
     (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"init": "nuclei-2d", "blend": 1.5},
      "blend must be between 0 and 1, or 'auto'"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"device": "mps", "mixed_precision": True},
+     "mixed precision trains on"),
 ])
 def test_bad_input_is_refused_clearly(images, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -115,7 +115,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                 blend: float | str = BLEND,
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 network_kwargs: dict | None = None, name: str = "custom", seed: int = 0,
-                device: str | None = None,
+                device: str | None = None, mixed_precision: bool | None = None,
                 callback: Callable[[TrainingProgress], None] | None = None,
                 cancelled: Callable[[], bool] | None = None) -> SegmentationModel:
     """Train a segmentation network (from scratch or from a model) on labelled images.
@@ -176,6 +176,11 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
         Seeds patch sampling, augmentation and weight initialisation.
     device : str, optional
         "cuda", "mps" or "cpu" (default: the best available).
+    mixed_precision : bool, optional
+        Compute the network's forward pass in bfloat16 (weights, loss and
+        optimiser stay float32): about twice the steps per minute where the
+        processor computes bfloat16 natively. Default (None): on wherever it
+        does (recent x86 CPUs with AVX-512 BF16 or AMX, CUDA GPUs with bf16).
     callback : callable, optional
         Called with each :class:`TrainingProgress`.
     cancelled : callable, optional
@@ -198,7 +203,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                         learning_rate=learning_rate, init=init, blend=blend, sparse=sparse,
                         background_label=background_label, validation=validation,
                         network_kwargs=network_kwargs, name=name, seed=seed, device=device,
-                        cancelled=cancelled)
+                        mixed_precision=mixed_precision, cancelled=cancelled)
     return _finish(steps, callback)
 
 
@@ -210,7 +215,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 blend: float | str = BLEND,
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 network_kwargs: dict | None = None, name: str = "custom", seed: int = 0,
-                device: str | None = None, cancelled: Callable[[], bool] | None = None,
+                device: str | None = None, mixed_precision: bool | None = None,
+                cancelled: Callable[[], bool] | None = None,
                 ) -> Generator[TrainingProgress, None, SegmentationModel]:
     """:func:`train_model` as a generator for GUIs: yields a :class:`TrainingProgress`
     at the start and after every epoch, returns the model."""
@@ -253,6 +259,10 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     dev = torch.device(device) if device is not None else _best_device()
+    if mixed_precision is None:
+        mixed_precision = _bf16_native(dev)
+    if mixed_precision and dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"mixed precision trains on 'cpu' or 'cuda', not {dev.type!r}.")
     if start_model is not None:
         info = replace(start_model.info, name=name,
                        description=f"fine-tuned from {start_model.info.name or 'a model'} by "
@@ -300,7 +310,9 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                                                                      p=picks)]
             x = torch.from_numpy(np.stack([d[0] for d in draws])[:, None]).to(dev)
             y = torch.from_numpy(np.stack([d[1] for d in draws])).to(dev)
-            loss = _loss(network(x), y, weights)
+            with torch.autocast(dev.type, torch.bfloat16, enabled=mixed_precision):
+                logits = network(x)
+            loss = _loss(logits.float(), y, weights)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -346,6 +358,18 @@ def _apply_blend(network, start, blend, val_batch, weights) -> tuple[float, dict
     network.load_state_dict(tuned)
     _blend_weights(network, start, best)
     return best, losses
+
+
+def _bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively, so mixed precision pays off."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        # torch has no public probe of the CPU's bf16 instructions; without them oneDNN
+        # emulates bf16, slower than float32
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+    return False
 
 
 def _validation_loss(network: torch.nn.Module, val_batch, weights: torch.Tensor) -> float:
