@@ -178,9 +178,10 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
         "cuda", "mps" or "cpu" (default: the best available).
     mixed_precision : bool, optional
         Compute the network's forward pass in bfloat16 (weights, loss and
-        optimiser stay float32): about twice the steps per minute where the
-        processor computes bfloat16 natively. Default (None): on wherever it
-        does (recent x86 CPUs with AVX-512 BF16 or AMX, CUDA GPUs with bf16).
+        optimiser stay float32): more steps per minute where the processor
+        computes bfloat16 natively (1.4 times on a 2-core AMD EPYC, in
+        docs/training.md). Default (None): on wherever it does (x86 CPUs with
+        AVX-512 BF16 or AMX, CUDA GPUs with bf16).
     callback : callable, optional
         Called with each :class:`TrainingProgress`.
     cancelled : callable, optional
