@@ -12,6 +12,7 @@ import numpy as np
 __all__ = ["main"]
 
 SAMPLES = ("nuclei-2d", "nuclei-3d", "ct")
+_PRECISIONS = {"auto": None, "bf16": True, "fp32": False}  # -> train_model's mixed_precision
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--background-label", type=int,
                        help="label value marking checked background")
     train.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+    train.add_argument("--precision", choices=tuple(_PRECISIONS), default="auto",
+                       help="forward pass in bfloat16 or float32 (auto: bfloat16 where the "
+                            "processor computes it natively)")
     train.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     args = parser.parse_args(argv)
     try:
@@ -151,7 +155,7 @@ def run_train(args: argparse.Namespace) -> int:
         time_limit=args.minutes * 60 if args.minutes else None,
         epochs=args.epochs, patch_shape=args.patch, sparse=args.sparse,
         background_label=args.background_label, name=output.stem, device=args.device,
-        callback=report)
+        mixed_precision=_PRECISIONS[args.precision], callback=report)
     model.save(output)
     print(f"wrote {output}")
     return 0
