@@ -95,6 +95,14 @@ def test_bfloat16_training_learns_as_float32_does():
     assert final[True] == pytest.approx(final[False], rel=0.05)
 
 
+def test_a_diverging_run_stops_with_the_reason():
+    image, labels = nuclei_2d((128, 128), n_nuclei=10, seed=1)[:2]
+    with pytest.raises(FloatingPointError, match="lower learning rate"):
+        train_model(image, labels, epochs=3, patch_shape=(64, 64), batch_size=2,
+                    learning_rate=1e30, validation=0, network_kwargs=SMALL, device="cpu",
+                    mixed_precision=False)
+
+
 def test_sparse_target_ignores_unannotated_pixels():
     labels = np.zeros((20, 20), np.int32)
     labels[2:8, 2:8] = 5  # an annotated object
