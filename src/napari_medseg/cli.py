@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="label value marking checked background")
     train.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     train.add_argument("--precision", choices=tuple(_PRECISIONS), default="auto",
-                       help="forward pass in bfloat16 or float32 (auto: bfloat16 where the "
+                       help="forward pass in bfloat16 or float32 (auto: bfloat16 for 2D where the "
                             "processor computes it natively)")
     train.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     args = parser.parse_args(argv)
