@@ -375,8 +375,8 @@ def _bf16_native(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        # torch has no public probe of the CPU's bf16 instructions; without them oneDNN
-        # emulates bf16, slower than float32
+        # torch has no public probe of the CPU's bf16 instructions; without them bf16 is
+        # emulated, so the gain measured here is not to be expected
         probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
         return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
     return False
