@@ -239,6 +239,13 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
         raise ValueError(f"blend must be between 0 and 1, or 'auto', got {blend!r}.")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}.")
+    dev = torch.device(device) if device is not None else _best_device()
+    if mixed_precision is None:
+        # 2D only: measured there; in 3D, oneDNN's bfloat16 Conv3d once turned finite inputs
+        # into non-finite outputs (VNet, 32^3 patches)
+        mixed_precision = dims == 2 and _bf16_native(dev)
+    if mixed_precision and dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"mixed precision trains on 'cpu' or 'cuda', not {dev.type!r}.")
     pairs = _pairs(images, labels, dims)
     val_pairs, pairs = _split_validation(pairs, validation, dims, seed)
     start_model = _start_model(init, task, dims)
@@ -261,13 +268,6 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    dev = torch.device(device) if device is not None else _best_device()
-    if mixed_precision is None:
-        # 2D only: measured there; in 3D, oneDNN's bfloat16 Conv3d once turned finite inputs
-        # into non-finite outputs (VNet, 32^3 patches)
-        mixed_precision = dims == 2 and _bf16_native(dev)
-    if mixed_precision and dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"mixed precision trains on 'cpu' or 'cuda', not {dev.type!r}.")
     if start_model is not None:
         info = replace(start_model.info, name=name,
                        description=f"fine-tuned from {start_model.info.name or 'a model'} by "
@@ -318,7 +318,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
             with torch.autocast(dev.type, torch.bfloat16, enabled=mixed_precision):
                 logits = network(x)
             loss = _loss(logits.float(), y, weights)
-            if not torch.isfinite(loss):  # stop before the step spreads it to every weight
+            value = loss.item()
+            if not math.isfinite(value):  # stop before the step spreads it to every weight
                 raise FloatingPointError(
                     f"training diverged at step {iteration + 1} (the loss is not finite)"
                     + ("; try again without mixed precision" if mixed_precision else
@@ -326,7 +327,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            losses.append(loss.item())
+            losses.append(value)
             iteration += 1
             if fraction(iteration) >= 1.0:
                 break
