@@ -95,6 +95,48 @@ def test_bfloat16_training_learns_as_float32_does():
     assert final[True] == pytest.approx(final[False], rel=0.05)
 
 
+def test_compiled_training_learns_as_eager_training_does(tmp_path):
+    image, labels = nuclei_2d((192, 192), n_nuclei=20, seed=2)[:2]
+    final = {}
+    for compiled in (True, False):
+        history = []
+        model = train_model(image, labels, epochs=6, patch_shape=(64, 64), batch_size=4,
+                            validation=0, network_kwargs=SMALL, device="cpu",
+                            mixed_precision=False, compile_network=compiled,
+                            callback=history.append)
+        final[compiled] = [p.loss for p in history if p.loss is not None]
+    # the same steps on the same patches: the fused kernels change only rounding
+    np.testing.assert_allclose(final[True], final[False], rtol=0.02)
+    model.save(tmp_path / "m.pt")  # the plain module's weights, no compiler prefixes
+    assert load_model(tmp_path / "m.pt").info.kwargs == model.info.kwargs
+
+
+def test_a_failing_compiler_means_training_without_it(monkeypatch):
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", lambda network: Broken())
+    image, labels = nuclei_2d((128, 128), n_nuclei=10, seed=1)[:2]
+    with pytest.warns(RuntimeWarning, match="torch.compile failed.*no C\\+\\+ compiler"):
+        model = train_model(image, labels, epochs=2, patch_shape=(64, 64), batch_size=2,
+                            validation=0, network_kwargs=SMALL, device="cpu",
+                            compile_network=True)
+    assert all(torch.isfinite(p).all() for p in model.network.parameters())
+
+
+def test_short_runs_are_not_compiled(monkeypatch):
+    def refuse(network):
+        raise AssertionError("a short run was compiled")
+
+    monkeypatch.setattr(torch, "compile", refuse)
+    image, labels = nuclei_2d((128, 128), n_nuclei=10, seed=1)[:2]
+    train_model(image, labels, epochs=2, patch_shape=(64, 64), batch_size=2, validation=0,
+                network_kwargs=SMALL, device="cpu")
+    train_model(image, labels, time_limit=2, patch_shape=(64, 64), batch_size=2,
+                validation=0, network_kwargs=SMALL, device="cpu")
+
+
 def test_a_diverging_run_stops_with_the_reason():
     image, labels = nuclei_2d((128, 128), n_nuclei=10, seed=1)[:2]
     with pytest.raises(FloatingPointError, match="lower learning rate"):
@@ -250,6 +292,8 @@ def test_cancel_stops_training():
      "blend must be between 0 and 1, or 'auto'"),
     (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"device": "mps", "mixed_precision": True},
      "mixed precision trains on"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"device": "mps", "compile_network": True},
+     "compiled training runs on"),
 ])
 def test_bad_input_is_refused_clearly(images, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -13,6 +13,7 @@ __all__ = ["main"]
 
 SAMPLES = ("nuclei-2d", "nuclei-3d", "ct")
 _PRECISIONS = {"auto": None, "bf16": True, "fp32": False}  # -> train_model's mixed_precision
+_COMPILE = {"auto": None, "on": True, "off": False}  # -> train_model's compile_network
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--precision", choices=tuple(_PRECISIONS), default="auto",
                        help="forward pass in bfloat16 or float32 (auto: bfloat16 for 2D where the "
                             "processor computes it natively)")
+    train.add_argument("--compile", choices=tuple(_COMPILE), default="auto",
+                       help="train through torch.compile, needs a C++ compiler (auto: for runs "
+                            "of 5 minutes or 3,000 steps and more)")
     train.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     args = parser.parse_args(argv)
     try:
@@ -155,7 +159,8 @@ def run_train(args: argparse.Namespace) -> int:
         time_limit=args.minutes * 60 if args.minutes else None,
         epochs=args.epochs, patch_shape=args.patch, sparse=args.sparse,
         background_label=args.background_label, name=output.stem, device=args.device,
-        mixed_precision=_PRECISIONS[args.precision], callback=report)
+        mixed_precision=_PRECISIONS[args.precision], compile_network=_COMPILE[args.compile],
+        callback=report)
     model.save(output)
     print(f"wrote {output}")
     return 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,6 +61,9 @@ IGNORE = -1  # target value of pixels left out of the loss
 CONTACT = 3  # target value of boundary pixels where objects touch (class 2, weighted up)
 _PERCENTILES = (1.0, 99.8)
 _MIN_EXTENT = 16
+# automatic torch.compile: only for runs long enough to repay its ~30 s of compiling
+_COMPILE_FROM_SECONDS = 300
+_COMPILE_FROM_STEPS = 3000
 _DEFAULT_KWARGS = {
     # batch norm: tiled and whole-image inference agree (instance norm would not)
     "unet": {2: {"channels": (32, 64, 128, 256), "num_res_units": 2, "norm": "batch"},
@@ -116,6 +120,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 network_kwargs: dict | None = None, name: str = "custom", seed: int = 0,
                 device: str | None = None, mixed_precision: bool | None = None,
+                compile_network: bool | None = None,
                 callback: Callable[[TrainingProgress], None] | None = None,
                 cancelled: Callable[[], bool] | None = None) -> SegmentationModel:
     """Train a segmentation network (from scratch or from a model) on labelled images.
@@ -182,6 +187,13 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
         computes bfloat16 natively (1.4 times on a 2-core AMD EPYC, in
         docs/training.md). Default (None): on for 2D networks wherever it does
         (x86 CPUs with AVX-512 BF16 or AMX, CUDA GPUs with bf16).
+    compile_network : bool, optional
+        Train through ``torch.compile`` (fused kernels: 1.5 times the steps per
+        second on a 2-core AMD EPYC, after about 30 s of compiling, which counts
+        against ``time_limit``). Needs a C++ compiler; if compiling fails,
+        training goes on without it, with a warning. Default (None): on CPU and
+        CUDA for long runs only (``time_limit`` of 5 minutes or more, or 3,000
+        steps or more), where the compile time pays off.
     callback : callable, optional
         Called with each :class:`TrainingProgress`.
     cancelled : callable, optional
@@ -206,7 +218,8 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                         learning_rate=learning_rate, init=init, blend=blend, sparse=sparse,
                         background_label=background_label, validation=validation,
                         network_kwargs=network_kwargs, name=name, seed=seed, device=device,
-                        mixed_precision=mixed_precision, cancelled=cancelled)
+                        mixed_precision=mixed_precision, compile_network=compile_network,
+                        cancelled=cancelled)
     return _finish(steps, callback)
 
 
@@ -219,6 +232,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 network_kwargs: dict | None = None, name: str = "custom", seed: int = 0,
                 device: str | None = None, mixed_precision: bool | None = None,
+                compile_network: bool | None = None,
                 cancelled: Callable[[], bool] | None = None,
                 ) -> Generator[TrainingProgress, None, SegmentationModel]:
     """:func:`train_model` as a generator for GUIs: yields a :class:`TrainingProgress`
@@ -246,6 +260,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
         mixed_precision = dims == 2 and _bf16_native(dev)
     if mixed_precision and dev.type not in ("cpu", "cuda"):
         raise ValueError(f"mixed precision trains on 'cpu' or 'cuda', not {dev.type!r}.")
+    if compile_network and dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"compiled training runs on 'cpu' or 'cuda', not {dev.type!r}.")
     pairs = _pairs(images, labels, dims)
     val_pairs, pairs = _split_validation(pairs, validation, dims, seed)
     start_model = _start_model(init, task, dims)
@@ -265,6 +281,10 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
         steps = 500 if init is not None else 1500  # fine-tuning needs fewer
         epochs = 10_000 if time_limit is not None else max(1, round(steps / per_epoch))
     total = epochs * per_epoch
+    if compile_network is None:
+        compile_network = dev.type in ("cpu", "cuda") and (
+            total >= _COMPILE_FROM_STEPS if time_limit is None
+            else time_limit >= _COMPILE_FROM_SECONDS)
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -292,7 +312,25 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
     if val_batch is not None:
         val_batch = tuple(t.to(dev) for t in val_batch)
     optimiser = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=1e-4)
+    # the compiled module shares the parameters; validation and the returned model use
+    # `network` itself (switching the compiled one to eval mode would compile again)
+    runner = torch.compile(network) if compile_network else network
     started = time.perf_counter()
+
+    def step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+        with torch.autocast(dev.type, torch.bfloat16, enabled=mixed_precision):
+            logits = model(x)
+        loss = _loss(logits.float(), y, weights)
+        value = loss.item()
+        if not math.isfinite(value):  # stop before the step spreads it to every weight
+            raise FloatingPointError(
+                f"training diverged at step {iteration + 1} (the loss is not finite)"
+                + ("; try again without mixed precision" if mixed_precision else
+                   "; try a lower learning rate"))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        return value
 
     def fraction(iteration: int) -> float:
         done = iteration / total
@@ -315,18 +353,19 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                                                                      p=picks)]
             x = torch.from_numpy(np.stack([d[0] for d in draws])[:, None]).to(dev)
             y = torch.from_numpy(np.stack([d[1] for d in draws])).to(dev)
-            with torch.autocast(dev.type, torch.bfloat16, enabled=mixed_precision):
-                logits = network(x)
-            loss = _loss(logits.float(), y, weights)
-            value = loss.item()
-            if not math.isfinite(value):  # stop before the step spreads it to every weight
-                raise FloatingPointError(
-                    f"training diverged at step {iteration + 1} (the loss is not finite)"
-                    + ("; try again without mixed precision" if mixed_precision else
-                       "; try a lower learning rate"))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+            if runner is not network and iteration == 0:
+                try:  # compiling happens here, in the first step
+                    value = step(runner, x, y)
+                except FloatingPointError:
+                    raise
+                except Exception as err:  # no C++ compiler, or a backend bug
+                    warnings.warn(f"torch.compile failed ({type(err).__name__}: "
+                                  f"{str(err).strip().splitlines()[0][:200]}); training "
+                                  "without it.", RuntimeWarning, stacklevel=2)
+                    runner = network
+                    value = step(runner, x, y)
+            else:
+                value = step(runner, x, y)
             losses.append(value)
             iteration += 1
             if fraction(iteration) >= 1.0:
