@@ -1,6 +1,6 @@
 """Box + click segmentation: accuracy, clicks and latency on real nuclei; GrabCut as baseline.
 
-Usage: python benchmarks/box_click.py [--max-nuclei N] [--threads 2]
+Usage: python benchmarks/box_click.py [--max-nuclei N] [--threads 2] [--margins 0,2,4]
 
 Data: the 13 held-out shared DSB2018 images (sorted ids, every 5th; never used in training,
 see scripts/train_box_click.py), split into fluorescence (grayscale) and colour images.
@@ -10,6 +10,7 @@ largest error region, positive for a miss), at most 20 clicks; NoC@90 counts the
 click 1 and is 20 when 0.90 is never reached.
 Baseline in the same run: OpenCV grabCut initialised with the same box (5 iterations).
 Latency: median time per click on the nucleus boxes, and per click on a 512x512 box.
+With --margins 0,2,4: only box-only mIoU on the fluorescence nuclei for boxes of those margins.
 3D: box-only IoU on 3D nuclei, box = the nucleus' 3D bounding box + 2 px (in y/x; + 1 slice
 in z), on synthetic anisotropic stacks (napari_medseg.nuclei_3d, 3 seeds) and on real
 held-out outlines stacked into 3D (napari_medseg.object_from_outline) over a real image.
@@ -113,6 +114,18 @@ def two_d(max_nuclei: int) -> None:
           f"(p95 {np.percentile(click_times, 95) * 1e3:.1f} ms, {len(click_times)} clicks)")
 
 
+def margin_sweep(margins: list[int]) -> None:
+    """Box-only mIoU on the held-out fluorescence nuclei by the box's margin."""
+    found = [(rgb[..., 0].astype(np.float32), labels)
+             for _, rgb, labels, fluo in held_out_images() if fluo]
+    for margin in margins:
+        scores = [iou(segment_box(gray, box)[box[0]:box[2], box[1]:box[3]],
+                      labels[box[0]:box[2], box[1]:box[3]] == label)
+                  for gray, labels in found for label, box in boxes(labels, margin)]
+        print(f"box-only mIoU, box = bounding box + {margin} px: {np.mean(scores):.3f} "
+              f"({len(scores)} fluorescence nuclei)", flush=True)
+
+
 def big_box() -> None:
     _, rgb, _, _ = next(held_out_images())
     gray = rgb[..., 0].astype(np.float32)
@@ -178,11 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-nuclei", type=int, default=0, help="per image; 0 = all")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--margins", help="only the box-only mIoU for these box margins, "
+                                          "e.g. 0,1,2,3,4,6")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(f"shared data not found at {DATA}")
         return 1
     torch.set_num_threads(args.threads)
+    if args.margins:
+        margin_sweep([int(m) for m in args.margins.split(",")])
+        return 0
     two_d(args.max_nuclei)
     big_box()
     three_d(60)
