@@ -359,9 +359,10 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 except FloatingPointError:
                     raise
                 except Exception as err:  # no C++ compiler, or a backend bug
+                    first_line = (str(err).strip().splitlines() or [""])[0][:200]
                     warnings.warn(f"torch.compile failed ({type(err).__name__}: "
-                                  f"{str(err).strip().splitlines()[0][:200]}); training "
-                                  "without it.", RuntimeWarning, stacklevel=2)
+                                  f"{first_line}); training without it.", RuntimeWarning,
+                                  stacklevel=2)
                     runner = network
                     value = step(runner, x, y)
             else:
