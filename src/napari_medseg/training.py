@@ -548,7 +548,8 @@ class _Sample:
                 else (_PERCENTILES, "percentiles"))  # the start model's, when fine-tuning
         self.image = _normalize(image[None], *norm)[0]  # float32
         self.labels = labels
-        self.target = _target(labels, task, sparse, background_label)
+        self._rules = (task, sparse, background_label)
+        self.target = _target(labels, *self._rules)
         known = self.target != IGNORE
         self.known = int(np.count_nonzero(known))
         # at most 100k candidate centres per kind: bounded memory on big volumes
@@ -568,8 +569,8 @@ class _Sample:
             inside &= valid.reshape([-1 if a == axis else 1 for a in range(len(shape))])
         grid = np.ix_(*(np.clip(index, 0, n - 1)
                         for index, n in zip(source, self.image.shape, strict=True)))
-        # cut from the whole image's target: boundaries at the patch's edge stay right
-        image, target = self.image[grid], self.target[grid]  # edges replicated
+        image, labels = self.image[grid], self.labels[grid]  # edges replicated
+        target = _target(labels, *self._rules)
         target[~inside] = IGNORE
         return _augment(image, target, rng)
 
