@@ -81,15 +81,20 @@ def test_a_single_image_is_validated_on_a_held_out_strip():
     assert history[-1].validation_loss is None
 
 
-def test_bfloat16_training_learns_as_float32_does():
+def _train_synthetic(epochs: int, **kwargs):
+    """A SMALL network trained on one synthetic image: the model and its per-epoch losses."""
     image, labels = nuclei_2d((192, 192), n_nuclei=20, seed=2)[:2]
+    history = []
+    model = train_model(image, labels, epochs=epochs, patch_shape=(64, 64), batch_size=4,
+                        validation=0, network_kwargs=SMALL, device="cpu",
+                        callback=history.append, **kwargs)
+    return model, [p.loss for p in history if p.loss is not None]
+
+
+def test_bfloat16_training_learns_as_float32_does():
     final = {}
     for mixed_precision in (True, False):
-        history = []
-        model = train_model(image, labels, epochs=12, patch_shape=(64, 64), batch_size=4,
-                            validation=0, network_kwargs=SMALL, device="cpu",
-                            mixed_precision=mixed_precision, callback=history.append)
-        losses = [p.loss for p in history if p.loss is not None]
+        model, losses = _train_synthetic(12, mixed_precision=mixed_precision)
         assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
         final[mixed_precision] = np.mean(losses[-3:])
         # the weights stay float32 whichever precision the forward pass used
@@ -98,15 +103,10 @@ def test_bfloat16_training_learns_as_float32_does():
 
 
 def test_compiled_training_learns_as_eager_training_does(tmp_path):
-    image, labels = nuclei_2d((192, 192), n_nuclei=20, seed=2)[:2]
     final = {}
     for compiled in (True, False):
-        history = []
-        model = train_model(image, labels, epochs=6, patch_shape=(64, 64), batch_size=4,
-                            validation=0, network_kwargs=SMALL, device="cpu",
-                            mixed_precision=False, compile_network=compiled,
-                            callback=history.append)
-        final[compiled] = [p.loss for p in history if p.loss is not None]
+        model, final[compiled] = _train_synthetic(6, mixed_precision=False,
+                                                  compile_network=compiled)
     # the same steps on the same patches: the fused kernels change only rounding
     np.testing.assert_allclose(final[True], final[False], rtol=0.02)
     model.save(tmp_path / "m.pt")  # the plain module's weights, no compiler prefixes
