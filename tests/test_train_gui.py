@@ -58,6 +58,7 @@ def test_cancel_saves_nothing(make_napari_viewer, qtbot, tmp_path):
     widget, _ = _widget(viewer, tmp_path, epochs=500)
     worker = widget.train()
     qtbot.waitUntil(lambda: len(widget.plot.train) >= 1, timeout=120_000)
+    assert "%; cpu, " in widget._status.value  # how it trains: device, precision
     widget._cancel_button.native.click()
     _wait(qtbot, widget)
     assert worker.abort_requested
@@ -86,5 +87,6 @@ def test_train_cli_on_a_folder(tmp_path, capsys):
                  "--init", "nuclei-2d", "--precision", "fp32", "--compile", "off"]) == 0
     printed = capsys.readouterr().out
     assert "epoch 2 loss" in printed and out.is_file()
+    assert "training on 2 image(s): cpu, float32\n" in printed
     assert "fine-tuned share 0.75" in printed  # no room for validation: the fallback
     assert load_model(out).info.name == "model"

@@ -22,6 +22,7 @@ from napari_medseg.training import (
     _target,
     default_patch_shape,
     read_training_pairs,
+    setup_message,
     train_steps,
 )
 
@@ -124,11 +125,16 @@ def test_a_failing_compiler_means_training_without_it(monkeypatch, message, show
 
     monkeypatch.setattr(torch, "compile", lambda network: Broken())
     image, labels = nuclei_2d((128, 128), n_nuclei=10, seed=1)[:2]
+    history = []
     with pytest.warns(RuntimeWarning, match=re.escape(f"torch.compile failed {shown}")):
         model = train_model(image, labels, epochs=2, patch_shape=(64, 64), batch_size=2,
                             validation=0, network_kwargs=SMALL, device="cpu",
-                            compile_network=True)
+                            mixed_precision=False, compile_network=True,
+                            callback=history.append)
     assert all(torch.isfinite(p).all() for p in model.network.parameters())
+    # the reports say what was planned, then what happened
+    assert setup_message(history[0]) == "cpu, float32, compiled"
+    assert [setup_message(p) for p in history[1:]] == ["cpu, float32"] * 2
 
 
 def test_short_runs_are_not_compiled(monkeypatch):

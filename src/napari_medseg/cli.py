@@ -132,7 +132,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Train a model on a folder of pairs and save it, printing the loss per epoch."""
     from pathlib import Path
 
-    from napari_medseg.training import BLEND, read_training_pairs, train_model
+    from napari_medseg.training import BLEND, read_training_pairs, setup_message, train_model
 
     output = Path(args.output)
     if output.exists() and not args.force:
@@ -140,6 +140,10 @@ def run_train(args: argparse.Namespace) -> int:
     images, labels = read_training_pairs(args.data)
 
     def report(progress) -> None:
+        if progress.iteration == 0:
+            print(f"training on {len(images)} image(s): {setup_message(progress)}"
+                  + (" (the first step compiles, about 30 s on a CPU)" if progress.compiled
+                     else ""), flush=True)
         if progress.loss is not None:
             val = "" if progress.validation_loss is None else \
                 f" validation {progress.validation_loss:.4f}"
@@ -152,7 +156,6 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"fine-tuned share {progress.blend:g}"
                   + (" (the start model unchanged)" if progress.blend == 0 else ""))
 
-    print(f"training on {len(images)} image(s)", flush=True)
     model = train_model(
         images, labels, args.architecture, args.dims, task=args.task, init=args.init,
         blend=BLEND if args.blend is None else args.blend,

@@ -51,7 +51,7 @@ from napari_medseg.model_runner import (
 from napari_medseg.networks import ARCHITECTURES, build_network
 
 __all__ = ["TASKS", "TrainingProgress", "blend_message", "default_patch_shape",
-           "read_training_pairs", "train_model", "train_steps"]
+           "read_training_pairs", "setup_message", "train_model", "train_steps"]
 
 TASKS = ("instances", "semantic")
 BLEND = "auto"  # fine-tuning: the share of fine-tuned weights is chosen on validation data
@@ -98,6 +98,13 @@ class TrainingProgress:
     blend_losses : dict or None
         With ``blend="auto"`` and validation data, in the last report: the
         validation loss of each share compared, ``{share: loss}``.
+    device : str
+        Where the network trains ("cpu", "cuda", "mps").
+    mixed_precision : bool
+        Whether the forward passes run in bfloat16.
+    compiled : bool
+        Whether steps run through ``torch.compile`` (in the first report: whether they
+        will; False from the first report after a failed compile on).
     """
 
     iteration: int
@@ -109,6 +116,9 @@ class TrainingProgress:
     elapsed: float
     blend: float | None = None
     blend_losses: dict[float, float] | None = None
+    device: str = "cpu"
+    mixed_precision: bool = False
+    compiled: bool = False
 
 
 def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
@@ -338,7 +348,9 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
             done = max(done, (time.perf_counter() - started) / time_limit)
         return min(done, 1.0)
 
-    yield TrainingProgress(0, 0, epochs, 0.0, None, None, 0.0)
+    setup = {"device": dev.type, "mixed_precision": bool(mixed_precision)}
+    yield TrainingProgress(0, 0, epochs, 0.0, None, None, 0.0, **setup,
+                           compiled=runner is not network)
     iteration = 0
     picks = np.array([s.known for s in samples], float)
     picks /= picks.sum()
@@ -377,7 +389,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
             _train_mode(network, keep_norm=start_model is not None)
         done = fraction(iteration)
         report = TrainingProgress(iteration, epoch, epochs, done, float(np.mean(losses)),
-                                  validation_loss, time.perf_counter() - started)
+                                  validation_loss, time.perf_counter() - started, **setup,
+                                  compiled=runner is not network)
         if done >= 1.0:
             break
         yield report
@@ -428,6 +441,12 @@ def _validation_loss(network: torch.nn.Module, val_batch, weights: torch.Tensor)
     network.eval()
     with torch.inference_mode():
         return float(_loss(network(val_batch[0]), val_batch[1], weights))
+
+
+def setup_message(progress: TrainingProgress) -> str:
+    """How a run trains, e.g. "cpu, bfloat16, compiled"."""
+    return ", ".join([progress.device, "bfloat16" if progress.mixed_precision else "float32",
+                      *(["compiled"] if progress.compiled else [])])
 
 
 def blend_message(progress: TrainingProgress) -> str:

@@ -36,6 +36,7 @@ from napari_medseg.training import (
     TrainingProgress,
     blend_message,
     read_training_pairs,
+    setup_message,
     train_steps,
 )
 
@@ -137,6 +138,7 @@ class TrainWidget(Container):
         self._worker = None
         self._saved: Path | None = None
         self._blend_note = ""  # how fine-tuning chose its share, for the final message
+        self._started = ""  # what the running job trains, for the status line
         self._cancel = threading.Event()
         self._data.changed.connect(self._show_data_choice)
         self._init.changed.connect(self._show_init_choice)
@@ -195,8 +197,8 @@ class TrainWidget(Container):
         worker.finished.connect(self._finished)
         self._worker = worker
         self._set_running(True)
-        self._status.value = f"Training a {dims}D {options['architecture']} on " \
-                             f"{len(images)} image(s)..."
+        self._started = f"Training a {dims}D {options['architecture']} on {len(images)} image(s)"
+        self._status.value = f"{self._started}..."
         worker.start()
         return worker
 
@@ -219,7 +221,13 @@ class TrainWidget(Container):
             val = "" if progress.validation_loss is None else \
                 f", validation {progress.validation_loss:.3f}"
             self._status.value = (f"Epoch {progress.epoch}: loss {progress.loss:.3f}{val} "
-                                  f"({progress.elapsed:.0f} s, {100 * progress.fraction:.0f}%)")
+                                  f"({progress.elapsed:.0f} s, {100 * progress.fraction:.0f}%; "
+                                  f"{setup_message(progress)})")
+        else:  # the first report, before any step
+            # the first step compiles: a wait the user should know about (Cancel waits too)
+            wait = "; compiling the network first, about 30 s on a CPU" if progress.compiled \
+                else ""
+            self._status.value = f"{self._started} ({setup_message(progress)}{wait})..."
 
     def _trained(self, model: SegmentationModel) -> None:
         if self._cancel.is_set():
