@@ -1,6 +1,7 @@
 """Training from the user's labels: fine-tuning, from scratch, sparse annotation.
 
 Usage: python benchmarks/training.py [--threads 2] [--runs finetune,colour,scratch,sparse]
+                                     [--seed 0]
 
 Data: the shared DSB2018 fluorescence images, split as everywhere in this repo (sorted ids,
 every 5th held out: 12 held-out fluorescence images, 839 nuclei). Training images are the
@@ -59,12 +60,12 @@ def score(model, test) -> tuple[float, float]:
     return 2 * tp / (2 * tp + fp + fn), tp / (tp + fp + fn)
 
 
-def run(name, test, images, labels, minutes, **kwargs):
+def run(name, test, images, labels, minutes, seed, **kwargs):
     """Train (no validation data unless ``kwargs`` says) and print the held-out scores."""
     history = []
     start = time.perf_counter()
     model = train_model(images, labels, time_limit=minutes * 60, callback=history.append,
-                        **{"validation": 0, **kwargs})
+                        seed=seed, **{"validation": 0, **kwargs})
     seconds = time.perf_counter() - start
     f1, ap = score(model, test)
     last = history[-1]
@@ -75,12 +76,12 @@ def run(name, test, images, labels, minutes, **kwargs):
     return model
 
 
-def fine_tune(name, start, train, test) -> None:
+def fine_tune(name, start, train, test, seed) -> None:
     """Score ``start``, fine-tune it on ``train`` for 5 minutes with the defaults
     (validation data and share chosen automatically), score the result."""
     f1, ap = score(start, test)
     print(f"  {'nuclei-2d as shipped':34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
-    run(name, test, [i for i, _ in train], [t for _, t in train], 5, init=start,
+    run(name, test, [i for i, _ in train], [t for _, t in train], 5, seed, init=start,
         validation=0.1, device="cpu")
 
 
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", default="finetune,scratch,sparse")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds training and the sparse run's choice of nuclei")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(f"shared data not found at {DATA}")
@@ -100,24 +103,26 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(len(np.unique(t)) - 1 for _, t in test)} nuclei; {args.threads} threads")
     base = load_model("nuclei-2d", device="cpu")
     if "finetune" in runs:
-        fine_tune("nuclei-2d fine-tuned, 5 images", base, train[:5], test)
+        fine_tune("nuclei-2d fine-tuned, 5 images", base, train[:5], test, args.seed)
     if "colour" in runs:
         colour_train, colour_test = colour_pairs(train_ids), colour_pairs(test_ids)
         print(f"colour held-out: {len(colour_test)} image(s), "
               f"{sum(len(np.unique(t)) - 1 for _, t in colour_test)} nuclei", flush=True)
-        fine_tune(f"fine-tuned, {len(colour_train)} colour", base, colour_train, colour_test)
+        fine_tune(f"fine-tuned, {len(colour_train)} colour", base, colour_train, colour_test,
+                  args.seed)
     twenty = train[:20]
     images = [i for i, _ in twenty]
     if "scratch" in runs:
-        run("from scratch, 20 images", test, images, [t for _, t in twenty], 10, device="cpu")
+        run("from scratch, 20 images", test, images, [t for _, t in twenty], 10, args.seed,
+            device="cpu")
     if "sparse" in runs:
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(args.seed)
         sparse = [sparsify(t, rng) for _, t in twenty]
         share = sum(len(np.unique(s)) - 2 for s in sparse) / sum(len(np.unique(t)) - 1
                                                                  for _, t in twenty)
         print(f"  sparse labels: {share:.0%} of the nuclei labelled", flush=True)
-        run("from scratch, 20 images, sparse", test, images, sparse, 10, sparse=True,
-            background_label=BACKGROUND, device="cpu")
+        run("from scratch, 20 images, sparse", test, images, sparse, 10, args.seed,
+            sparse=True, background_label=BACKGROUND, device="cpu")
     return 0
 
 

@@ -19,6 +19,9 @@ from napari_medseg.training import (
     FALLBACK_BLEND,
     IGNORE,
     _blend_weights,
+    _draw,
+    _Sample,
+    _shares,
     _target,
     default_patch_shape,
     read_training_pairs,
@@ -167,6 +170,30 @@ def test_sparse_target_ignores_unannotated_pixels():
     assert set(np.unique(target[labels == 5])) == {1, 2}
     full = _target(labels, "instances", sparse=False, background_label=9)
     assert (full[labels == 0] == 0).all()
+
+
+def test_object_patches_show_every_object_equally_often():
+    """Half of the patches centre on an object; one large nucleus must not take them from
+    twenty small ones, in its own image or another."""
+    big = np.zeros((128, 128), np.int32)
+    big[20:100, 20:100] = 1
+    small = np.zeros((128, 128), np.int32)
+    for k in range(20):
+        y, x = divmod(k, 5)
+        small[10 + 28 * y: 14 + 28 * y, 10 + 24 * x: 14 + 24 * x] = k + 1
+    samples = [_Sample(lab.astype(np.float32), lab, "instances", False, None, 2, None)
+               for lab in (big, small)]
+    assert [s.objects for s in samples] == [1, 20]
+    by_pixels = _shares([s.known for s in samples])
+    by_objects = _shares([s.objects for s in samples])
+    rng = np.random.default_rng(0)
+    # a 16 x 16 patch mostly of object pixels lies in the large nucleus
+    mostly_object = np.mean([(_draw(samples, (16, 16), rng, by_pixels, by_objects)[1] > 0)
+                             .mean() > 0.5 for _ in range(2000)])
+    # expected: 1/2 x 1/21 of the object draws, plus the draws anywhere that fall into it
+    # (1/2 x 1/2 x 6,400 / 16,384), less those near its edge; by object pixels it would be
+    # 1/2 x 6,400 / 6,720 of the object draws alone
+    assert 0.08 < mostly_object < 0.14
 
 
 def test_sparse_training_learns_from_a_fifth_of_the_objects():

@@ -16,8 +16,8 @@ Sparse annotation: with ``sparse=True``, label 0 means *not annotated* and is
 left out of the loss; pixels painted with ``background_label`` are background the
 user has checked. Annotate a few objects completely, paint background around
 them, and train. Everything else has automatic defaults: the patch size follows
-the objects' size, patches are drawn half of the time on objects (class
-balance), with flips, right-angle rotations and contrast, gamma and noise
+the objects' size, half of the patches are drawn around objects, each object
+equally likely (class balance), with flips, right-angle rotations and contrast, gamma and noise
 augmentation; the loss is cross-entropy (boundary or rare classes weighted up)
 plus soft Dice, with a warm-up and a cosine learning-rate decay over the run.
 """
@@ -352,8 +352,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
     yield TrainingProgress(0, 0, epochs, 0.0, None, None, 0.0, **setup,
                            compiled=runner is not network)
     iteration = 0
-    picks = np.array([s.known for s in samples], float)
-    picks /= picks.sum()
+    by_pixels = _shares([s.known for s in samples])
+    by_objects = _shares([s.objects for s in samples])
     for epoch in range(1, epochs + 1):
         losses = []
         for _ in range(per_epoch):
@@ -361,8 +361,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 raise Cancelled
             for group in optimiser.param_groups:
                 group["lr"] = _learning_rate(lr, fraction(iteration))
-            draws = [samples[k].patch(patch, rng) for k in rng.choice(len(samples), batch,
-                                                                     p=picks)]
+            draws = [_draw(samples, patch, rng, by_pixels, by_objects) for _ in range(batch)]
             x = torch.from_numpy(np.stack([d[0] for d in draws])[:, None]).to(dev)
             y = torch.from_numpy(np.stack([d[1] for d in draws])).to(dev)
             if runner is not network and iteration == 0:
@@ -574,12 +573,27 @@ class _Sample:
         # at most 100k candidate centres per kind: bounded memory on big volumes
         self._known_at = _subsample(np.flatnonzero(known))
         self._object_at = _subsample(np.flatnonzero(self.target > 0))
+        if task == "instances":
+            # every object equally likely, whatever its size: F1 counts objects, and
+            # drawing object pixels would spend most patches on a few big ones
+            _, owner, area = np.unique(labels.ravel()[self._object_at], return_inverse=True,
+                                       return_counts=True)
+            self.objects = int(area.size)
+            chance = np.cumsum(1.0 / area[owner])
+        else:
+            self.objects = int(self._object_at.size)
+            chance = np.arange(1.0, self._object_at.size + 1)
+        self._object_cdf = chance / chance[-1] if chance.size else chance
 
-    def patch(self, shape, rng) -> tuple[np.ndarray, np.ndarray]:
-        """A random patch and its target, flipped, rotated and recontrasted."""
-        pool = self._object_at if self._object_at.size and rng.random() < 0.5 else \
-            self._known_at
-        centre = np.unravel_index(pool[rng.integers(pool.size)], self.image.shape)
+    def patch(self, shape, rng, on_object: bool) -> tuple[np.ndarray, np.ndarray]:
+        """A random patch and its target, flipped, rotated and recontrasted, around a
+        random object (``on_object``; instances equally likely) or annotated pixel."""
+        if on_object:
+            pick = np.searchsorted(self._object_cdf, rng.random(), side="right")
+            at = self._object_at[min(int(pick), self._object_at.size - 1)]
+        else:
+            at = self._known_at[rng.integers(self._known_at.size)]
+        centre = np.unravel_index(at, self.image.shape)
         corner = [int(c) - int(rng.integers(s)) for c, s in zip(centre, shape, strict=True)]
         source = [np.arange(c, c + s) for c, s in zip(corner, shape, strict=True)]
         inside = np.ones(shape, bool)
@@ -592,6 +606,19 @@ class _Sample:
         target = _target(labels, *self._rules)
         target[~inside] = IGNORE
         return _augment(image, target, rng)
+
+
+def _shares(counts: Sequence[int]) -> np.ndarray | None:
+    total = sum(counts)
+    return np.asarray(counts, float) / total if total else None
+
+
+def _draw(samples, shape, rng, by_pixels, by_objects) -> tuple[np.ndarray, np.ndarray]:
+    """One training patch: half of them around an object (class balance), drawn so that
+    every object of every image is equally likely; the others anywhere annotated."""
+    on_object = by_objects is not None and rng.random() < 0.5
+    k = rng.choice(len(samples), p=by_objects if on_object else by_pixels)
+    return samples[k].patch(shape, rng, on_object)
 
 
 def _pairs(images, labels, dims) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -783,7 +810,10 @@ def _validation_patches(pairs, task, sparse, background_label, dims, start_model
     samples = [s for s in samples if s.known]
     if not samples:
         return None
-    draws = [samples[k % len(samples)].patch(patch, rng) for k in range(8)]
+    draws = []
+    for k in range(8):
+        sample = samples[k % len(samples)]
+        draws.append(sample.patch(patch, rng, sample.objects > 0 and rng.random() < 0.5))
     return (torch.from_numpy(np.stack([d[0] for d in draws])[:, None]),
             torch.from_numpy(np.stack([d[1] for d in draws])))
 
