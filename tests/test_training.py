@@ -23,6 +23,7 @@ from napari_medseg.training import (
     _Sample,
     _shares,
     _target,
+    _WeightAverage,
     default_patch_shape,
     read_training_pairs,
     setup_message,
@@ -250,6 +251,29 @@ def test_blend_mixes_fine_tuned_and_start_weights():
     assert torch.equal(start[key], reference[key])
     assert not torch.equal(tuned[key], reference[key])  # training moved it
     torch.testing.assert_close(half[key], (tuned[key] + reference[key]) / 2)
+
+
+def test_returned_weights_average_the_steps_weights():
+    """The model trained is the exponential moving average of its weights after each step,
+    batch-norm statistics included; the step counter (an integer buffer) is left alone."""
+    network = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
+    weight, norm = network[0].weight, network[1]
+    average = _WeightAverage(network, decay=0.9)
+    expected = {"weight": weight.item(), "mean": norm.running_mean.item()}
+    for step in range(1, 51):
+        with torch.no_grad():  # what an optimiser step and a forward pass would do
+            weight.fill_(float(step))
+            norm.running_mean.fill_(-float(step))
+            norm.num_batches_tracked.fill_(step)
+        average.update()
+        decay = min(0.9, step / (step + 9))
+        expected = {"weight": decay * expected["weight"] + (1 - decay) * step,
+                    "mean": decay * expected["mean"] - (1 - decay) * step}
+    average.copy_to_network()
+    assert weight.item() == pytest.approx(expected["weight"], rel=1e-5)
+    assert norm.running_mean.item() == pytest.approx(expected["mean"], rel=1e-5)
+    assert 40 < weight.item() < 50  # lags the last step's 50 by about 1 / (1 - decay) steps
+    assert norm.num_batches_tracked.item() == 50
 
 
 def test_auto_blend_takes_the_share_with_the_lowest_validation_loss():
