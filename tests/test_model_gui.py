@@ -9,7 +9,8 @@ from napari.layers import Labels
 from napari_medseg import nuclei_2d
 from napari_medseg.cli import main
 from napari_medseg.evaluation import match_instances
-from napari_medseg.model_runner import ModelInfo, save_model
+from napari_medseg.model_files import save_model
+from napari_medseg.model_info import ModelInfo
 from napari_medseg.networks import build_network
 from napari_medseg.plugin.model_widget import ModelWidget
 

@@ -13,14 +13,10 @@ from skimage.segmentation import find_boundaries
 
 from napari_medseg import nuclei_3d
 from napari_medseg.evaluation import match_instances
-from napari_medseg.model_runner import (
-    ModelInfo,
-    SegmentationModel,
-    instances_from_boundary,
-    link_slices,
-    load_model,
-    save_model,
-)
+from napari_medseg.instances import instances_from_boundary, link_slices
+from napari_medseg.model_files import save_model
+from napari_medseg.model_info import ModelInfo
+from napari_medseg.model_runner import SegmentationModel, load_model
 from napari_medseg.networks import build_network
 
 
@@ -55,6 +51,22 @@ def test_checkpoint_round_trip(tmp_path):
     np.testing.assert_allclose(model.predict(image), direct, atol=1e-5)
     assert model.info.classes == ["background", "object"] and model.info.dims == 2
     assert model.predict(image).shape == (2, 40, 50)
+
+
+def test_half_checkpoints_keep_batch_norm_statistics_beyond_float16(tmp_path):
+    """A running variance above float16's 65,504 must not come back infinite."""
+    net, info = _tiny()
+    bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    bn.running_var.fill_(1e6)
+    bn.running_mean.fill_(300.0)
+    path = save_model(tmp_path / "m.pt", net, info, half=True)
+    stored = torch.load(path, weights_only=True)["state_dict"]
+    assert any(v.dtype == torch.float16 for v in stored.values())  # weights are halved
+    model = load_model(path, device="cpu")
+    loaded = next(m for m in model.network.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert torch.equal(loaded.running_var, bn.running_var)
+    image = np.random.default_rng(0).normal(size=(32, 32)).astype(np.float32)
+    assert np.isfinite(model.predict(image)).all()
 
 
 def test_mean_std_normalisation_is_saved_only_when_not_the_default(tmp_path):

@@ -45,8 +45,8 @@ __all__ = [
 ]
 
 # these import torch, which is slow
-_LAZY = {"available_models": "model_runner", "load_model": "model_runner",
-         "save_model": "model_runner", "train_model": "training"}
+_LAZY = {"available_models": "model_files", "load_model": "model_runner",
+         "save_model": "model_files", "train_model": "training"}
 
 
 def __getattr__(name: str):

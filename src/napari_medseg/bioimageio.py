@@ -21,9 +21,9 @@ from typing import Any
 import torch
 import yaml
 
-from napari_medseg.model_runner import ModelInfo, SegmentationModel
+from napari_medseg.model_info import ModelInfo
 
-__all__ = ["is_bioimageio_package", "load_bioimageio"]
+__all__ = ["is_bioimageio_package", "read_bioimageio"]
 
 _DESCRIPTIONS = ("rdf.yaml", "bioimageio.yaml")
 _LIBRARY = "monai.networks.nets"  # the only library whose networks state dicts may name
@@ -38,8 +38,9 @@ def is_bioimageio_package(path: str | Path) -> bool:
         return _description_name(z) is not None
 
 
-def load_bioimageio(path: str | Path, device: str | None = None) -> SegmentationModel:
-    """Load a bioimage.io model package as a :class:`SegmentationModel` (semantic outputs).
+def read_bioimageio(path: str | Path) -> tuple[torch.nn.Module, ModelInfo]:
+    """The network (on the CPU) and its description (semantic outputs) from a
+    bioimage.io model package; :func:`napari_medseg.load_model` makes a model of them.
 
     Raises
     ------
@@ -72,7 +73,7 @@ def load_bioimageio(path: str | Path, device: str | None = None) -> Segmentation
             name=str(rdf.get("name") or path.stem),
             description=str(rdf.get("description", "")) + " (bioimage.io package)")
         network, info.architecture = _network(z, rdf.get("weights") or {}, path.name)
-    return SegmentationModel(network, info, device)
+    return network, info
 
 
 def _description_name(z: zipfile.ZipFile) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["iou", "match_instances", "next_click"]
+__all__ = ["iou", "match_instances", "matches", "next_click", "overlaps"]
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -54,31 +54,71 @@ def next_click(pred: np.ndarray, truth: np.ndarray) -> tuple[tuple[int, ...], bo
     return tuple(int(v) for v in point), positive
 
 
+def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of overlapping objects of two label maps of one shape, with its IoU.
+
+    Parameters
+    ----------
+    a, b : ndarray of int, same shape
+        Label maps (0 = background).
+
+    Returns
+    -------
+    ids_a, ids_b : ndarray of int64, shape (K,)
+        The ids of each overlapping pair.
+    iou : ndarray of float64, shape (K,)
+
+    Examples
+    --------
+    >>> overlaps(np.array([1, 1, 2, 0]), np.array([3, 3, 3, 3]))
+    (array([1, 2]), array([3, 3]), array([0.5 , 0.25]))
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"label maps of shapes {a.shape} and {b.shape} cannot be compared.")
+    a, b = a.ravel().astype(np.int64), b.ravel().astype(np.int64)
+    both = (a > 0) & (b > 0)
+    width = int(b.max(initial=0)) + 1
+    keys, inter = np.unique(a[both] * width + b[both], return_counts=True)
+    ids_a, ids_b = keys // width, keys % width
+    area_a, area_b = np.bincount(a), np.bincount(b)
+    return ids_a, ids_b, inter / (area_a[ids_a] + area_b[ids_b] - inter)
+
+
+def matches(a: np.ndarray, b: np.ndarray, threshold: float,
+            inclusive: bool = False) -> dict[int, int]:
+    """One-to-one pairs of objects of ``a`` and ``b`` with IoU above ``threshold`` (or
+    at it, ``inclusive``), best pairs first: ``{id in a: id in b}``.
+
+    For thresholds of 0.5 and above a match is unique (two objects cannot both
+    overlap a third by more than half); below, the best-first order decides.
+    """
+    ids_a, ids_b, scores = overlaps(a, b)
+    taken_a, taken_b = {}, set()
+    for k in np.argsort(-scores, kind="stable"):
+        if scores[k] < threshold or (scores[k] == threshold and not inclusive):
+            break
+        p, t = int(ids_a[k]), int(ids_b[k])
+        if p not in taken_a and t not in taken_b:
+            taken_a[p] = t
+            taken_b.add(t)
+    return taken_a
+
+
 def match_instances(pred: np.ndarray, truth: np.ndarray,
                     threshold: float = 0.5) -> tuple[int, int, int]:
     """Match predicted to true instances at IoU > ``threshold``: (TP, FP, FN).
 
-    For thresholds of 0.5 and above a match is unique (two objects cannot both
-    overlap a third by more than half), so no assignment problem arises; below
-    0.5 pairs are taken best first, one-to-one.
-
     F1 = 2 TP / (2 TP + FP + FN); AP as in the DSB2018 / StarDist papers is
     TP / (TP + FP + FN).
+
+    Examples
+    --------
+    >>> truth = np.array([[1, 1, 0, 2, 2]])
+    >>> match_instances(np.array([[5, 5, 0, 0, 7]]), truth)
+    (1, 1, 1)
     """
     pred, truth = np.asarray(pred), np.asarray(truth)
     n_pred, n_true = len(np.unique(pred[pred > 0])), len(np.unique(truth[truth > 0]))
-    both = (pred > 0) & (truth > 0)
-    pairs, inter = np.unique(np.stack([pred[both], truth[both]]), axis=1, return_counts=True)
-    area_p = dict(zip(*np.unique(pred[pred > 0], return_counts=True), strict=True))
-    area_t = dict(zip(*np.unique(truth[truth > 0], return_counts=True), strict=True))
-    scores = [i / (area_p[p] + area_t[t] - i) for (p, t), i in zip(pairs.T, inter, strict=True)]
-    used_p, used_t, tp = set(), set(), 0
-    for k in np.argsort(scores)[::-1]:
-        p, t = pairs[:, k]
-        if scores[k] <= threshold:
-            break
-        if p not in used_p and t not in used_t:
-            used_p.add(p)
-            used_t.add(t)
-            tp += 1
+    tp = len(matches(pred, truth, threshold))
     return tp, n_pred - tp, n_true - tp

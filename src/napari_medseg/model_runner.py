@@ -1,128 +1,33 @@
-"""Segmentation models: loading model files, tiled inference, and instance labels.
-
-A model file is one of:
-
-- our checkpoint (``.pt``, written by :func:`save_model`): a dict holding the
-  weights, the architecture name and keyword arguments, the normalisation, what
-  the outputs mean, the training pixel spacing and a format version. It is read
-  with ``torch.load(weights_only=True)``, so loading runs no code from the file;
-- a TorchScript file (``torch.jit.save``), which carries its own code; its
-  metadata comes from an embedded ``medseg.json`` extra file when present;
-- a bioimage.io model package (:mod:`napari_medseg.bioimageio`).
+"""Running segmentation models: tiled inference and labels from the network's maps.
 
 Inference normalises the image (percentiles, or mean and standard deviation), runs MONAI's
 ``sliding_window_inference`` with Gaussian blending over tiles, and turns the
 network's maps into labels: classes for semantic models, instances for
 ``"instance-boundary"`` models (background / interior / boundary outputs, split
-by a watershed seeded from the interior's distance map). A 2D model applied to a
-stack runs slice by slice and links instances across slices.
+by a watershed seeded from the interior's distance map,
+:func:`~napari_medseg.instances.instances_from_boundary`). A 2D model applied to a
+stack runs slice by slice and links instances across slices. Model files are read
+and written by :mod:`napari_medseg.model_files`.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from scipy import ndimage as ndi
-from skimage.morphology import h_maxima
-from skimage.segmentation import watershed
 
 from napari_medseg._image import luminance
-from napari_medseg.networks import ARCHITECTURES, build_network
+from napari_medseg.instances import instances_from_boundary, link_slices
+from napari_medseg.model_files import BUILTIN, builtin_model, read_model_file, save_model
+from napari_medseg.model_info import ModelInfo
+from napari_medseg.networks import ARCHITECTURES, ceil16
+from napari_medseg.normalization import apply_ranges, intensity_ranges
+from napari_medseg.planes import from_isotropic, isotropic_zoom, to_isotropic
+from napari_medseg.runtime import Cancelled, best_device, run_steps
 
-__all__ = ["Cancelled", "ModelInfo", "SegmentationModel", "available_models", "load_model",
-           "save_model"]
-
-FORMAT = "napari-medseg/model"
-VERSION = 1
-_BUILTIN = {"nuclei-2d": "nuclei_2d.pt"}
-OUTPUTS = ("semantic", "instance-boundary")
-ACTIVATIONS = ("auto", "sigmoid", "softmax", "none")
-NORMALIZATIONS = ("percentiles", "mean-std")
-
-
-class Cancelled(Exception):
-    """Raised by :meth:`SegmentationModel.predict_steps` when its ``cancelled()`` says so."""
-
-
-@dataclass
-class ModelInfo:
-    """What a model is and how to feed it.
-
-    Attributes
-    ----------
-    architecture : str
-        "unet", "vnet", "transunet" (see :mod:`napari_medseg.networks`) or "torchscript".
-    dims : int
-        2 or 3.
-    in_channels : int
-    classes : list of str
-        Output channel names; for "instance-boundary" models
-        ``["background", "interior", "boundary"]``.
-    output : {"semantic", "instance-boundary"}
-    kwargs : dict
-        Architecture options.
-    percentiles : (float, float)
-        Intensity normalisation: these percentiles map to 0 and 1.
-    normalization : {"percentiles", "mean-std"}
-        "percentiles" as above; "mean-std" maps each image channel to zero mean
-        and unit standard deviation (models from elsewhere), ignoring
-        ``percentiles``.
-    spacing : tuple of float or None
-        Pixel spacing of the training data (informative).
-    tile_shape : tuple of int
-        Default sliding-window tile.
-    name : str
-    description : str
-    activation : {"auto", "sigmoid", "softmax", "none"}
-        What turns the network's output into probabilities: "auto" is sigmoid
-        for one output channel, softmax for more; "none" when the network's
-        output already is (models from elsewhere).
-    """
-
-    architecture: str
-    dims: int
-    in_channels: int
-    classes: list[str]
-    output: str = "semantic"
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    percentiles: tuple[float, float] = (1.0, 99.8)
-    spacing: tuple[float, ...] | None = None
-    tile_shape: tuple[int, ...] = (256, 256)
-    name: str = ""
-    description: str = ""
-    activation: str = "auto"
-    normalization: str = "percentiles"
-
-    def __post_init__(self):
-        if self.dims not in (2, 3):
-            raise ValueError(f"dims must be 2 or 3, got {self.dims}.")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}.")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got "
-                             f"{self.activation!r}.")
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got "
-                             f"{self.normalization!r}.")
-        if self.output == "instance-boundary" and len(self.classes) != 3:
-            raise ValueError("an instance-boundary model has 3 outputs: background, interior, "
-                             "boundary.")
-        self.percentiles = tuple(float(p) for p in self.percentiles)
-        self.tile_shape = tuple(int(t) for t in self.tile_shape)
-        if self.spacing is not None:
-            self.spacing = tuple(float(s) for s in self.spacing)
-
-
-_LATER_FIELDS = ("activation", "normalization")  # ModelInfo fields newer than format version 1
-_DEFAULTS = {f.name: f.default for f in fields(ModelInfo)}
+__all__ = ["SegmentationModel", "load_model"]
 
 
 class SegmentationModel:
@@ -143,7 +48,7 @@ class SegmentationModel:
                  device: str | torch.device | None = None, test_time_flips: bool = False):
         self.info = info
         self.test_time_flips = test_time_flips
-        self.device = torch.device(device) if device is not None else _best_device()
+        self.device = torch.device(device) if device is not None else best_device()
         self.network = network.to(self.device).eval()
 
     def __repr__(self) -> str:
@@ -161,31 +66,40 @@ class SegmentationModel:
 
     # -- inference ---------------------------------------------------------------------------
     def predict(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
-                overlap: float = 0.25) -> np.ndarray:
+                overlap: float = 0.25, *, spacing: Sequence[float] | None = None
+                ) -> np.ndarray:
         """Per-class probabilities (softmax; sigmoid for one output), channel first.
 
         Parameters
         ----------
         image : ndarray
-            ``(Y, X)``, ``(Y, X, 3|4)`` RGB, ``(Z, Y, X)``; or channel first
-            ``(C, ...)`` when the model takes C > 1 channels. Any real dtype.
+            ``(Y, X)``, ``(Y, X, 3|4)`` RGB (grey for a grey model), ``(Z, Y, X)``;
+            or channel first ``(C, ...)`` when the model takes C > 1 channels (RGB
+            models also take ``(Y, X, 3|4)`` and ``(Z, Y, X, 3|4)``). Any real dtype.
         tile_shape : sequence of int, optional
             Sliding-window tile, multiples of 16 (default: the model's); larger
             than the image is fine.
         overlap : float
             Fraction of a tile shared with its neighbours, in [0, 1).
+        spacing : sequence of float, optional
+            Voxel size ``(z, y, x)`` of a stack, for models that run on its planes
+            (``info.volume == "planes"``); default: isotropic.
 
         Returns
         -------
         ndarray of float32, shape (n_classes, *spatial)
         """
-        return _finish(self.predict_steps(image, tile_shape, overlap))
+        return run_steps(self.predict_steps(image, tile_shape, overlap, spacing=spacing))
 
     def predict_steps(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
-                      overlap: float = 0.25, cancelled: Callable[[], bool] | None = None
+                      overlap: float = 0.25, cancelled: Callable[[], bool] | None = None, *,
+                      spacing: Sequence[float] | None = None
                       ) -> Generator[tuple[int, int], None, np.ndarray]:
         """:meth:`predict` as a generator for GUIs: yields ``(done, total)`` slices, returns
         the probabilities; raises :class:`Cancelled` between tiles once ``cancelled()``."""
+        if self._on_planes(image):
+            prob = yield from self._planes(image, tile_shape, overlap, cancelled, spacing)
+            return from_isotropic(prob, (prob.shape[0], *np.shape(image)[-3:]))
         out = None
         for done, total, z, prob in self._parts(image, tile_shape, overlap, cancelled):
             yield done, total
@@ -202,7 +116,7 @@ class SegmentationModel:
     def segment(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
                 overlap: float = 0.25, interior_threshold: float = 0.5,
                 foreground_threshold: float = 0.5, split_depth: float = 1.0,
-                min_size: int = 8) -> np.ndarray:
+                min_size: int = 8, *, spacing: Sequence[float] | None = None) -> np.ndarray:
         """Integer labels: instances (instance models) or class indices (semantic models).
 
         Parameters
@@ -211,28 +125,47 @@ class SegmentationModel:
             As for :meth:`predict`.
         interior_threshold, foreground_threshold, split_depth, min_size
             See :func:`instances_from_boundary`.
+        spacing : sequence of float, optional
+            Voxel size ``(z, y, x)`` of a stack: the distance map of 3D instances,
+            and the resampling of models that run on a stack's planes; default:
+            isotropic.
 
         Returns
         -------
         ndarray of int32, the image's spatial shape
+
+        Examples
+        --------
+        >>> from napari_medseg import nuclei_2d
+        >>> image, truth = nuclei_2d()
+        >>> labels = load_model("nuclei-2d", device="cpu").segment(image)
+        >>> labels.shape, labels.max() > 30
+        ((384, 384), np.True_)
         """
-        return _finish(self.segment_steps(image, tile_shape, overlap, None, interior_threshold,
-                                          foreground_threshold, split_depth, min_size))
+        return run_steps(self.segment_steps(image, tile_shape, overlap, None, interior_threshold,
+                                            foreground_threshold, split_depth, min_size,
+                                            spacing=spacing))
 
     def segment_steps(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
                       overlap: float = 0.25, cancelled: Callable[[], bool] | None = None,
                       interior_threshold: float = 0.5, foreground_threshold: float = 0.5,
-                      split_depth: float = 1.0, min_size: int = 8
+                      split_depth: float = 1.0, min_size: int = 8, *,
+                      spacing: Sequence[float] | None = None
                       ) -> Generator[tuple[int, int], None, np.ndarray]:
         """:meth:`segment` as a generator, like :meth:`predict_steps`. A 2D model's stack is
-        labelled slice by slice, so no probability stack is ever held in memory."""
+        labelled slice by slice (no probability stack is ever held in memory), or on its
+        planes (``info.volume == "planes"``: the probabilities of the resampled stack)."""
         options = (interior_threshold, foreground_threshold, split_depth, min_size)
+        if self._on_planes(image):
+            prob = yield from self._planes(image, tile_shape, overlap, cancelled, spacing)
+            labels = self.labels_from_probabilities(prob, *options, spacing=(1.0, 1.0, 1.0))
+            return from_isotropic(labels, np.shape(image)[-3:])
         slices = []
         for done, total, z, prob in self._parts(image, tile_shape, overlap, cancelled):
             yield done, total
             if prob is None:
                 continue
-            labels = self.labels_from_probabilities(prob, *options)
+            labels = self.labels_from_probabilities(prob, *options, spacing=spacing)
             if z is None:
                 return labels
             slices.append(labels)
@@ -240,24 +173,54 @@ class SegmentationModel:
 
     def labels_from_probabilities(self, prob: np.ndarray, interior_threshold: float = 0.5,
                                   foreground_threshold: float = 0.5, split_depth: float = 1.0,
-                                  min_size: int = 8) -> np.ndarray:
+                                  min_size: int = 8, *, spacing: Sequence[float] | None = None
+                                  ) -> np.ndarray:
         """Labels from :meth:`predict`'s output.
 
         Semantic models: the most probable class (0 = the first). Instance models:
-        :func:`instances_from_boundary` on the interior and boundary maps; a 2D
-        model's stack is split slice by slice and linked across slices.
+        :func:`instances_from_boundary` on the interior and boundary maps (3D maps
+        with the voxel ``spacing``, by default the model's); a 2D model's stack of
+        maps is split slice by slice and linked across slices.
         """
         if self.info.output == "semantic":
             if prob.shape[0] == 1:
                 return (prob[0] > 0.5).astype(np.int32)
             return np.argmax(prob, axis=0).astype(np.int32)
         options = (interior_threshold, foreground_threshold, split_depth, min_size)
-        if prob.ndim - 1 == self.info.dims:
-            return instances_from_boundary(prob[1], prob[2], *options, sampling=self.info.spacing)
+        if prob.ndim - 1 == self.info.dims or self.info.volume == "planes":
+            sampling = spacing if spacing is not None else self.info.spacing
+            return instances_from_boundary(prob[1], prob[2], *options,
+                                           sampling=sampling if prob.ndim == 4 else None)
         return link_slices([instances_from_boundary(prob[1, z], prob[2, z], *options)
                             for z in range(prob.shape[1])])
 
     # -- internals ---------------------------------------------------------------------------
+    def _on_planes(self, image: np.ndarray) -> bool:
+        """Whether this model runs on the planes of ``image``: a 2D "planes" model on a
+        stack."""
+        spatial = np.ndim(image) - (1 if self.info.in_channels > 1 else 0)
+        return self.info.dims == 2 and self.info.volume == "planes" and spatial == 3
+
+    def _planes(self, image, tile_shape, overlap, cancelled, spacing) -> Generator:
+        """Yields ``(done, total)`` slices over the three planes of the stack resampled to
+        isotropic voxels; returns the averaged probabilities on that grid."""
+        x, ranges = self._prepare(image)
+        tile = self._tile(tile_shape)
+        iso = to_isotropic(apply_ranges(x, ranges), isotropic_zoom(spacing))
+        total, done, out = sum(iso.shape[1:]), 0, None
+        for axis in range(3):
+            for k in range(iso.shape[axis + 1]):
+                yield done, total
+                prob = self._window(np.take(iso, k, axis=axis + 1), tile, overlap, cancelled)
+                if out is None:
+                    out = np.zeros((prob.shape[0], *iso.shape[1:]), np.float32)
+                place = [slice(None)] * 4
+                place[axis + 1] = k
+                out[tuple(place)] += prob / 3
+                done += 1
+        yield total, total
+        return out
+
     def _parts(self, image, tile_shape, overlap, cancelled) -> Generator:
         """Yields ``(done, total, z, probabilities)``: probabilities are None on the
         progress step before each piece of work, ``z`` is None for a whole image and the
@@ -268,12 +231,12 @@ class SegmentationModel:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}.")
         if x.ndim - 1 == self.info.dims:
             yield 0, 1, None, None
-            yield 1, 1, None, self._window(_apply_ranges(x, ranges), tile, overlap, cancelled)
+            yield 1, 1, None, self._window(apply_ranges(x, ranges), tile, overlap, cancelled)
             return
         depth = x.shape[1]
         for z in range(depth):
             yield z, depth, z, None
-            yield z + 1, depth, z, self._window(_apply_ranges(x[:, z], ranges), tile, overlap,
+            yield z + 1, depth, z, self._window(apply_ranges(x[:, z], ranges), tile, overlap,
                                                 cancelled)
 
     def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -287,13 +250,17 @@ class SegmentationModel:
                     and image.shape[0] > 4:
                 image = luminance(image)
             image = image[None]
+        elif c == 3 and image.ndim in (3, 4) and image.shape[-1] in (3, 4):
+            image = np.moveaxis(image[..., :3], -1, 0)  # colour, channels last: a view
         elif image.shape[0] != c:
-            raise ValueError(f"the model takes {c} channels first, got shape {image.shape}.")
+            raise ValueError(f"{self.info.name or 'the model'} takes {c} channels"
+                             + (" (a colour image, Y x X x 3)" if c == 3 else " first")
+                             + f"; got an image of shape {image.shape}.")
         spatial = image.ndim - 1
         if spatial < self.info.dims or spatial > 3:
             raise ValueError(f"a {self.info.dims}D model cannot run on an image of spatial "
                              f"shape {image.shape[1:]}.")
-        return image, _intensity_ranges(image, self.info.percentiles, self.info.normalization)
+        return image, intensity_ranges(image, self.info.percentiles, self.info.normalization)
 
     def _tile(self, tile_shape: Sequence[int] | None) -> tuple[int, ...]:
         tile = tuple(int(t) for t in (tile_shape or self.info.tile_shape))
@@ -304,7 +271,7 @@ class SegmentationModel:
     def _window(self, x: np.ndarray, tile, overlap, cancelled) -> np.ndarray:
         from monai.inferers import sliding_window_inference
 
-        roi = tuple(min(t, _ceil16(s)) for t, s in zip(tile, x.shape[1:], strict=True))
+        roi = tuple(min(t, ceil16(s)) for t, s in zip(tile, x.shape[1:], strict=True))
 
         def run(batch: torch.Tensor) -> torch.Tensor:
             if cancelled is not None and cancelled():
@@ -336,108 +303,9 @@ def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
 _FLIPS = ((), (-1,), (-2,), (-2, -1))
 
 
-# -- post-processing -------------------------------------------------------------------------
-def instances_from_boundary(interior: np.ndarray, boundary: np.ndarray,
-                            interior_threshold: float = 0.5, foreground_threshold: float = 0.5,
-                            split_depth: float = 1.0, min_size: int = 8,
-                            sampling: Sequence[float] | None = None) -> np.ndarray:
-    """Instances from interior and boundary probability maps (2D or 3D).
-
-    The interior (``interior > interior_threshold``) is split where its distance
-    map has separate peaks: one seed per regional maximum of the (lightly
-    smoothed) distance to the interior's edge that stands at least
-    ``split_depth`` above its surroundings. Seeds grow by watershed over the
-    foreground (``interior + boundary > foreground_threshold``). Touching nuclei
-    whose interiors the network leaves joined by a narrow neck are split there,
-    which seeding from connected interior regions alone cannot do.
-
-    Parameters
-    ----------
-    interior, boundary : ndarray of float, same shape
-        Probabilities in [0, 1].
-    interior_threshold, foreground_threshold : float
-    split_depth : float
-        Minimum depth, in pixels of distance, of the dip between two seeds; lower
-        splits more. ``inf`` keeps one seed per connected interior region.
-    min_size : int
-        Objects smaller than this (pixels) are dropped.
-    sampling : sequence of float, optional
-        Pixel spacing per axis for the distance map (anisotropic stacks).
-
-    Returns
-    -------
-    ndarray of int32, the maps' shape
-    """
-    if interior.shape != boundary.shape:
-        raise ValueError(f"interior {interior.shape} and boundary {boundary.shape} differ.")
-    if not split_depth > 0:
-        raise ValueError(f"split_depth must be > 0, got {split_depth}.")
-    core = interior > interior_threshold
-    foreground = core | ((interior + boundary) > foreground_threshold)
-    distance = ndi.gaussian_filter(ndi.distance_transform_edt(core, sampling=sampling), 1.0)
-    if np.isfinite(split_depth):
-        seeds, _ = ndi.label(h_maxima(distance, split_depth) & core)
-    else:
-        seeds, _ = ndi.label(core)
-    labels = watershed(-distance, seeds, mask=foreground)
-    sizes = np.bincount(labels.ravel())
-    labels[sizes[labels] < min_size] = 0
-    return _relabel(labels)
-
-
-def link_slices(slices: Sequence[np.ndarray], min_iou: float = 0.3) -> np.ndarray:
-    """Join per-slice instance labels into 3D objects by overlap with the previous slice.
-
-    Each object of a slice takes the id of the object of the previous slice it
-    overlaps best (IoU >= ``min_iou``, one-to-one, best pairs first); the others
-    get new ids.
-
-    Returns
-    -------
-    ndarray of int32, shape (Z, Y, X)
-    """
-    out = np.zeros((len(slices), *slices[0].shape), np.int32)
-    next_id = 1
-    previous = None
-    for z, current in enumerate(slices):
-        mapping = {}
-        if previous is not None and current.any() and previous.any():
-            pairs = np.stack([current.ravel(), previous.ravel()], 1)
-            pairs = pairs[(pairs[:, 0] > 0) & (pairs[:, 1] > 0)]
-            keys, inter = np.unique(pairs, axis=0, return_counts=True)
-            area_c = np.bincount(current.ravel())
-            area_p = np.bincount(previous.ravel())
-            scores = inter / (area_c[keys[:, 0]] + area_p[keys[:, 1]] - inter)
-            used = set()
-            for k in np.argsort(-scores):
-                a, b = keys[k]
-                if scores[k] < min_iou:
-                    break
-                if a not in mapping and b not in used:
-                    mapping[a] = b
-                    used.add(b)
-        linked = np.zeros_like(out[z])
-        for label in np.unique(current)[1:]:
-            if label in mapping:
-                linked[current == label] = mapping[label]
-            else:
-                linked[current == label] = next_id
-                next_id += 1
-        out[z] = linked
-        previous = linked
-        next_id = max(next_id, int(linked.max()) + 1)
-    return out
-
-
-# -- files -----------------------------------------------------------------------------------
-def available_models() -> list[str]:
-    """Names of the models shipped in the package."""
-    return sorted(_BUILTIN)
-
-
 def load_model(name_or_path: str | Path, device: str | None = None) -> SegmentationModel:
     """Load a shipped model by name, or a checkpoint, TorchScript file or bioimage.io
-    model package (see :mod:`napari_medseg.bioimageio`).
+    model package (see :mod:`napari_medseg.model_files`).
 
     Raises
     ------
@@ -446,157 +314,21 @@ def load_model(name_or_path: str | Path, device: str | None = None) -> Segmentat
         fit the architecture they claim.
     FileNotFoundError
         For a path that does not exist.
+
+    Examples
+    --------
+    >>> model = load_model("nuclei-2d", device="cpu")
+    >>> model.info.output
+    'instance-boundary'
     """
-    if str(name_or_path) in _BUILTIN:
-        ref = resources.files("napari_medseg.models").joinpath(_BUILTIN[str(name_or_path)])
-        with resources.as_file(ref) as path:
-            return _load_file(Path(path), device, name=str(name_or_path))
+    name = str(name_or_path)
+    if name in BUILTIN:
+        with builtin_model(name) as path:
+            return SegmentationModel(*read_model_file(path, name=name), device)
     path = Path(name_or_path)
     if not path.exists():
-        if path.suffix == "" and "/" not in str(name_or_path):
-            raise ValueError(f"unknown model {str(name_or_path)!r}; built-in models: "
-                             f"{', '.join(available_models())}, or give a file path.")
-        raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
-    return _load_file(path, device, name=path.name)
-
-
-def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
-               half: bool = True) -> Path:
-    """Write ``network`` and ``info`` as a napari-medseg checkpoint (float16 if ``half``)."""
-    state = {k: (v.half() if half and v.is_floating_point() else v)
-             for k, v in network.state_dict().items()}
-    path = Path(path)
-    meta = asdict(info)
-    for key in _LATER_FIELDS:
-        if meta[key] == _DEFAULTS[key]:
-            del meta[key]  # the default; keeps the file readable by older versions
-    torch.save({"format": FORMAT, "version": VERSION, "info": meta,
-                "state_dict": state}, path)
-    return path
-
-
-def _load_file(path: Path, device, name: str) -> SegmentationModel:
-    from napari_medseg.bioimageio import is_bioimageio_package, load_bioimageio
-
-    if is_bioimageio_package(path):
-        return load_bioimageio(path, device)
-    if _is_torchscript(path):
-        extra = {"medseg.json": ""}
-        try:
-            network = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-        except RuntimeError as err:
-            raise ValueError(f"{path.name!r} is a broken TorchScript file: {err}") from None
-        if not extra["medseg.json"]:
-            raise ValueError(f"TorchScript file {path.name!r} has no 'medseg.json' metadata "
-                             "(save it with _extra_files={'medseg.json': json.dumps(info)}).")
-        info = ModelInfo(**{**json.loads(extra["medseg.json"]), "architecture": "torchscript"})
-        return SegmentationModel(network, _named(info, name), device)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip and torch errors all mean "not our file"
-        raise ValueError(f"{path.name!r} is not a napari-medseg checkpoint or TorchScript "
-                         f"model ({type(err).__name__}).") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise ValueError(f"{path.name!r} is not a napari-medseg model checkpoint.")
-    if checkpoint.get("version", 0) > VERSION:
-        raise ValueError(f"{path.name!r} needs a newer napari-medseg (checkpoint version "
-                         f"{checkpoint['version']}, this one reads up to {VERSION}).")
-    info = ModelInfo(**checkpoint["info"])
-    if info.architecture not in ARCHITECTURES:
-        raise ValueError(f"{path.name!r}: unknown architecture {info.architecture!r}.")
-    network = build_network(info.architecture, info.dims, info.in_channels, len(info.classes),
-                            **info.kwargs)
-    try:
-        network.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                 for k, v in checkpoint["state_dict"].items()})
-    except RuntimeError as err:
-        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
-        raise ValueError(f"weights in {path.name!r} do not fit a {info.dims}D "
-                         f"{info.architecture} with {info.kwargs}: {first}") from None
-    return SegmentationModel(network, _named(info, name), device)
-
-
-def _named(info: ModelInfo, name: str) -> ModelInfo:
-    if not info.name:
-        info.name = name
-    return info
-
-
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.split("/", 1)[-1].startswith("code/") for n in z.namelist())
-
-
-def _best_device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _intensity_ranges(x: np.ndarray, percentiles: tuple[float, float],
-                      normalization: str = "percentiles") -> np.ndarray:
-    """Per channel of ``x`` (C, ...), from its finite values (a subsample of at most 4
-    million): the values that normalisation maps to 0 and 1, as a ``(C, 2)`` float64
-    array: those at ``percentiles``, or mean and mean + standard deviation."""
-    ranges = np.zeros((x.shape[0], 2))
-    for c in range(x.shape[0]):
-        flat = x[c].reshape(-1)
-        if flat.size > 4_000_000:
-            flat = flat[:: flat.size // 4_000_000]
-        if flat.dtype.kind == "b":  # np.percentile cannot interpolate booleans
-            flat = flat.astype(np.uint8)
-        finite = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
-        if not finite.size:
-            continue
-        if normalization == "mean-std":
-            mean = finite.mean(dtype=np.float64)
-            ranges[c] = mean, mean + finite.std(dtype=np.float64)
-        else:
-            ranges[c] = np.percentile(finite, percentiles)
-    return ranges
-
-
-def _apply_ranges(x: np.ndarray, ranges: np.ndarray) -> np.ndarray:
-    """``x`` (C, ...) as float32 with each channel's range mapped to [0, 1] (NaN -> 0)."""
-    out = np.empty(x.shape, np.float32)
-    for c, (lo, hi) in enumerate(ranges):
-        scale = hi - lo if hi > lo else 1.0
-        out[c] = x[c]
-        out[c] -= lo
-        out[c] /= scale
-    return np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-
-
-def _normalize(x: np.ndarray, percentiles: tuple[float, float],
-               normalization: str = "percentiles") -> np.ndarray:
-    """Per channel: ``percentiles`` (or mean, mean + std) map to 0 and 1 (computed on a
-    subsample of big images)."""
-    return _apply_ranges(x, _intensity_ranges(x, percentiles, normalization))
-
-
-def _finish(steps: Generator, on_step: Callable[[Any], None] | None = None) -> Any:
-    """Run a generator to its end, passing what it yields to ``on_step``; return its
-    return value."""
-    while True:
-        try:
-            step = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if on_step is not None:
-            on_step(step)
-
-
-def _ceil16(n: int) -> int:
-    return int(np.ceil(n / 16) * 16)
-
-
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
-    lut = np.zeros(int(labels.max()) + 1, np.int32)
-    lut[ids] = np.arange(1, len(ids) + 1)
-    return lut[labels]
+        if path.suffix == "" and "/" not in name:
+            raise ValueError(f"unknown model {name!r}; built-in models: "
+                             f"{', '.join(sorted(BUILTIN))}, or give a file path.")
+        raise FileNotFoundError(f"model file {name!r} does not exist.")
+    return SegmentationModel(*read_model_file(path), device)

@@ -14,9 +14,15 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["ARCHITECTURES", "TransUNet", "build_network"]
+__all__ = ["ARCHITECTURES", "SIZE_MULTIPLE", "TransUNet", "build_network", "ceil16"]
 
 ARCHITECTURES = ("unet", "vnet", "transunet")
+SIZE_MULTIPLE = 16  # inputs whose sides are multiples of this pass every network's strides
+
+
+def ceil16(n: int) -> int:
+    """``n`` rounded up to a multiple of :data:`SIZE_MULTIPLE` (16)."""
+    return -(-int(n) // SIZE_MULTIPLE) * SIZE_MULTIPLE
 
 
 def build_network(architecture: str, dims: int, in_channels: int, out_channels: int,

@@ -23,8 +23,10 @@ from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 
-from napari_medseg.model_runner import Cancelled, SegmentationModel, available_models, load_model
+from napari_medseg.model_files import available_models
+from napari_medseg.model_runner import SegmentationModel, load_model
 from napari_medseg.plugin.interpolation_widget import advance_progress
+from napari_medseg.runtime import Cancelled
 
 __all__ = ["ModelWidget", "add_result_layers", "segment_worker", "start_segmentation"]
 

@@ -1,0 +1,162 @@
+"""Model files: our checkpoints, TorchScript files and bioimage.io packages; built-in models.
+
+A model file is one of:
+
+- our checkpoint (``.pt``, written by :func:`save_model`): a dict holding the
+  weights, the architecture name and keyword arguments, the normalisation, what
+  the outputs mean, the training pixel spacing and a format version. It is read
+  with ``torch.load(weights_only=True)``, so loading runs no code from the file;
+- a TorchScript file (``torch.jit.save``), which carries its own code; its
+  metadata comes from an embedded ``medseg.json`` extra file when present;
+- a bioimage.io model package (:mod:`napari_medseg.bioimageio`).
+
+:func:`read_model_file` turns any of them into a network and its
+:class:`~napari_medseg.model_info.ModelInfo`;
+:func:`napari_medseg.model_runner.load_model` makes a runnable model of them.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from contextlib import contextmanager
+from dataclasses import asdict, fields
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from napari_medseg.bioimageio import is_bioimageio_package, read_bioimageio
+from napari_medseg.model_info import ModelInfo
+from napari_medseg.networks import ARCHITECTURES, build_network
+
+__all__ = ["available_models", "builtin_model", "read_model_file", "save_model"]
+
+FORMAT = "napari-medseg/model"
+VERSION = 1
+BUILTIN = {"nuclei-2d": "nuclei_2d.pt"}
+# ModelInfo fields newer than format version 1: left out of files where they are the default
+_LATER_FIELDS = ("activation", "normalization", "volume")
+_DEFAULTS = {f.name: f.default for f in fields(ModelInfo)}
+
+
+def available_models() -> list[str]:
+    """Names of the models shipped in the package.
+
+    Examples
+    --------
+    >>> "nuclei-2d" in available_models()
+    True
+    """
+    return sorted(BUILTIN)
+
+
+@contextmanager
+def builtin_model(name: str):
+    """The path of the file of the shipped model ``name`` (a key of :data:`BUILTIN`), as a
+    context manager."""
+    ref = resources.files("napari_medseg.models").joinpath(BUILTIN[name])
+    with resources.as_file(ref) as path:
+        yield Path(path)
+
+
+def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
+               half: bool = True) -> Path:
+    """Write ``network`` and ``info`` as a napari-medseg checkpoint.
+
+    With ``half``, the weights are stored as float16 (half the file); buffers such as
+    batch-norm statistics stay float32, as their range can exceed float16's (a running
+    variance above 65,504 would become infinite).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    buffers = {name for name, _ in network.named_buffers()}
+    state = {k: (v.half() if half and v.is_floating_point() and k not in buffers else v)
+             for k, v in network.state_dict().items()}
+    path = Path(path)
+    meta = asdict(info)
+    for key in _LATER_FIELDS:
+        if meta[key] == _DEFAULTS[key]:
+            del meta[key]  # the default; keeps the file readable by older versions
+    torch.save({"format": FORMAT, "version": VERSION, "info": meta,
+                "state_dict": state}, path)
+    return path
+
+
+def read_model_file(path: str | Path, name: str | None = None
+                    ) -> tuple[torch.nn.Module, ModelInfo]:
+    """The network (on the CPU, float32) and its description from a model file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A checkpoint, TorchScript file or bioimage.io package.
+    name : str, optional
+        The model's name where the file gives none (default: the file name).
+
+    Raises
+    ------
+    ValueError
+        For files that are not a model, or weights that do not fit the
+        architecture they claim.
+    """
+    path = Path(path)
+    name = name or path.name
+    if is_bioimageio_package(path):
+        network, info = read_bioimageio(path)
+    elif _is_torchscript(path):
+        network, info = _read_torchscript(path)
+    else:
+        network, info = _read_checkpoint(path)
+    if not info.name:
+        info.name = name
+    return network, info
+
+
+def _read_torchscript(path: Path) -> tuple[torch.nn.Module, ModelInfo]:
+    extra = {"medseg.json": ""}
+    try:
+        network = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except RuntimeError as err:
+        raise ValueError(f"{path.name!r} is a broken TorchScript file: {err}") from None
+    if not extra["medseg.json"]:
+        raise ValueError(f"TorchScript file {path.name!r} has no 'medseg.json' metadata "
+                         "(save it with _extra_files={'medseg.json': json.dumps(info)}).")
+    info = ModelInfo(**{**json.loads(extra["medseg.json"]), "architecture": "torchscript"})
+    return network, info
+
+
+def _read_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelInfo]:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle, zip and torch errors all mean "not our file"
+        raise ValueError(f"{path.name!r} is not a napari-medseg checkpoint or TorchScript "
+                         f"model ({type(err).__name__}).") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise ValueError(f"{path.name!r} is not a napari-medseg model checkpoint.")
+    if checkpoint.get("version", 0) > VERSION:
+        raise ValueError(f"{path.name!r} needs a newer napari-medseg (checkpoint version "
+                         f"{checkpoint['version']}, this one reads up to {VERSION}).")
+    info = ModelInfo(**checkpoint["info"])
+    if info.architecture not in ARCHITECTURES:
+        raise ValueError(f"{path.name!r}: unknown architecture {info.architecture!r}.")
+    network = build_network(info.architecture, info.dims, info.in_channels, len(info.classes),
+                            **info.kwargs)
+    try:
+        network.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                 for k, v in checkpoint["state_dict"].items()})
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise ValueError(f"weights in {path.name!r} do not fit a {info.dims}D "
+                         f"{info.architecture} with {info.kwargs}: {first}") from None
+    return network, info
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.split("/", 1)[-1].startswith("code/") for n in z.namelist())

@@ -1,0 +1,96 @@
+"""What a segmentation model is and how to feed it: :class:`ModelInfo`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ACTIVATIONS", "NORMALIZATIONS", "OUTPUTS", "VOLUMES", "ModelInfo"]
+
+OUTPUTS = ("semantic", "instance-boundary")
+ACTIVATIONS = ("auto", "sigmoid", "softmax", "none")
+NORMALIZATIONS = ("percentiles", "mean-std")
+VOLUMES = ("slices", "planes")
+
+
+@dataclass
+class ModelInfo:
+    """What a model is and how to feed it.
+
+    Attributes
+    ----------
+    architecture : str
+        "unet", "vnet", "transunet" (see :mod:`napari_medseg.networks`) or "torchscript".
+    dims : int
+        2 or 3.
+    in_channels : int
+    classes : list of str
+        Output channel names; for "instance-boundary" models
+        ``["background", "interior", "boundary"]``.
+    output : {"semantic", "instance-boundary"}
+    kwargs : dict
+        Architecture options.
+    percentiles : (float, float)
+        Intensity normalisation: these percentiles map to 0 and 1.
+    normalization : {"percentiles", "mean-std"}
+        "percentiles" as above; "mean-std" maps each image channel to zero mean
+        and unit standard deviation (models from elsewhere), ignoring
+        ``percentiles``.
+    spacing : tuple of float or None
+        Pixel spacing of the training data (informative).
+    tile_shape : tuple of int
+        Default sliding-window tile.
+    name : str
+    description : str
+    activation : {"auto", "sigmoid", "softmax", "none"}
+        What turns the network's output into probabilities: "auto" is sigmoid
+        for one output channel, softmax for more; "none" when the network's
+        output already is (models from elsewhere).
+    volume : {"slices", "planes"}
+        How a 2D model runs on a stack: "slices", slice by slice with instances
+        linked across slices; "planes", on the YX, ZX and ZY planes of the stack
+        resampled to isotropic voxels, averaged, then one 3D watershed
+        (:mod:`napari_medseg.planes`).
+
+    Examples
+    --------
+    >>> info = ModelInfo("unet", dims=2, in_channels=1, classes=["background", "nucleus"])
+    >>> info.tile_shape
+    (256, 256)
+    """
+
+    architecture: str
+    dims: int
+    in_channels: int
+    classes: list[str]
+    output: str = "semantic"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    percentiles: tuple[float, float] = (1.0, 99.8)
+    spacing: tuple[float, ...] | None = None
+    tile_shape: tuple[int, ...] = (256, 256)
+    name: str = ""
+    description: str = ""
+    activation: str = "auto"
+    normalization: str = "percentiles"
+    volume: str = "slices"
+
+    def __post_init__(self):
+        if self.dims not in (2, 3):
+            raise ValueError(f"dims must be 2 or 3, got {self.dims}.")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}.")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got "
+                             f"{self.activation!r}.")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got "
+                             f"{self.normalization!r}.")
+        if self.volume not in VOLUMES:
+            raise ValueError(f"volume must be one of {VOLUMES}, got {self.volume!r}.")
+        if self.output == "instance-boundary" and len(self.classes) != 3:
+            raise ValueError("an instance-boundary model has 3 outputs: background, interior, "
+                             "boundary.")
+        self.percentiles = tuple(float(p) for p in self.percentiles)
+        self.tile_shape = tuple(int(t) for t in self.tile_shape)
+        if self.spacing is not None:
+            self.spacing = tuple(float(s) for s in self.spacing)
