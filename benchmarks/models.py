@@ -1,13 +1,21 @@
-"""Model runner: held-out accuracy of nuclei-2d, speed and memory.
+"""Model runner: accuracy of the shipped nuclei models on both test sets, speed and memory.
 
-Usage: python benchmarks/models.py [--threads 2] [--skip-memory]
+Usage: python benchmarks/models.py [--threads 2] [--model nuclei-2d] [--skip-memory]
+                                   [--skip-speed] [--split test|validation]
 
-Accuracy: the held-out shared DSB2018 fluorescence images (sorted ids, every 5th; never used
-in training, see scripts/train_nuclei.py): F1 and AP at IoU 0.5 over all nuclei of all images
-(matched instances, napari_medseg.evaluation.match_instances), for nuclei-2d and for Otsu +
-distance-transform watershed in the same run.
-Speed: segment() on a 512x512 image; sliding-window throughput of SegmentationModel.predict
-against MONAI's sliding_window_inference with the same network, tiles and overlap.
+Accuracy, with Otsu + distance-transform watershed in the same run as the floor
+(napari_medseg.datasets gives the images):
+- fluorescence: the 57 fluorescence images of the DSB2018 stage-1 training set's test split
+  (ids[::10]), and the 53 of the stage-1 test set (other annotators), all and less its 5
+  fixed fine-tuning images (48);
+- colour (nuclei-he-2d): the 10 brightfield / H&E images of that test split and the 12 of
+  the stage-1 test set.
+Per set: F1 and AP (TP / (TP + FP + FN)) at IoU 0.5 over all nuclei of all images
+(napari_medseg.evaluation.match_instances), and the mean of AP over IoU 0.5:0.05:0.95
+(as micro-sam reports DSB). ``--split validation`` scores the training set's validation
+split instead (for choices made while training; never the test images).
+Speed: segment() on a 512x512 image; sliding-window throughput against MONAI's
+sliding_window_inference with the same network, tiles and overlap.
 Memory: peak resident memory of segmenting a 64x1024x1024 uint16 stack slice by slice.
 """
 
@@ -17,7 +25,6 @@ import argparse
 import resource
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,15 +33,28 @@ from skimage.feature import peak_local_max
 from skimage.filters import threshold_otsu
 from skimage.segmentation import watershed
 
+from napari_medseg.datasets import (
+    DSB_TEST,
+    DSB_TRAIN,
+    data_folder,
+    dsb_split,
+    finetune_ids,
+    read_dsb,
+)
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import load_model
+from napari_medseg.runtime import processor_name
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from train_box_click import DATA, fluorescence_pairs, split_ids
+THRESHOLDS = np.round(np.arange(0.5, 0.951, 0.05), 2)
 
 
 def otsu_watershed(image: np.ndarray) -> np.ndarray:
-    smooth = ndi.gaussian_filter(image.astype(np.float32), 1)
+    """The classical floor: Otsu foreground split by a distance-transform watershed
+    (dark objects on bright ground for colour images)."""
+    grey = image.astype(np.float32)
+    if grey.ndim == 3:
+        grey = -grey @ np.array([0.299, 0.587, 0.114], np.float32)
+    smooth = ndi.gaussian_filter(grey, 1)
     mask = smooth > threshold_otsu(smooth)
     distance = ndi.distance_transform_edt(mask)
     peaks = peak_local_max(distance, min_distance=4, labels=ndi.label(mask)[0])
@@ -43,34 +63,67 @@ def otsu_watershed(image: np.ndarray) -> np.ndarray:
     return watershed(-distance, markers, mask=mask)
 
 
-def accuracy(model) -> None:
-    totals = {"nuclei-2d": np.zeros(3, int), "Otsu + watershed": np.zeros(3, int)}
-    pairs = fluorescence_pairs(split_ids()[1])
-    n = len(pairs)
+def scores(pairs, segment) -> dict[str, float]:
+    """F1@0.5, AP@0.5 and AP over IoU 0.5:0.95 of ``segment`` on (image, truth) pairs."""
+    counts = np.zeros((len(THRESHOLDS), 3), int)
     for image, truth in pairs:
-        totals["nuclei-2d"] += match_instances(model.segment(image), truth)
-        totals["Otsu + watershed"] += match_instances(otsu_watershed(image), truth)
-    print(f"held-out fluorescence images: {n}, nuclei: {totals['nuclei-2d'][[0, 2]].sum()}")
-    for name, (tp, fp, fn) in totals.items():
-        print(f"  {name:18s} F1@0.5 {2 * tp / (2 * tp + fp + fn):.3f}  "
-              f"AP@0.5 {tp / (tp + fp + fn):.3f}  (TP {tp}, FP {fp}, FN {fn})")
+        pred = segment(image)
+        counts += [match_instances(pred, truth, t) for t in THRESHOLDS]
+    tp, fp, fn = counts.T
+    ap = tp / np.maximum(tp + fp + fn, 1)
+    return {"F1@0.5": 2 * tp[0] / max(2 * tp[0] + fp[0] + fn[0], 1), "AP@0.5": ap[0],
+            "AP@0.5:0.95": float(ap.mean()), "nuclei": int(tp[0] + fn[0]),
+            "images": len(pairs)}
+
+
+def report(name: str, result: dict) -> None:
+    print(f"  {name:24s} F1@0.5 {result['F1@0.5']:.3f}  AP@0.5 {result['AP@0.5']:.3f}  "
+          f"AP@0.5:0.95 {result['AP@0.5:0.95']:.3f}  ({result['images']} images, "
+          f"{result['nuclei']} nuclei)", flush=True)
+
+
+def test_sets(kind: str, split_name: str) -> dict[str, list]:
+    """The named image sets of ``kind`` to score on."""
+    train_dir = data_folder(DSB_TRAIN)
+    split = dsb_split(train_dir)
+    ids = split.of_kind(getattr(split, split_name), kind)
+    sets = {f"stage-1 train, {split_name} split": read_dsb(train_dir, ids)}
+    if split_name == "test":
+        test_dir = data_folder(DSB_TEST)
+        other = dsb_split(test_dir)
+        test_ids = other.of_kind(other.test, kind)
+        sets["stage-1 test"] = read_dsb(test_dir, test_ids)
+        if kind == "fluorescence":
+            held = set(finetune_ids(test_dir))
+            sets["stage-1 test less 5"] = [p for i, p in zip(test_ids, sets["stage-1 test"],
+                                                             strict=True) if i not in held]
+    return sets
+
+
+def accuracy(model, split_name: str) -> None:
+    kind = "brightfield" if model.info.in_channels == 3 else "fluorescence"
+    for set_name, pairs in test_sets(kind, split_name).items():
+        print(f"{kind} nuclei, {set_name}:", flush=True)
+        report(model.info.name, scores(pairs, model.segment))
+        report("Otsu + watershed", scores(pairs, otsu_watershed))
 
 
 def speed(model) -> None:
     from monai.inferers import sliding_window_inference
 
     rng = np.random.default_rng(0)
-    image = rng.normal(1000, 100, (512, 512)).astype(np.float32)
+    shape = (512, 512, 3) if model.info.in_channels == 3 else (512, 512)
+    image = rng.normal(1000, 100, shape).astype(np.float32)
     model.segment(image)
     t0 = time.perf_counter()
     model.segment(image)
     print(f"segment() on 512x512: {time.perf_counter() - t0:.2f} s")
-    big = rng.normal(size=(1024, 1024)).astype(np.float32)
+    big = rng.normal(size=(model.info.in_channels, 1024, 1024)).astype(np.float32)
     tile = model.info.tile_shape
     t0 = time.perf_counter()
-    model.predict(big, tile, 0.25)
+    model.predict(big if model.info.in_channels > 1 else big[0], tile, 0.25)
     ours = time.perf_counter() - t0
-    x = torch.from_numpy(big[None, None])
+    x = torch.from_numpy(big[None])
     t0 = time.perf_counter()
     with torch.inference_mode():
         sliding_window_inference(x, tile, 4, model.network, overlap=0.25, mode="gaussian")
@@ -93,16 +146,18 @@ def memory(model) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default="nuclei-2d", help="built-in name or model file")
+    parser.add_argument("--split", choices=("test", "validation"), default="test")
+    parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args(argv)
-    if not DATA.is_dir():
-        print(f"shared data not found at {DATA}")
-        return 1
     torch.set_num_threads(args.threads)
-    model = load_model("nuclei-2d", device="cpu")
-    accuracy(model)
-    speed(model)
-    if not args.skip_memory:
+    print(f"{processor_name()}, {args.threads} threads")
+    model = load_model(args.model, device="cpu")
+    accuracy(model, args.split)
+    if not args.skip_speed:
+        speed(model)
+    if not args.skip_memory and model.info.in_channels == 1:
         memory(model)
     return 0
 

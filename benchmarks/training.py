@@ -1,25 +1,22 @@
-"""Training from the user's labels: fine-tuning, from scratch, sparse annotation.
+"""Training from the user's labels: fine-tuning to another lab's outlines, from scratch, sparse.
 
-Usage: python benchmarks/training.py [--threads 2] [--runs finetune,colour,scratch,sparse]
-                                     [--seed 0]
+Usage: python benchmarks/training.py [--threads 2] [--runs finetune,scratch,sparse,colour]
+                                     [--seed 0] [--model nuclei-2d]
 
-Data: the shared DSB2018 fluorescence images, split as everywhere in this repo (sorted ids,
-every 5th held out: 12 held-out fluorescence images, 839 nuclei). Training images are the
-first 5 (fine-tuning) or 20 (from scratch) fluorescence images of the training part, in
-sorted order. Each run is limited by wall-clock time on the CPU (``time_limit``), then scored
-on the held-out images: F1 and AP at IoU 0.5 of matched instances.
-
-- finetune: nuclei-2d fine-tuned on 5 images for 5 minutes with the defaults (one of the 5
-  images is validation data, on which the share of fine-tuned weights is chosen), against
-  nuclei-2d itself; the validation loss of each share is printed.
-- colour: the same on a new kind of image: nuclei-2d (fluorescence) fine-tuned for 5 minutes
-  on the 11 colour (H&E, brightfield) training images, scored on the held-out colour image
-  (70 nuclei).
-- scratch: a U-Net from scratch on 20 images for 10 minutes.
+Data (napari_medseg.datasets):
+- finetune: the shipped model fine-tuned with train_model's defaults for 10 minutes on the 5
+  fixed fine-tuning images of the DSB2018 stage-1 test set (its first 5 fluorescence ids;
+  other annotators, more generous outlines), scored on its other 48 fluorescence images,
+  beside the model as shipped; the validation loss of each fine-tuned share is printed.
+- colour: nuclei-he-2d fine-tuned the same way on the stage-1 test set's first 3 colour
+  images, scored on its other 9.
+- scratch: a U-Net from scratch on the first 20 fluorescence images of the stage-1 training
+  set's train split for 10 minutes, scored on the 57 fluorescence images of its test split.
 - sparse: the same, with 20% of each image's nuclei labelled (at random, at least one) and
   background painted around them: background pixels within 40 px of a labelled nucleus and
   more than 3 px from any nucleus (so no unlabelled nucleus is marked background). Everything
   else is "not annotated".
+Scores: F1 and AP at IoU 0.5 of matched instances over all nuclei of all images.
 """
 
 from __future__ import annotations
@@ -27,18 +24,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy import ndimage as ndi
 
+from napari_medseg.datasets import DSB_TEST, DSB_TRAIN, data_folder, dsb_split, read_dsb
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import load_model
+from napari_medseg.runtime import processor_name
 from napari_medseg.training import blend_message, train_model
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from train_box_click import DATA, colour_pairs, fluorescence_pairs, split_ids
 
 BACKGROUND = 65535  # the "checked background" label of the sparse run
 
@@ -69,19 +64,19 @@ def run(name, test, images, labels, minutes, seed, **kwargs):
     seconds = time.perf_counter() - start
     f1, ap = score(model, test)
     last = history[-1]
-    print(f"  {name:34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}  ({last.iteration} iterations, "
+    print(f"  {name:36s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}  ({last.iteration} iterations, "
           f"{seconds / 60:.1f} min, final loss {last.loss:.3f})", flush=True)
     if last.blend is not None:
         print(f"    {blend_message(last)}", flush=True)
     return model
 
 
-def fine_tune(name, start, train, test, seed) -> None:
-    """Score ``start``, fine-tune it on ``train`` for 5 minutes with the defaults
-    (validation data and share chosen automatically), score the result."""
+def fine_tune(name, start, train, test, seed, minutes=10) -> None:
+    """Score ``start``, fine-tune it on ``train`` with the defaults (validation data and
+    share chosen automatically), score the result."""
     f1, ap = score(start, test)
-    print(f"  {'nuclei-2d as shipped':34s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
-    run(name, test, [i for i, _ in train], [t for _, t in train], 5, seed, init=start,
+    print(f"  {start.info.name + ' as shipped':36s} F1@0.5 {f1:.3f}  AP@0.5 {ap:.3f}", flush=True)
+    run(name, test, [i for i, _ in train], [t for _, t in train], minutes, seed, init=start,
         validation=0.1, device="cpu")
 
 
@@ -89,29 +84,37 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", default="finetune,scratch,sparse")
+    parser.add_argument("--model", default="nuclei-2d", help="the model to fine-tune")
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds training and the sparse run's choice of nuclei")
     args = parser.parse_args(argv)
-    if not DATA.is_dir():
-        print(f"shared data not found at {DATA}")
-        return 1
     torch.set_num_threads(args.threads)
-    train_ids, test_ids = split_ids()
-    train, test = fluorescence_pairs(train_ids), fluorescence_pairs(test_ids)
     runs = args.runs.split(",")
-    print(f"held-out: {len(test)} fluorescence images, "
-          f"{sum(len(np.unique(t)) - 1 for _, t in test)} nuclei; {args.threads} threads")
-    base = load_model("nuclei-2d", device="cpu")
+    print(f"{processor_name()}, {args.threads} threads")
+    other_dir = data_folder(DSB_TEST)
+    other = dsb_split(other_dir)
     if "finetune" in runs:
-        fine_tune("nuclei-2d fine-tuned, 5 images", base, train[:5], test, args.seed)
+        ids = other.of_kind(other.test, "fluorescence")
+        pairs = read_dsb(other_dir, ids)
+        print(f"stage-1 test: fine-tuning on {len(pairs[:5])} images, scored on "
+              f"{len(pairs[5:])} ({sum(len(np.unique(t)) - 1 for _, t in pairs[5:])} nuclei)",
+              flush=True)
+        fine_tune(f"{args.model} fine-tuned, 5 images", load_model(args.model, device="cpu"),
+                  pairs[:5], pairs[5:], args.seed)
     if "colour" in runs:
-        colour_train, colour_test = colour_pairs(train_ids), colour_pairs(test_ids)
-        print(f"colour held-out: {len(colour_test)} image(s), "
-              f"{sum(len(np.unique(t)) - 1 for _, t in colour_test)} nuclei", flush=True)
-        fine_tune(f"fine-tuned, {len(colour_train)} colour", base, colour_train, colour_test,
-                  args.seed)
-    twenty = train[:20]
+        pairs = read_dsb(other_dir, other.of_kind(other.test, "brightfield"))
+        print(f"stage-1 test colour: fine-tuning on 3 images, scored on {len(pairs[3:])}",
+              flush=True)
+        fine_tune("nuclei-he-2d fine-tuned, 3 images", load_model("nuclei-he-2d", device="cpu"),
+                  pairs[:3], pairs[3:], args.seed)
+    train_dir = data_folder(DSB_TRAIN)
+    split = dsb_split(train_dir)
+    test = read_dsb(train_dir, split.of_kind(split.test, "fluorescence"))
+    twenty = read_dsb(train_dir, split.of_kind(split.train, "fluorescence")[:20])
     images = [i for i, _ in twenty]
+    if {"scratch", "sparse"} & set(runs):
+        print(f"stage-1 train, test split: {len(test)} fluorescence images, "
+              f"{sum(len(np.unique(t)) - 1 for _, t in test)} nuclei", flush=True)
     if "scratch" in runs:
         run("from scratch, 20 images", test, images, [t for _, t in twenty], 10, args.seed,
             device="cpu")

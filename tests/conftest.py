@@ -1,30 +1,44 @@
-"""Shared fixtures: the real DSB2018 nuclei (skipped when absent) and small helpers."""
+"""Shared fixtures: the real data sets of the shared folder (skipped when absent)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-DATA_DIR = Path(
-    os.environ.get("MEDSEG_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
-) / "dsb2018-stage1-test"
+from napari_medseg.datasets import DSB_TEST, DSB_TRAIN, GONUCLEAR, data_folder, dsb_split, read_dsb
 
 
-def dsb_ids() -> list[str]:
-    """Sorted ids of the shared DSB2018 images (empty when the folder is absent)."""
-    if not DATA_DIR.is_dir():
-        return []
-    return sorted(p.name[: -len("_labels.tif")] for p in DATA_DIR.glob("*_labels.tif"))
+def _folder(name: str) -> Path:
+    try:
+        return data_folder(name)
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
 
 
 @pytest.fixture(scope="session")
 def dsb_dir() -> Path:
-    if not dsb_ids():
-        pytest.skip(f"shared DSB2018 data not found at {DATA_DIR}")
-    return DATA_DIR
+    """The DSB2018 stage-1 test set (other annotators; test-only)."""
+    return _folder(DSB_TEST)
+
+
+@pytest.fixture(scope="session")
+def dsb_train_dir() -> Path:
+    """The DSB2018 stage-1 training set (its ``train`` split may be trained on)."""
+    return _folder(DSB_TRAIN)
+
+
+@pytest.fixture(scope="session")
+def gonuclear_dir() -> Path:
+    return _folder(GONUCLEAR)
+
+
+def dsb_fluorescence(folder: Path, count: int, role: str = "train"
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The first ``count`` fluorescence (image, labels) pairs of a split's ``role``."""
+    split = dsb_split(folder)
+    return read_dsb(folder, split.of_kind(getattr(split, role), "fluorescence")[:count])
 
 
 @pytest.fixture

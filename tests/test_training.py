@@ -9,26 +9,24 @@ import pytest
 import tifffile
 import torch
 from scipy import ndimage as ndi
-from skimage.io import imread, imsave
+from skimage.io import imsave
 
+from conftest import dsb_fluorescence
 from napari_medseg import nuclei_2d, nuclei_3d, train_model
 from napari_medseg.evaluation import match_instances
-from napari_medseg.model_runner import Cancelled, load_model
+from napari_medseg.model_runner import load_model
+from napari_medseg.runtime import Cancelled
 from napari_medseg.training import (
     BLEND_CHOICES,
     FALLBACK_BLEND,
-    IGNORE,
-    _blend_weights,
-    _draw,
-    _Sample,
-    _shares,
-    _target,
-    _WeightAverage,
     default_patch_shape,
     read_training_pairs,
     setup_message,
     train_steps,
 )
+from napari_medseg.training.averaging import WeightAverage, blend_weights
+from napari_medseg.training.data import PatchDraws, PatchSampler
+from napari_medseg.training.targets import IGNORE, target
 
 SMALL = {"channels": (8, 16, 32), "strides": (2, 2), "num_res_units": 1, "norm": "batch"}
 
@@ -38,28 +36,16 @@ def _two_threads():
     torch.set_num_threads(2)
 
 
-def _dsb_fluorescence(dsb_dir, count):
-    out = []
-    for path in sorted(dsb_dir.glob("*_image.png")):
-        rgb = imread(path)[..., :3]
-        if np.ptp(rgb.astype(int), axis=-1).any():
-            continue
-        labels = tifffile.imread(str(path).replace("_image.png", "_labels.tif"))
-        out.append((rgb[..., 0], labels))
-        if len(out) == count:
-            return out
-    return out
-
-
 def _f1(model, pairs):
     tp, fp, fn = sum(np.array(match_instances(model.segment(image), truth))
                      for image, truth in pairs)
     return 2 * tp / max(2 * tp + fp + fn, 1)
 
 
-def test_short_training_on_real_nuclei_lowers_the_loss_and_beats_an_untrained_model(dsb_dir):
-    pairs = _dsb_fluorescence(dsb_dir, 4)
-    train, test = pairs[:3], pairs[3:]
+def test_short_training_on_real_nuclei_lowers_the_loss_and_beats_an_untrained_model(
+        dsb_train_dir):
+    train = dsb_fluorescence(dsb_train_dir, 3)
+    test = dsb_fluorescence(dsb_train_dir, 3, role="validation")
     history = []
     untrained = train_model([p[0] for p in train], [p[1] for p in train], epochs=1,
                             batch_size=1, network_kwargs=SMALL, learning_rate=1e-9,
@@ -165,11 +151,11 @@ def test_sparse_target_ignores_unannotated_pixels():
     labels = np.zeros((20, 20), np.int32)
     labels[2:8, 2:8] = 5  # an annotated object
     labels[12:18, :] = 9  # checked background
-    target = _target(labels, "instances", sparse=True, background_label=9)
-    assert (target[labels == 0] == IGNORE).all()
-    assert (target[labels == 9] == 0).all()
-    assert set(np.unique(target[labels == 5])) == {1, 2}
-    full = _target(labels, "instances", sparse=False, background_label=9)
+    sparse = target(labels, "instances", sparse=True, background_label=9)
+    assert (sparse[labels == 0] == IGNORE).all()
+    assert (sparse[labels == 9] == 0).all()
+    assert set(np.unique(sparse[labels == 5])) == {1, 2}
+    full = target(labels, "instances", sparse=False, background_label=9)
     assert (full[labels == 0] == 0).all()
 
 
@@ -182,15 +168,12 @@ def test_object_patches_show_every_object_equally_often():
     for k in range(20):
         y, x = divmod(k, 5)
         small[10 + 28 * y: 14 + 28 * y, 10 + 24 * x: 14 + 24 * x] = k + 1
-    samples = [_Sample(lab.astype(np.float32), lab, "instances", False, None, 2, None)
-               for lab in (big, small)]
+    samples = [PatchSampler(lab[None].astype(np.float32), lab.astype(np.int64), "instances",
+                            False, None) for lab in (big, small)]
     assert [s.objects for s in samples] == [1, 20]
-    by_pixels = _shares([s.known for s in samples])
-    by_objects = _shares([s.objects for s in samples])
-    rng = np.random.default_rng(0)
+    draws = PatchDraws(samples, (16, 16), np.random.default_rng(0), augment=None)
     # a 16 x 16 patch mostly of object pixels lies in the large nucleus
-    mostly_object = np.mean([(_draw(samples, (16, 16), rng, by_pixels, by_objects)[1] > 0)
-                             .mean() > 0.5 for _ in range(2000)])
+    mostly_object = np.mean([(draws.draw()[1] > 0).mean() > 0.5 for _ in range(2000)])
     # expected: 1/2 x 1/21 of the object draws, plus the draws anywhere that fall into it
     # (1/2 x 1/2 x 6,400 / 16,384), less those near its edge; by object pixels it would be
     # 1/2 x 6,400 / 6,720 of the object draws alone
@@ -258,7 +241,7 @@ def test_returned_weights_average_the_steps_weights():
     batch-norm statistics included; the step counter (an integer buffer) is left alone."""
     network = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
     weight, norm = network[0].weight, network[1]
-    average = _WeightAverage(network, decay=0.9)
+    average = WeightAverage(network, decay=0.9)
     expected = {"weight": weight.item(), "mean": norm.running_mean.item()}
     for step in range(1, 51):
         with torch.no_grad():  # what an optimiser step and a forward pass would do
@@ -288,7 +271,7 @@ def test_auto_blend_takes_the_share_with_the_lowest_validation_loss():
     last = reports[-1]
     assert set(last.blend_losses) == set(BLEND_CHOICES)
     assert last.blend == min(last.blend_losses, key=last.blend_losses.get)
-    _blend_weights(tuned.network, base.network, last.blend)
+    blend_weights(tuned.network, base.network, last.blend)
     for key, value in auto.network.state_dict().items():
         torch.testing.assert_close(value, tuned.network.state_dict()[key])
     assert f"fine-tuned share {last.blend:g} (lowest validation loss)" in auto.info.description
@@ -298,8 +281,8 @@ def test_auto_blend_takes_the_share_with_the_lowest_validation_loss():
     assert reports[-1].blend == FALLBACK_BLEND and reports[-1].blend_losses is None
 
 
-def test_default_patch_follows_object_size(dsb_dir):
-    labels = [p[1] for p in _dsb_fluorescence(dsb_dir, 5)]
+def test_default_patch_follows_object_size(dsb_train_dir):
+    labels = [p[1] for p in dsb_fluorescence(dsb_train_dir, 5)]
     patch = default_patch_shape(labels, 2)
     assert all(64 <= p <= 256 and p % 16 == 0 for p in patch)
     small = np.zeros((512, 512), np.int32)

@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--architecture", choices=("unet", "vnet", "transunet"), default="unet")
     train.add_argument("--dims", type=int, choices=(2, 3), default=2)
     train.add_argument("--task", choices=("instances", "semantic"), default="instances")
+    train.add_argument("--rgb", action="store_true",
+                       help="train on the colour channels (H&E, brightfield); default: grey")
     train.add_argument("--init", help="built-in model name or checkpoint to fine-tune")
     train.add_argument("--blend", type=_blend,
                        help="with --init: share of the fine-tuned weights in the result (0-1), "
@@ -157,7 +159,8 @@ def run_train(args: argparse.Namespace) -> int:
                   + (" (the start model unchanged)" if progress.blend == 0 else ""))
 
     model = train_model(
-        images, labels, args.architecture, args.dims, task=args.task, init=args.init,
+        images, labels, args.architecture, args.dims, task=args.task, rgb=args.rgb,
+        init=args.init,
         blend=BLEND if args.blend is None else args.blend,
         time_limit=args.minutes * 60 if args.minutes else None,
         epochs=args.epochs, patch_shape=args.patch, sparse=args.sparse,

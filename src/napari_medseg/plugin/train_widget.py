@@ -25,10 +25,12 @@ from qtpy.QtCore import QPointF, Qt
 from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
 from qtpy.QtWidgets import QWidget
 
-from napari_medseg.model_runner import Cancelled, SegmentationModel, available_models
+from napari_medseg.model_files import available_models
+from napari_medseg.model_runner import SegmentationModel
 from napari_medseg.networks import ARCHITECTURES
 from napari_medseg.plugin.interpolation_widget import advance_progress
 from napari_medseg.plugin.model_widget import start_segmentation
+from napari_medseg.runtime import Cancelled
 from napari_medseg.training import (
     BLEND,
     BLEND_CHOICES,
@@ -179,6 +181,8 @@ class TrainWidget(Container):
         options = {
             "architecture": self._architecture.value, "dims": dims, "task": self._task.value,
             "init": init, "blend": self._blend.value, "sparse": self._sparse.value,
+            # from scratch on a colour layer: a colour model (a start model decides for itself)
+            "rgb": init is None and self._data.value != _FOLDER and self._source.value.rgb,
             "background_label": self._background.value if self._sparse.value else None,
             "time_limit": self._minutes.value * 60 or None,
             "epochs": self._epochs.value or None,
@@ -208,7 +212,7 @@ class TrainWidget(Container):
         image, labels = self._source.value, self._target.value
         if image is None or labels is None:
             raise ValueError("Choose an image layer and the Labels layer annotating it.")
-        data = image.data[0] if image.multiscale else image.data  # RGB is used as grey
+        data = image.data[0] if image.multiscale else image.data
         return [np.asarray(data)], [np.asarray(labels.data)]
 
     def _progress(self, worker, progress: TrainingProgress) -> None:

@@ -1,0 +1,159 @@
+"""The public annotated data sets the shipped models are trained and measured on.
+
+Readers for the layouts of the project's shared data folder (``$MEDSEG_DATA``,
+by default ``../shared/data`` beside the repository), with the fixed splits every
+script, benchmark and test uses:
+
+- DSB2018 (``dsb2018-stage1-train``, ``dsb2018-stage1-test``): ``<id>_image.png``
+  and ``<id>_labels.tif`` per image, ``index.csv`` with each image's kind
+  ("fluorescence" or "brightfield"). In the training set every 10th image by
+  sorted id is test-only (:attr:`DSBSplit.test`), and every 20th from the 6th a
+  fixed validation split; the stage-1 test set is test-only, but for the first 5
+  fluorescence ids, the fixed fine-tuning images.
+- GoNuclear (``gonuclear-3d``): 3D crops ``<crop>_image.tif`` (ImageJ TIFF with its
+  voxel size) and ``<crop>_labels.tif``; crop 1170 is test-only.
+
+Nothing here is shipped data: the readers find the files or say where they looked.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "GONUCLEAR_TEST",
+    "DSBSplit",
+    "data_folder",
+    "dsb_split",
+    "finetune_ids",
+    "read_dsb",
+    "read_gonuclear",
+]
+
+DSB_TRAIN = "dsb2018-stage1-train"
+DSB_TEST = "dsb2018-stage1-test"
+GONUCLEAR = "gonuclear-3d"
+GONUCLEAR_TEST = ("1170",)
+KINDS = ("fluorescence", "brightfield")
+
+
+def data_root() -> Path:
+    """``$MEDSEG_DATA``, or ``shared/data`` beside the repository this package runs from."""
+    if "MEDSEG_DATA" in os.environ:
+        return Path(os.environ["MEDSEG_DATA"])
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def data_folder(name: str) -> Path:
+    """The folder of data set ``name`` (e.g. "dsb2018-stage1-train").
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming where it looked, when the folder is absent.
+    """
+    folder = data_root() / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data set {name!r} not found at {folder} (set MEDSEG_DATA to "
+                                "the folder that holds it).")
+    return folder
+
+
+@dataclass(frozen=True)
+class DSBSplit:
+    """Sorted image ids of a DSB2018 folder by role, and each image's kind.
+
+    Attributes
+    ----------
+    train, validation, test : list of str
+    kinds : dict
+        ``{id: "fluorescence" | "brightfield"}``.
+    """
+
+    train: list[str]
+    validation: list[str]
+    test: list[str]
+    kinds: dict[str, str]
+
+    def of_kind(self, ids: list[str], kind: str) -> list[str]:
+        """The ids among ``ids`` of images of ``kind``."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+        return [i for i in ids if self.kinds[i] == kind]
+
+
+def dsb_split(folder: str | Path) -> DSBSplit:
+    """The fixed split of a DSB2018 folder.
+
+    The stage-1 training set: test ``ids[::10]``, validation ``ids[5::20]``, training the
+    rest. The stage-1 test set (other annotators): every image is a test image.
+    """
+    folder = Path(folder)
+    with open(folder / "index.csv", newline="") as f:
+        kinds = {row["id"]: row["kind"] for row in csv.DictReader(f)}
+    ids = sorted(kinds)
+    if folder.name == DSB_TEST:
+        return DSBSplit([], [], ids, kinds)
+    test, validation = set(ids[::10]), set(ids[5::20])
+    return DSBSplit([i for i in ids if i not in test and i not in validation],
+                    sorted(validation), sorted(test), kinds)
+
+
+def finetune_ids(folder: str | Path) -> list[str]:
+    """The 5 fixed fine-tuning images of the stage-1 test set: its first 5 fluorescence ids
+    by sorted order (the others stay test images)."""
+    split = dsb_split(folder)
+    return split.of_kind(split.test, "fluorescence")[:5]
+
+
+def read_dsb(folder: str | Path, ids: list[str], rgb: bool | None = None
+             ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(image, labels)`` of each id.
+
+    Parameters
+    ----------
+    folder : str or Path
+    ids : list of str
+    rgb : bool, optional
+        Colour images as ``(Y, X, 3)`` uint8 (True) or their luminance (False);
+        default: RGB for brightfield images, the grey channel ``(Y, X)`` for
+        fluorescence (which is stored as grey RGB).
+
+    Returns
+    -------
+    list of (ndarray, ndarray of uint16)
+    """
+    import tifffile
+    from skimage.io import imread
+
+    from napari_medseg._image import luminance
+
+    folder = Path(folder)
+    kinds = dsb_split(folder).kinds
+    out = []
+    for image_id in ids:
+        image = imread(folder / f"{image_id}_image.png")[..., :3]
+        colour = kinds[image_id] != "fluorescence" if rgb is None else rgb
+        if not colour:
+            image = image[..., 0] if kinds[image_id] == "fluorescence" else luminance(image)
+        out.append((image, tifffile.imread(folder / f"{image_id}_labels.tif")))
+    return out
+
+
+def read_gonuclear(folder: str | Path, crop: str
+                   ) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """``(image, labels, spacing)`` of a GoNuclear crop: uint8 and uint16 ``(Z, Y, X)``,
+    voxel size in micrometres."""
+    import tifffile
+
+    from napari_medseg.io import read_image
+
+    folder = Path(folder)
+    [image] = read_image(folder / f"{crop}_image.tif")
+    labels = tifffile.imread(folder / f"{crop}_labels.tif")
+    return np.asarray(image.data), labels, tuple(float(s) for s in image.scale)

@@ -1,0 +1,361 @@
+"""Training segmentation models (instances or semantic classes) from label maps."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_medseg.model_info import VOLUMES, ModelInfo
+from napari_medseg.model_runner import SegmentationModel, load_model
+from napari_medseg.networks import ARCHITECTURES, build_network
+from napari_medseg.runtime import run_steps
+from napari_medseg.training.augment import Augmentation
+from napari_medseg.training.averaging import BLEND, apply_blend
+from napari_medseg.training.data import (
+    PatchDraws,
+    PatchSampler,
+    check_pairs,
+    check_patch,
+    default_batch,
+    default_patch_shape,
+    split_validation,
+)
+from napari_medseg.training.loop import Optimisation, optimise, training_device, validation_score
+from napari_medseg.training.loss import class_weights, segmentation_loss
+from napari_medseg.training.progress import TrainingProgress
+from napari_medseg.training.targets import IGNORE
+
+__all__ = ["TASKS", "train_model", "train_steps"]
+
+TASKS = ("instances", "semantic")
+PERCENTILES = (1.0, 99.8)
+_DEFAULT_KWARGS = {
+    # batch norm: tiled and whole-image inference agree (instance norm would not)
+    "unet": {2: {"channels": (32, 64, 128, 256), "num_res_units": 2, "norm": "batch"},
+             3: {"channels": (16, 32, 64, 128), "num_res_units": 2, "norm": "batch"}},
+    "vnet": {2: {}, 3: {}},
+    "transunet": {2: {"base": 24}, 3: {"base": 16}},
+}
+_VALIDATION_PATCHES = 8
+
+
+def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
+                task: str = "instances", rgb: bool = False, epochs: int | None = None,
+                time_limit: float | None = None, patch_shape: Sequence[int] | None = None,
+                batch_size: int | None = None, learning_rate: float | None = None,
+                init: str | Path | SegmentationModel | None = None,
+                blend: float | str = BLEND,
+                sparse: bool = False, background_label: int | None = None, validation=0.1,
+                volume: str = "slices", spacing: Sequence[float] | None = None,
+                network_kwargs: dict | None = None, name: str = "custom",
+                description: str | None = None, seed: int = 0,
+                device: str | None = None, mixed_precision: bool | None = None,
+                compile_network: bool | None = None,
+                callback: Callable[[TrainingProgress], None] | None = None,
+                cancelled: Callable[[], bool] | None = None) -> SegmentationModel:
+    """Train a segmentation network (from scratch or from a model) on labelled images.
+
+    Parameters
+    ----------
+    images : ndarray or sequence of ndarray
+        Images ``(Y, X)``, ``(Y, X, 3|4)`` colour (used as grey unless ``rgb``) or
+        ``(Z, Y, X)`` stacks, any real dtype. A 2D model trains on the annotated
+        slices of stacks.
+    labels : ndarray or sequence of ndarray of int
+        One label map per image, of its spatial shape: object ids (task
+        "instances") or class ids (task "semantic"); 0 is background, or *not
+        annotated* with ``sparse``.
+    architecture : {"unet", "vnet", "transunet"}
+    dims : {2, 3}
+        The network's spatial dimensions.
+    task : {"instances", "semantic"}
+    rgb : bool
+        Train on the red, green and blue channels of colour images (H&E,
+        brightfield): a model with 3 input channels. Implied when ``init`` is one.
+    epochs : int, optional
+        Passes over the training pixels (an epoch draws about as many patch
+        pixels as there are annotated pixels). Default: about 1,500 iterations
+        (500 when fine-tuning), or as many as ``time_limit`` allows when only
+        that is given.
+    time_limit : float, optional
+        Stop after this many seconds (the learning-rate schedule follows it).
+    patch_shape : sequence of int, optional
+        Training patch, multiples of 16 (default: from the objects' size).
+    batch_size : int, optional
+        Patches per step (default: about 130k pixels in 2D, 2 patches in 3D).
+    learning_rate : float, optional
+        Peak learning rate (default 2e-3 from scratch, 2e-4 when fine-tuning).
+    init : str, Path or SegmentationModel, optional
+        Start from this model (a built-in name, a checkpoint, or a loaded
+        model): fine-tuning. Its architecture, normalisation and outputs are kept.
+    blend : float or "auto"
+        Fine-tuning only: the returned weights are ``blend`` x the fine-tuned
+        weights + (1 - ``blend``) x the start weights (WiSE-FT); 1 returns the
+        fine-tuned weights as they are, 0 the start model unchanged. Fine-tuning
+        on a few images can make a model forget images unlike them, or even do
+        worse on new images like them; "auto" (default) takes, of the shares
+        :data:`~napari_medseg.training.averaging.BLEND_CHOICES`, the one with the
+        lowest loss on the validation data (the start model when fine-tuning did
+        not help there), or
+        :data:`~napari_medseg.training.averaging.FALLBACK_BLEND` without
+        validation data. The last progress report says which.
+    sparse : bool
+        Label 0 is *not annotated* (ignored) instead of background.
+    background_label : int, optional
+        Label value that marks checked background (needed with ``sparse``).
+    validation : float or (images, labels)
+        Fraction held out to report a validation loss: of the images when at
+        least 4 are given, else of each image (a strip at the far end of its
+        longest axis, when the image is large enough); or explicit validation
+        data; 0 for none.
+    volume : {"slices", "planes"}
+        How the 2D model takes stacks, in training and later in inference: their
+        annotated slices; or "planes", the annotated slices of all three planes of
+        each stack resampled to isotropic voxels (by ``spacing``), and in inference
+        the three planes' outputs averaged before one 3D watershed
+        (:mod:`napari_medseg.planes`). Fine-tuning keeps the start model's unless
+        "planes" is asked for.
+    spacing : sequence of float, or one per image, optional
+        Voxel size ``(z, y, x)`` of the stacks, for "planes" (default: isotropic).
+    network_kwargs : dict, optional
+        Architecture options for :func:`napari_medseg.networks.build_network`.
+    name : str
+        The model's name in its metadata.
+    description : str, optional
+        The model's description (default: how it was trained).
+    seed : int
+        Seeds patch sampling, augmentation and weight initialisation.
+    device : str, optional
+        "cuda", "mps" or "cpu" (default: the best available).
+    mixed_precision : bool, optional
+        Compute the network's forward pass in bfloat16 (weights, loss and
+        optimiser stay float32): more steps per minute where the processor
+        computes bfloat16 natively (1.4 times on a 2-core AMD EPYC, in
+        docs/training.md). Default (None): on for 2D networks wherever it does
+        (x86 CPUs with AVX-512 BF16 or AMX, CUDA GPUs with bf16).
+    compile_network : bool, optional
+        Train through ``torch.compile`` (fused kernels: 1.5 times the steps per
+        second on a 2-core AMD EPYC, after about 30 s of compiling, which counts
+        against ``time_limit``). Needs a C++ compiler; if compiling fails,
+        training goes on without it, with a warning. Default (None): on CPU and
+        CUDA for long runs only (``time_limit`` of 5 minutes or more, or 3,000
+        steps or more), where the compile time pays off.
+    callback : callable, optional
+        Called with each :class:`~napari_medseg.training.progress.TrainingProgress`.
+    cancelled : callable, optional
+        Polled every step; once it returns True, training stops with
+        :class:`~napari_medseg.runtime.Cancelled`.
+
+    Returns
+    -------
+    SegmentationModel
+        In evaluation mode, on ``device``; ``.save(path)`` writes it. Its weights
+        are an exponential moving average of the weights after each step (about
+        the last 500 steps), which generalises better than the last step's.
+
+    Raises
+    ------
+    ValueError
+        For mismatched image/label shapes, no objects, a single class, images
+        too small for the patch, or a model to fine-tune that does not fit the task.
+    FloatingPointError
+        When the loss stops being finite (training diverged).
+
+    Examples
+    --------
+    >>> from napari_medseg import nuclei_2d
+    >>> image, labels = nuclei_2d()
+    >>> model = train_model(image, labels, epochs=1, validation=0, device="cpu",
+    ...                     network_kwargs={"channels": (8, 16), "num_res_units": 1})
+    >>> model.segment(image).shape
+    (384, 384)
+    """
+    steps = train_steps(images, labels, architecture, dims, task=task, rgb=rgb, epochs=epochs,
+                        time_limit=time_limit, patch_shape=patch_shape, batch_size=batch_size,
+                        learning_rate=learning_rate, init=init, blend=blend, sparse=sparse,
+                        background_label=background_label, validation=validation,
+                        volume=volume, spacing=spacing, network_kwargs=network_kwargs,
+                        name=name, description=description,
+                        seed=seed, device=device, mixed_precision=mixed_precision,
+                        compile_network=compile_network, cancelled=cancelled)
+    return run_steps(steps, callback)
+
+
+def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
+                task: str = "instances", rgb: bool = False, epochs: int | None = None,
+                time_limit: float | None = None, patch_shape: Sequence[int] | None = None,
+                batch_size: int | None = None, learning_rate: float | None = None,
+                init: str | Path | SegmentationModel | None = None,
+                blend: float | str = BLEND,
+                sparse: bool = False, background_label: int | None = None, validation=0.1,
+                volume: str = "slices", spacing: Sequence[float] | None = None,
+                network_kwargs: dict | None = None, name: str = "custom",
+                description: str | None = None, seed: int = 0,
+                device: str | None = None, mixed_precision: bool | None = None,
+                compile_network: bool | None = None,
+                cancelled: Callable[[], bool] | None = None,
+                ) -> Generator[TrainingProgress, None, SegmentationModel]:
+    """:func:`train_model` as a generator for GUIs: yields a
+    :class:`~napari_medseg.training.progress.TrainingProgress` at the start and after
+    every epoch, returns the model."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; choose one of "
+                         f"{ARCHITECTURES}.")
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, got {dims}.")
+    if sparse and background_label is None:
+        raise ValueError("sparse labels need a background_label: the label value painted on "
+                         "background you have checked.")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    if blend != "auto" and not (isinstance(blend, int | float) and 0 <= blend <= 1):
+        raise ValueError(f"blend must be between 0 and 1, or 'auto', got {blend!r}.")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}.")
+    dev, mixed_precision = training_device(device, dims, mixed_precision, compile_network)
+    start_model = _start_model(init, task, dims)
+    rgb = rgb or (start_model is not None and start_model.info.in_channels == 3)
+    if start_model is not None and start_model.info.in_channels != (3 if rgb else 1):
+        raise ValueError(f"{start_model.info.name or 'the model'} takes "
+                         f"{start_model.info.in_channels} channel(s); rgb=True trains on 3.")
+    if volume not in VOLUMES:
+        raise ValueError(f"volume must be one of {VOLUMES}, got {volume!r}.")
+    if start_model is not None and volume == "slices":
+        volume = start_model.info.volume
+    norm = ((start_model.info.percentiles, start_model.info.normalization) if start_model
+            else (PERCENTILES, "percentiles"))  # the start model's, when fine-tuning
+
+    def check(images, labels):
+        return check_pairs(images, labels, dims, norm, rgb, volume, spacing)
+
+    val_pairs, pairs = split_validation(check(images, labels), validation, seed, check)
+    classes = _classes(pairs, task, sparse, background_label, start_model)
+    rules = (task, sparse, background_label)
+    samplers = [PatchSampler(image, lab, *rules) for image, lab in pairs]
+    counts = _check_annotations(samplers, len(classes))
+    patch = (check_patch(patch_shape, dims, [s.labels.shape for s in samplers])
+             if patch_shape is not None
+             else default_patch_shape([s.labels for s in samplers], dims, sparse,
+                                      background_label))
+    batch = batch_size or default_batch(patch)
+    if batch < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    known = sum(s.known for s in samplers)
+    per_epoch = max(4, math.ceil(known / (math.prod(patch) * batch)))
+    if epochs is None:
+        steps = 500 if init is not None else 1500  # fine-tuning needs fewer
+        epochs = 10_000 if time_limit is not None else max(1, round(steps / per_epoch))
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    channels = 3 if rgb else 1
+    if start_model is not None:
+        info = replace(start_model.info, name=name, volume=volume,
+                       description=description or
+                       f"fine-tuned from {start_model.info.name or 'a model'} by "
+                       f"napari_medseg.train_model ({len(samplers)} images)")
+        network = copy.deepcopy(start_model.network).float()
+    else:
+        kwargs = {**_DEFAULT_KWARGS[architecture][dims], **(network_kwargs or {})}
+        info = ModelInfo(architecture=architecture, dims=dims, in_channels=channels,
+                         classes=classes,
+                         output="instance-boundary" if task == "instances" else "semantic",
+                         kwargs=kwargs, percentiles=PERCENTILES, volume=volume,
+                         tile_shape=tuple(max(p, 256 if dims == 2 else 96) for p in patch),
+                         name=name, description=description or
+                         f"trained by napari_medseg.train_model ({task}, "
+                         f"{len(samplers)} images{', RGB' if rgb else ''})")
+        network = build_network(architecture, dims, channels, len(classes), **kwargs)
+    network = network.to(dev)
+    weights = class_weights(counts, task).to(dev)
+
+    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return segmentation_loss(logits, target, weights)
+
+    draws = PatchDraws(samplers, patch, rng, Augmentation(dims, channels, seed))
+
+    def batches() -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = draws.batch(batch)
+        return torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+
+    val_samplers = [s for s in (PatchSampler(image, lab, *rules)
+                                for image, lab in val_pairs) if s.known]
+    val_batch = None
+    if val_samplers:
+        val_draws = PatchDraws(val_samplers, patch, rng, augment=None)
+        x, y = val_draws.batch(_VALIDATION_PATCHES)
+        val_batch = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+    lr = learning_rate or (2e-4 if start_model is not None else 2e-3)
+    plan = Optimisation(per_epoch, epochs, lr, dev, mixed_precision, compile_network,
+                        time_limit, keep_norm=start_model is not None)
+    report = yield from optimise(network, batches, loss, plan, val_batch, cancelled)
+    if start_model is not None:
+        score = (None if val_batch is None
+                 else lambda net: validation_score(net, val_batch, loss))
+        share, blend_losses = apply_blend(network, start_model.network, blend, score)
+        report = replace(report, blend=share, blend_losses=blend_losses)
+        info = replace(info, description=f"{info.description}; fine-tuned share {share:g}"
+                                         f"{' (lowest validation loss)' if blend_losses else ''}")
+    yield report
+    return SegmentationModel(network.eval(), info, dev)
+
+
+def _start_model(init, task, dims) -> SegmentationModel | None:
+    if init is None:
+        return None
+    model = init if isinstance(init, SegmentationModel) else load_model(init, device="cpu")
+    info = model.info
+    if info.architecture == "torchscript":
+        raise ValueError("a TorchScript model cannot be fine-tuned; start from a "
+                         "napari-medseg checkpoint or a built-in model.")
+    wanted = "instance-boundary" if task == "instances" else "semantic"
+    if info.output != wanted:
+        raise ValueError(f"{info.name or 'the model'} is a {info.output} model; it cannot be "
+                         f"fine-tuned for task {task!r}.")
+    if info.dims != dims or info.in_channels not in (1, 3):
+        raise ValueError(f"{info.name or 'the model'} is a {info.dims}D model with "
+                         f"{info.in_channels} channel(s); training here is {dims}D, grey or "
+                         "RGB.")
+    return model
+
+
+def _classes(pairs, task, sparse, background_label, start_model) -> list[str]:
+    if task == "instances":
+        return ["background", "interior", "boundary"]
+    values = set()
+    for _, lab in pairs:
+        values.update(np.unique(lab).tolist())
+    values.discard(background_label)
+    if sparse:
+        values.discard(0)
+    n = max(values | {0}) + 1
+    if start_model is not None and n > len(start_model.info.classes):
+        raise ValueError(f"the labels hold classes up to {n - 1}; the model has "
+                         f"{len(start_model.info.classes)} classes.")
+    if start_model is not None:
+        return list(start_model.info.classes)
+    return ["background", *(f"class {c}" for c in range(1, n))]
+
+
+def _check_annotations(samplers: list[PatchSampler], n_classes: int) -> np.ndarray:
+    """Annotated pixels per class; refuses labels without objects or background."""
+    counts = np.zeros(n_classes, np.int64)
+    for s in samplers:
+        t = s.target[s.target != IGNORE]
+        counts += np.bincount(t, minlength=n_classes)[:n_classes]  # CONTACT counts apart
+    if counts[1:].sum() == 0:
+        raise ValueError("the labels hold no objects (a single class, background): annotate "
+                         "at least a few objects before training.")
+    if counts[0] == 0:
+        raise ValueError("the labels hold no background (a single class, objects): with "
+                         "sparse labels, paint some checked background with the background "
+                         "label.")
+    return counts
