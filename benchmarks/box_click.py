@@ -1,19 +1,26 @@
-"""Box + click segmentation: accuracy, clicks and latency on real nuclei; GrabCut as baseline.
+"""Box + click segmentation: accuracy, clicks and latency on real data; GrabCut as baseline.
 
-Usage: python benchmarks/box_click.py [--max-nuclei N] [--threads 2] [--margins 0,2,4]
+Usage: python benchmarks/box_click.py [--max-nuclei N] [--threads 2] [--parts 2d,3d,ct,speed]
+                                      [--margins 0,2,4,6] [--network FILE]
 
-Data: the 13 held-out shared DSB2018 images (sorted ids, every 5th; never used in training,
-see scripts/train_box_click.py), split into fluorescence (grayscale) and colour images.
-Every annotated nucleus of >= 10 px: box = its bounding box + 2 px, clipped to the image.
-Clicks: the standard simulation (napari_medseg.evaluation.next_click: innermost point of the
-largest error region, positive for a miss), at most 20 clicks; NoC@90 counts the box as
-click 1 and is 20 when 0.90 is never reached.
-Baseline in the same run: OpenCV grabCut initialised with the same box (5 iterations).
-Latency: median time per click on the nucleus boxes, and per click on a 512x512 box.
-With --margins 0,2,4: only box-only mIoU on the fluorescence nuclei for boxes of those margins.
-3D: box-only IoU on 3D nuclei, box = the nucleus' 3D bounding box + 2 px (in y/x; + 1 slice
-in z), on synthetic anisotropic stacks (napari_medseg.nuclei_3d, 3 seeds) and on real
-held-out outlines stacked into 3D (napari_medseg.object_from_outline) over a real image.
+Data (napari_medseg.datasets; none of it is trained on):
+- 2D nuclei: the DSB2018 stage-1 training set's test split (ids[::10]: 57 fluorescence,
+  10 colour images) and the stage-1 test set (other annotators: 53 fluorescence, 12 colour).
+  Every annotated nucleus of >= 10 px; box = its bounding box + 2 px, clipped to the image
+  (``--margins``: box-only mIoU of the fluorescence nuclei at each margin as well). Clicks:
+  the standard simulation (napari_medseg.evaluation.next_click: innermost point of the
+  largest error region, positive for a miss), one network pass per click as the widget
+  does, at most 20 clicks; NoC@90 counts the box as click 1 and is 20 when 0.90 is never
+  reached. Baseline in the same run: OpenCV grabCut initialised with the same box.
+- 3D nuclei: GoNuclear crop 1170 (test-only): a 3D box around each nucleus (its bounding
+  box + 1 voxel along every axis), box-only 3D IoU; and propagate_mask from the true mask of
+  each nucleus' middle slice, 3D IoU.
+- CT: the TotalSegmentator CT (its labels are that tool's output: a sanity figure): a 2D box
+  (+2 px) around each organ's cross-section of >= 500 px on every 4th axial slice, box-only
+  IoU by cross-section size.
+- Speed: median time per click on the nucleus boxes; session setup and per-click time on a
+  512x512 box; and how sharply a 300x300 px object's boundary is resolved (the mean distance
+  of the mask's boundary to the true one, in pixels).
 """
 
 from __future__ import annotations
@@ -24,26 +31,25 @@ import time
 
 import cv2
 import numpy as np
-import tifffile
 import torch
 from scipy import ndimage as ndi
-from skimage.io import imread
 
-from napari_medseg import BoxSession, nuclei_3d, object_from_outline, segment_box
+from napari_medseg import BoxSession, box_segmentation, propagate_mask, read_image, segment_box
+from napari_medseg.box_segmentation import load_box_click_network
+from napari_medseg.datasets import (
+    DSB_TEST,
+    DSB_TRAIN,
+    GONUCLEAR,
+    GONUCLEAR_TEST,
+    data_folder,
+    dsb_split,
+    read_dsb,
+    read_gonuclear,
+)
 from napari_medseg.evaluation import iou, next_click
-
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "scripts"))
-from train_box_click import DATA, split_ids
+from napari_medseg.runtime import processor_name
 
 MAX_CLICKS = 20
-
-
-def held_out_images():
-    """Yield (id, rgb uint8 image, labels, is_fluorescence)."""
-    for image_id in split_ids()[1]:
-        rgb = imread(DATA / f"{image_id}_image.png")[..., :3]
-        labels = tifffile.imread(DATA / f"{image_id}_labels.tif")
-        yield image_id, rgb, labels, not np.ptp(rgb.astype(int), axis=-1).any()
 
 
 def boxes(labels: np.ndarray, margin: int = 2):
@@ -55,13 +61,14 @@ def boxes(labels: np.ndarray, margin: int = 2):
                       min(xs.stop + margin, labels.shape[1]))
 
 
-def interactive(gray: np.ndarray, truth: np.ndarray, box) -> tuple[list[float], list[float]]:
+def interactive(gray: np.ndarray, truth: np.ndarray, box, clicks: bool = True
+                ) -> tuple[list[float], list[float]]:
     """IoU after the box and after each simulated click; time of each click."""
     y0, x0, y1, x1 = box
     session = BoxSession(gray, box)
     local = truth[y0:y1, x0:x1]
     scores, times = [iou(session.mask, local)], []
-    while len(scores) < MAX_CLICKS and scores[-1] < 0.999:
+    while clicks and len(scores) < MAX_CLICKS and scores[-1] < 0.999:
         click = next_click(session.mask, local)
         if click is None:
             break
@@ -89,52 +96,121 @@ def grabcut(rgb: np.ndarray, box) -> np.ndarray:
     return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
 
 
-def two_d(max_nuclei: int) -> None:
-    rows = {True: [], False: []}
+def image_sets() -> dict[str, list]:
+    """{name: [(rgb uint8, grey float32, labels)]} of the two test sets by kind."""
+    sets = {}
+    for name, folder_name in (("train set, test split", DSB_TRAIN), ("stage-1 test", DSB_TEST)):
+        folder = data_folder(folder_name)
+        split = dsb_split(folder)
+        for kind in ("fluorescence", "brightfield"):
+            pairs = read_dsb(folder, split.of_kind(split.test, kind), rgb=True)
+            sets[f"{kind}, {name}"] = [
+                (rgb, rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32),
+                 labels) for rgb, labels in pairs]
+    return sets
+
+
+def two_d(max_nuclei: int, margins: list[int]) -> list[float]:
     click_times = []
-    for _, rgb, labels, fluo in held_out_images():
-        gray = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-        found = list(boxes(labels))
-        for label, box in found[:: max(1, len(found) // max_nuclei + 1)] if max_nuclei else found:
-            truth = labels == label
-            scores, times = interactive(gray, truth, box)
-            click_times += times
-            y0, x0, y1, x1 = box
-            cut = grabcut(rgb, box)[y0:y1, x0:x1]
-            rows[fluo].append((scores[0], noc(scores), iou(cut, truth[y0:y1, x0:x1]),
-                               (y1 - y0) * (x1 - x0)))
-    for fluo, name in ((True, "fluorescence"), (False, "colour (H&E/brightfield)")):
-        r = np.array(rows[fluo])
-        if not len(r):
-            continue
+    for name, images in image_sets().items():
+        rows = []
+        for rgb, gray, labels in images:
+            found = list(boxes(labels))
+            if max_nuclei:
+                found = found[:: max(1, len(found) // max_nuclei + 1)]
+            for label, box in found:
+                truth = labels == label
+                scores, times = interactive(gray, truth, box)
+                click_times += times
+                y0, x0, y1, x1 = box
+                cut = grabcut(rgb, box)[y0:y1, x0:x1]
+                rows.append((scores[0], noc(scores), iou(cut, truth[y0:y1, x0:x1])))
+        r = np.array(rows)
         print(f"{name}: {len(r)} nuclei | box-only mIoU ours {r[:, 0].mean():.3f}, "
               f"GrabCut {r[:, 2].mean():.3f} | NoC@90 ours {r[:, 1].mean():.2f} "
-              f"(reached 0.90 within 20: {np.mean(r[:, 1] < MAX_CLICKS):.1%})")
-    print(f"latency per click, nucleus boxes: median {np.median(click_times) * 1e3:.1f} ms "
-          f"(p95 {np.percentile(click_times, 95) * 1e3:.1f} ms, {len(click_times)} clicks)")
+              f"(reached 0.90 within 20: {np.mean(r[:, 1] < MAX_CLICKS):.1%})", flush=True)
+        if name.startswith("fluorescence"):
+            for margin in margins:
+                scores = [interactive(gray, labels == label, box, clicks=False)[0][0]
+                          for _, gray, labels in images
+                          for label, box in boxes(labels, margin)]
+                print(f"  box-only mIoU at margin {margin} px: {np.mean(scores):.3f}",
+                      flush=True)
+    return click_times
 
 
-def margin_sweep(margins: list[int]) -> None:
-    """Box-only mIoU on the held-out fluorescence nuclei by the box's margin."""
-    found = [(rgb[..., 0].astype(np.float32), labels)
-             for _, rgb, labels, fluo in held_out_images() if fluo]
-    for margin in margins:
-        scores = [iou(segment_box(gray, box)[box[0]:box[2], box[1]:box[3]],
-                      labels[box[0]:box[2], box[1]:box[3]] == label)
-                  for gray, labels in found for label, box in boxes(labels, margin)]
-        print(f"box-only mIoU, box = bounding box + {margin} px: {np.mean(scores):.3f} "
-              f"({len(scores)} fluorescence nuclei)", flush=True)
+def three_d(max_nuclei: int) -> None:
+    folder = data_folder(GONUCLEAR)
+    for crop in GONUCLEAR_TEST:
+        image, labels, _ = read_gonuclear(folder, crop)
+        boxed, propagated = [], []
+        for label, where in enumerate(ndi.find_objects(labels), start=1):
+            if where is None or (max_nuclei and len(boxed) >= max_nuclei):
+                continue
+            truth = labels == label
+            zs, ys, xs = where
+            box = (zs.start - 1, ys.start - 1, xs.start - 1, zs.stop + 1, ys.stop + 1,
+                   xs.stop + 1)
+            boxed.append(iou(segment_box(image, box), truth))
+            z = (zs.start + zs.stop - 1) // 2
+            middle = truth[z, ys, xs]
+            stack, (cz, cy, cx) = propagate_mask(image, z, middle, (ys.start, xs.start))
+            out = np.zeros(labels.shape, bool)
+            out[cz:cz + stack.shape[0], cy:cy + stack.shape[1], cx:cx + stack.shape[2]] = stack
+            propagated.append(iou(out, truth))
+        print(f"GoNuclear crop {crop}, {len(boxed)} nuclei: 3D box (+1 voxel) box-only mIoU "
+              f"{np.mean(boxed):.3f}; propagation from the true middle slice mIoU "
+              f"{np.mean(propagated):.3f}", flush=True)
 
 
-def big_box() -> None:
-    _, rgb, _, _ = next(held_out_images())
-    gray = rgb[..., 0].astype(np.float32)
-    image = np.tile(gray, (600 // gray.shape[0] + 1, 600 // gray.shape[1] + 1))[:600, :600]
-    t0 = time.perf_counter()
-    session = BoxSession(image, (40, 40, 552, 552))
-    setup = time.perf_counter() - t0
-    times = []
+def ct() -> None:
+    folder = data_folder("totalseg-ct")
+    [image] = read_image(folder / "example_ct_sm.nii.gz")
+    [labels] = read_image(folder / "example_seg.nii.gz")
+    image, labels = np.asarray(image.data, np.float32), np.asarray(labels.data)
+    rows = []
+    for z in range(0, labels.shape[0], 4):
+        for organ in np.unique(labels[z])[1:]:
+            truth = ndi.label(labels[z] == organ)[0]
+            for part in range(1, truth.max() + 1):
+                piece = truth == part
+                if piece.sum() < 500:
+                    continue
+                ys, xs = np.nonzero(piece)
+                box = (max(ys.min() - 2, 0), max(xs.min() - 2, 0),
+                       min(ys.max() + 3, piece.shape[0]), min(xs.max() + 3, piece.shape[1]))
+                rows.append((piece.sum(), interactive(image[z], piece, box, clicks=False)[0][0]))
+    rows = np.array(rows)
+    print(f"CT: {len(rows)} organ cross-sections >= 500 px, box-only mIoU {rows[:, 1].mean():.3f}",
+          flush=True)
+    for low, high in ((500, 1000), (1000, 2000), (2000, 10**9)):
+        pick = (rows[:, 0] >= low) & (rows[:, 0] < high)
+        if pick.any():
+            print(f"  {low}-{high if high < 10**9 else 'more'} px: {pick.sum()} sections, "
+                  f"mIoU {rows[pick, 1].mean():.3f}", flush=True)
+
+
+def speed(click_times: list[float]) -> None:
+    if click_times:
+        print(f"latency per click, nucleus boxes: median {np.median(click_times) * 1e3:.1f} ms "
+              f"(p95 {np.percentile(click_times, 95) * 1e3:.1f} ms, {len(click_times)} clicks)")
     rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:600, :600]
+    # a 300 px wide blob with a wavy outline, blurred, on noise: a large object
+    radius = 150 + 12 * np.sin(8 * np.arctan2(yy - 300, xx - 300))
+    truth = np.hypot(yy - 300, xx - 300) < radius
+    image = ndi.gaussian_filter(truth.astype(np.float32), 2) + rng.normal(0, 0.1, truth.shape)
+    t0 = time.perf_counter()
+    session = BoxSession(image, (130, 130, 471, 471))
+    setup = time.perf_counter() - t0
+    y0, x0 = session.offset
+    local = truth[y0:y0 + session.mask.shape[0], x0:x0 + session.mask.shape[1]]
+    edge = ndi.distance_transform_edt(~_boundary(local)) if local.any() else None
+    error = edge[_boundary(session.mask)].mean() if edge is not None else float("nan")
+    print(f"300x300 px object: box-only IoU {iou(session.mask, local):.3f}, mean boundary "
+          f"error {error:.2f} px", flush=True)
+    session = BoxSession(image, (40, 40, 552, 552))
+    times = []
     for _ in range(15):
         t0 = time.perf_counter()
         session.add_click(rng.integers(40, 552, 2), positive=bool(rng.integers(2)))
@@ -143,67 +219,33 @@ def big_box() -> None:
           f"{np.median(times) * 1e3:.1f} ms")
 
 
-def three_d(max_nuclei: int) -> None:
-    synthetic, stacked = [], []
-    for seed in range(3):
-        image, labels, _ = nuclei_3d(seed=seed)
-        synthetic += box_only_3d(image, labels, max_nuclei // 3)
-    # Real held-out outlines stacked into 3D, textured with the real image.
-    rng = np.random.default_rng(0)
-    for _, rgb, labels, fluo in held_out_images():
-        if not fluo or len(stacked) >= max_nuclei:
-            continue
-        gray = rgb[..., 0].astype(np.float32)
-        for label, (ys, xs) in list(enumerate(ndi.find_objects(labels), start=1))[::4]:
-            if ys is None or (labels[ys, xs] == label).sum() < 60:
-                continue
-            pad = 12
-            ys = slice(max(ys.start - pad, 0), ys.stop + pad)
-            xs = slice(max(xs.start - pad, 0), xs.stop + pad)
-            outline = labels[ys, xs] == label
-            n = int(rng.integers(9, 17))
-            obj = object_from_outline(outline, n, drift=tuple(rng.uniform(-3, 3, 2)))
-            vol_labels = np.pad(obj, ((2, 2), (0, 0), (0, 0))).astype(np.uint16)
-            inside = ndi.gaussian_filter(vol_labels.astype(np.float32), (0.7, 1.0, 1.0))
-            background = gray[ys, xs][~(labels[ys, xs] > 0)]
-            bg = np.median(background) if background.size else 0
-            signal = np.median(gray[ys, xs][outline]) - bg
-            image = bg + inside * signal + rng.normal(0, 0.05 * max(signal, 1), inside.shape)
-            stacked += box_only_3d(image, vol_labels, 1)
-            if len(stacked) >= max_nuclei:
-                break
-    print(f"3D box-only mIoU: synthetic stacks {np.mean(synthetic):.3f} ({len(synthetic)} nuclei), "
-          f"real outlines stacked {np.mean(stacked):.3f} ({len(stacked)} nuclei)")
-
-
-def box_only_3d(image: np.ndarray, labels: np.ndarray, limit: int) -> list[float]:
-    scores = []
-    for label, where in enumerate(ndi.find_objects(labels), start=1):
-        if where is None or len(scores) >= limit:
-            continue
-        zs, ys, xs = where
-        box = (zs.start - 1, ys.start - 2, xs.start - 2, zs.stop + 1, ys.stop + 2, xs.stop + 2)
-        scores.append(iou(segment_box(image, box), labels == label))
-    return scores
+def _boundary(mask: np.ndarray) -> np.ndarray:
+    return mask & ~ndi.binary_erosion(mask)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-nuclei", type=int, default=0, help="per image; 0 = all")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--margins", help="only the box-only mIoU for these box margins, "
-                                          "e.g. 0,1,2,3,4,6")
+    parser.add_argument("--parts", default="2d,3d,ct,speed")
+    parser.add_argument("--margins", default="0,4,6",
+                        help="box margins for the extra box-only figures (default: %(default)s)")
+    parser.add_argument("--network", help="a box + click network file (default: the shipped)")
     args = parser.parse_args(argv)
-    if not DATA.is_dir():
-        print(f"shared data not found at {DATA}")
-        return 1
     torch.set_num_threads(args.threads)
-    if args.margins:
-        margin_sweep([int(m) for m in args.margins.split(",")])
-        return 0
-    two_d(args.max_nuclei)
-    big_box()
-    three_d(60)
+    if args.network:  # every tool (sessions, 3D boxes, propagation) takes the shipped one
+        network = load_box_click_network(args.network)
+        box_segmentation._shipped_network = lambda: network
+    print(f"{processor_name()}, {args.threads} threads", flush=True)
+    parts = args.parts.split(",")
+    margins = [int(m) for m in args.margins.split(",") if m]
+    click_times = two_d(args.max_nuclei, margins) if "2d" in parts else []
+    if "3d" in parts:
+        three_d(args.max_nuclei)
+    if "ct" in parts:
+        ct()
+    if "speed" in parts:
+        speed(click_times)
     return 0
 
 

@@ -1,12 +1,16 @@
 """Train a shipped nuclei model with napari_medseg.train_model, the function users train with.
 
-    python scripts/train_nuclei.py nuclei-2d [--epochs 80] [--seed 0] [--threads 2] [--out PATH]
-    python scripts/train_nuclei.py nuclei-he-2d
+    python scripts/train_nuclei.py nuclei-2d      [--epochs N] [--seed 0] [--threads 2]
+    python scripts/train_nuclei.py nuclei-he-2d   [--out PATH]
+    python scripts/train_nuclei.py nuclei-3d
 
-Data: the shared DSB2018 stage-1 training set (napari_medseg.datasets: its test split
-``ids[::10]`` is never read here), the images of the ``train`` split of the model's kind:
-fluorescence (grey) for ``nuclei-2d``, brightfield / H&E (RGB) for ``nuclei-he-2d``. The
-``validation`` split of the same kind gives the validation loss printed per epoch.
+Data (napari_medseg.datasets; test images are never read here):
+- nuclei-2d: the fluorescence (grey) images of the DSB2018 stage-1 training set's train
+  split, from scratch; the validation split's fluorescence images give the validation loss.
+- nuclei-he-2d: its brightfield / H&E images, as RGB (a model with 3 input channels).
+- nuclei-3d: nuclei-2d fine-tuned on the GoNuclear training crops 1135, 1136 and 1137 in all
+  three planes resampled to isotropic voxels (``volume="planes"``: it also runs on stacks
+  that way); crop 1139 gives the validation loss; crop 1170 is test-only.
 Everything else is train_model's defaults; the run is seeded (for a given --threads and
 processor). docs/models.md gives the command that made each shipped file.
 """
@@ -20,42 +24,73 @@ from pathlib import Path
 
 import torch
 
-from napari_medseg.datasets import DSB_TRAIN, data_folder, dsb_split, read_dsb
-from napari_medseg.model_files import BUILTIN
+from napari_medseg.datasets import (
+    DSB_TRAIN,
+    GONUCLEAR,
+    data_folder,
+    dsb_split,
+    read_dsb,
+    read_gonuclear,
+)
 from napari_medseg.runtime import processor_name
 from napari_medseg.training import setup_message, train_model
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "napari_medseg" / "models"
+
+
+def dsb(kind: str, rgb: bool):
+    def data():
+        folder = data_folder(DSB_TRAIN)
+        split = dsb_split(folder)
+        train = read_dsb(folder, split.of_kind(split.train, kind), rgb=rgb)
+        val = read_dsb(folder, split.of_kind(split.validation, kind), rgb=rgb)
+        return ([i for i, _ in train], [t for _, t in train],
+                ([i for i, _ in val], [t for _, t in val]), {})
+    return data
+
+
+def gonuclear(train_crops: tuple[str, ...], val_crop: str):
+    def data():
+        folder = data_folder(GONUCLEAR)
+        train = [read_gonuclear(folder, crop) for crop in train_crops]
+        image, labels, spacing = read_gonuclear(folder, val_crop)
+        return ([t[0] for t in train], [t[1] for t in train], ([image], [labels], [spacing]),
+                {"spacing": [t[2] for t in train]})
+    return data
+
+
 RECIPES = {
-    "nuclei-2d": {"kind": "fluorescence", "rgb": False,
+    "nuclei-2d": {"data": dsb("fluorescence", rgb=False), "epochs": 80, "options": {},
                   "description": "Fluorescence nuclei (2D, grey), bright on dark; trained on "
                                  "the DSB2018 stage-1 training set (scripts/train_nuclei.py)."},
-    "nuclei-he-2d": {"kind": "brightfield", "rgb": True,
+    "nuclei-he-2d": {"data": dsb("brightfield", rgb=True), "epochs": 80,
+                     "options": {"rgb": True},
                      "description": "Nuclei in colour brightfield and H&E images (2D, RGB); "
                                     "trained on the DSB2018 stage-1 training set "
                                     "(scripts/train_nuclei.py)."},
+    "nuclei-3d": {"data": gonuclear(("1135", "1136", "1137"), "1139"), "epochs": 30,
+                  "options": {"init": "nuclei-2d", "volume": "planes"},
+                  "description": "Fluorescence nuclei in 3D stacks (a 2D network run on the "
+                                 "three planes, 3D watershed); nuclei-2d fine-tuned on "
+                                 "GoNuclear crops (scripts/train_nuclei.py)."},
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", choices=sorted(RECIPES))
-    parser.add_argument("--epochs", type=int, default=80,
-                        help="train_model epochs (about 500 steps each for nuclei-2d)")
+    parser.add_argument("--epochs", type=int, help="train_model epochs (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="default: the package's file for the model")
     args = parser.parse_args(argv)
     recipe = RECIPES[args.model]
-    folder = data_folder(DSB_TRAIN)
-    split = dsb_split(folder)
-    train = read_dsb(folder, split.of_kind(split.train, recipe["kind"]), rgb=recipe["rgb"])
-    val = read_dsb(folder, split.of_kind(split.validation, recipe["kind"]), rgb=recipe["rgb"])
+    images, labels, validation, options = recipe["data"]()
+    options = {**recipe["options"], **options}
     torch.set_num_threads(args.threads)
-    print(f"{args.model}: {len(train)} {recipe['kind']} training images, {len(val)} "
-          f"validation; {processor_name()}, {args.threads} threads",
-          flush=True)
-    out = args.out or MODELS_DIR / BUILTIN.get(args.model, f"{args.model.replace('-', '_')}.pt")
+    print(f"{args.model}: {len(images)} training images, {len(validation[0])} validation; "
+          f"{processor_name()}, {args.threads} threads", flush=True)
+    out = args.out or MODELS_DIR / f"{args.model.replace('-', '_')}.pt"
     started = time.perf_counter()
 
     def report(progress) -> None:
@@ -66,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
               f"loss {progress.loss:.4f} validation {progress.validation_loss:.4f} "
               f"({progress.elapsed:.0f} s)", flush=True)
 
-    model = train_model([i for i, _ in train], [t for _, t in train], rgb=recipe["rgb"],
-                        epochs=args.epochs, validation=([i for i, _ in val], [t for _, t in val]),
-                        name=args.model, description=recipe["description"], seed=args.seed,
-                        device="cpu", callback=report)
+    model = train_model(images, labels, epochs=args.epochs or recipe["epochs"],
+                        validation=validation, name=args.model,
+                        description=recipe["description"], seed=args.seed, device="cpu",
+                        callback=report, **options)
     model.save(out)
     print(f"saved {out} after {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     return 0

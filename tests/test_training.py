@@ -15,7 +15,7 @@ from conftest import dsb_fluorescence
 from napari_medseg import nuclei_2d, nuclei_3d, train_model
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_runner import load_model
-from napari_medseg.runtime import Cancelled
+from napari_medseg.runtime import Cancelled, run_steps
 from napari_medseg.training import (
     BLEND_CHOICES,
     FALLBACK_BLEND,
@@ -344,3 +344,38 @@ def test_cancel_stops_training():
 def test_bad_input_is_refused_clearly(images, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):
         train_model(images, labels, epochs=1, **kwargs)
+
+
+def test_rgb_training_makes_a_colour_model_that_refuses_grey_images():
+    """H&E-like colour: purple nuclei on pink, which luminance alone tells apart poorly."""
+    _, labels = nuclei_2d((160, 160), n_nuclei=15, seed=3)[:2]
+    rng = np.random.default_rng(0)
+    rgb = np.where(labels[..., None] > 0, [120, 60, 160], [230, 150, 190]).astype(np.float32)
+    rgb = np.clip(rgb + rng.normal(0, 12, rgb.shape), 0, 255).astype(np.uint8)
+    history = []
+    model = train_model(rgb, labels, rgb=True, epochs=10, patch_shape=(64, 64), batch_size=4,
+                        validation=0, network_kwargs=SMALL, device="cpu",
+                        callback=history.append)
+    assert model.info.in_channels == 3
+    losses = [p.loss for p in history if p.loss is not None]
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+    assert model.segment(rgb).shape == labels.shape
+    with pytest.raises(ValueError, match="takes 3 channels"):
+        model.segment(labels.astype(np.float32))
+    with pytest.raises(ValueError, match="an RGB model trains on colour images"):
+        train_model(labels.astype(np.float32), labels, rgb=True, epochs=1)
+
+
+def test_a_planes_model_trains_and_runs_on_the_three_planes_of_a_stack():
+    image, labels, spacing = nuclei_3d((16, 64, 64), n_nuclei=6, seed=1)
+    model = train_model(image, labels, volume="planes", spacing=spacing, epochs=2,
+                        patch_shape=(32, 32), batch_size=4, validation=0,
+                        network_kwargs=SMALL, device="cpu")
+    assert model.info.volume == "planes" and model.info.dims == 2
+    steps = list(model.segment_steps(image, spacing=spacing))
+    # z is resampled to isotropic voxels (x2): 32 + 64 + 64 slices over the three planes
+    assert steps[-1] == (160, 160)
+    labels_3d, prob = run_steps(model.segment_steps(image, spacing=spacing,
+                                                    probabilities=True))
+    assert labels_3d.shape == image.shape and prob.shape == (3, *image.shape)
+    np.testing.assert_allclose(prob.sum(0), 1.0, atol=1e-4)

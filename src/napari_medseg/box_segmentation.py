@@ -20,6 +20,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
@@ -31,7 +32,8 @@ from napari_medseg._image import luminance
 if TYPE_CHECKING:  # torch is imported on first use: it takes seconds to load
     import torch
 
-__all__ = ["BoxSession", "box_click_network", "propagate_mask", "segment_box"]
+__all__ = ["BoxSession", "box_click_network", "load_box_click_network", "propagate_mask",
+           "save_box_click_network", "segment_box"]
 
 CROP = 64  # network input size (pixels)
 _CONTEXT = 1.4  # the crop's side, relative to the box's longer side
@@ -44,6 +46,7 @@ _CLICK_RADIUS = 3  # click disks in the crop (pixels)
 # grow slice by slice in propagation (3D box-only IoU 0.754 -> 0.732, synthetic stacks).
 _BOX_ONLY_THRESHOLD = 0.35
 WEIGHTS = "box_click_2d.pt"
+BOX_CLICK_FORMAT = "napari-medseg/box-click"
 
 
 def box_click_network() -> torch.nn.Module:
@@ -54,16 +57,49 @@ def box_click_network() -> torch.nn.Module:
                 strides=(2, 2, 2), num_res_units=1)
 
 
-@functools.cache
-def _shipped_network() -> torch.nn.Module:
+def save_box_click_network(path: str | Path, network: torch.nn.Module, **meta) -> Path:
+    """Write a box + click network (float16 weights) with ``meta`` (how it was trained)."""
     import torch
 
-    path = resources.files("napari_medseg.models").joinpath(WEIGHTS)
-    with resources.as_file(path) as file:
-        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+    from napari_medseg.model_files import half_state
+
+    torch.save({"format": BOX_CLICK_FORMAT, "version": 1, "crop": CROP,
+                "state_dict": half_state(network), **meta}, path)
+    return Path(path)
+
+
+def load_box_click_network(path: str | Path) -> torch.nn.Module:
+    """A box + click network written by :func:`save_box_click_network`, in evaluation
+    mode on the CPU (pass it to :class:`BoxSession` as ``network``).
+
+    Raises
+    ------
+    ValueError
+        For a file that is not a box + click network.
+    """
+    import torch
+
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle, zip and torch errors all mean "not our file"
+        raise ValueError(f"{path.name!r} is not a box + click network "
+                         f"({type(err).__name__}).") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != BOX_CLICK_FORMAT:
+        raise ValueError(f"{path.name!r} is not a box + click network.")
     net = box_click_network()
-    net.load_state_dict({k: v.float() for k, v in checkpoint["state_dict"].items()})
+    try:
+        net.load_state_dict({k: v.float() for k, v in checkpoint["state_dict"].items()})
+    except RuntimeError as err:
+        raise ValueError(f"weights in {path.name!r} do not fit the box + click network: "
+                         f"{str(err).splitlines()[0]}") from None
     return net.eval()
+
+
+@functools.cache
+def _shipped_network() -> torch.nn.Module:
+    with resources.as_file(resources.files("napari_medseg.models").joinpath(WEIGHTS)) as file:
+        return load_box_click_network(file)
 
 
 # -- geometry of the crop ----------------------------------------------------------------------

@@ -30,11 +30,14 @@ from napari_medseg.bioimageio import is_bioimageio_package, read_bioimageio
 from napari_medseg.model_info import ModelInfo
 from napari_medseg.networks import ARCHITECTURES, build_network
 
-__all__ = ["available_models", "builtin_model", "read_model_file", "save_model"]
+__all__ = ["available_models", "builtin_model", "half_state", "read_model_file", "save_model",
+           "suggested_model"]
 
 FORMAT = "napari-medseg/model"
 VERSION = 1
 BUILTIN = {"nuclei-2d": "nuclei_2d.pt"}
+# the built-in model for each kind of image: (colour, spatial dimensions) -> name
+_SUGGESTED = {(False, 2): "nuclei-2d", (True, 2): "nuclei-he-2d", (False, 3): "nuclei-3d"}
 # ModelInfo fields newer than format version 1: left out of files where they are the default
 _LATER_FIELDS = ("activation", "normalization", "volume")
 _DEFAULTS = {f.name: f.default for f in fields(ModelInfo)}
@@ -49,6 +52,20 @@ def available_models() -> list[str]:
     True
     """
     return sorted(BUILTIN)
+
+
+def suggested_model(rgb: bool, spatial_dims: int) -> str:
+    """The built-in model made for images of this kind: grey or colour (RGB), 2D or 3D.
+
+    Examples
+    --------
+    >>> suggested_model(rgb=False, spatial_dims=2)
+    'nuclei-2d'
+    """
+    name = _SUGGESTED.get((bool(rgb), int(spatial_dims)))
+    if name in BUILTIN:
+        return name
+    return "nuclei-2d"  # runs on every kind (colour as grey, stacks slice by slice)
 
 
 @contextmanager
@@ -73,9 +90,7 @@ def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
     Path
         ``path``.
     """
-    buffers = {name for name, _ in network.named_buffers()}
-    state = {k: (v.half() if half and v.is_floating_point() and k not in buffers else v)
-             for k, v in network.state_dict().items()}
+    state = half_state(network) if half else network.state_dict()
     path = Path(path)
     meta = asdict(info)
     for key in _LATER_FIELDS:
@@ -84,6 +99,15 @@ def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
     torch.save({"format": FORMAT, "version": VERSION, "info": meta,
                 "state_dict": state}, path)
     return path
+
+
+def half_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The network's state dict with its floating-point weights as float16 (half the
+    file); buffers such as batch-norm statistics stay as they are, as their range can
+    exceed float16's."""
+    buffers = {name for name, _ in network.named_buffers()}
+    return {k: (v.half() if v.is_floating_point() and k not in buffers else v)
+            for k, v in network.state_dict().items()}
 
 
 def read_model_file(path: str | Path, name: str | None = None

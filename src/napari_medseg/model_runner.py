@@ -150,26 +150,33 @@ class SegmentationModel:
                       overlap: float = 0.25, cancelled: Callable[[], bool] | None = None,
                       interior_threshold: float = 0.5, foreground_threshold: float = 0.5,
                       split_depth: float = 1.0, min_size: int = 8, *,
-                      spacing: Sequence[float] | None = None
-                      ) -> Generator[tuple[int, int], None, np.ndarray]:
+                      spacing: Sequence[float] | None = None, probabilities: bool = False
+                      ) -> Generator[tuple[int, int], None, np.ndarray | tuple]:
         """:meth:`segment` as a generator, like :meth:`predict_steps`. A 2D model's stack is
-        labelled slice by slice (no probability stack is ever held in memory), or on its
-        planes (``info.volume == "planes"``: the probabilities of the resampled stack)."""
+        labelled slice by slice (no probability stack is held in memory unless asked for),
+        or on its planes (``info.volume == "planes"``: the probabilities of the resampled
+        stack). With ``probabilities``, returns ``(labels, probabilities)``."""
         options = (interior_threshold, foreground_threshold, split_depth, min_size)
         if self._on_planes(image):
             prob = yield from self._planes(image, tile_shape, overlap, cancelled, spacing)
             labels = self.labels_from_probabilities(prob, *options, spacing=(1.0, 1.0, 1.0))
-            return from_isotropic(labels, np.shape(image)[-3:])
-        slices = []
+            shape = np.shape(image)[-3:]
+            labels = from_isotropic(labels, shape)
+            return (labels, from_isotropic(prob, (prob.shape[0], *shape))) if probabilities \
+                else labels
+        slices, maps = [], []
         for done, total, z, prob in self._parts(image, tile_shape, overlap, cancelled):
             yield done, total
             if prob is None:
                 continue
             labels = self.labels_from_probabilities(prob, *options, spacing=spacing)
             if z is None:
-                return labels
+                return (labels, prob) if probabilities else labels
             slices.append(labels)
-        return np.stack(slices) if self.info.output == "semantic" else link_slices(slices)
+            if probabilities:
+                maps.append(prob)
+        labels = np.stack(slices) if self.info.output == "semantic" else link_slices(slices)
+        return (labels, np.stack(maps, axis=1)) if probabilities else labels
 
     def labels_from_probabilities(self, prob: np.ndarray, interior_threshold: float = 0.5,
                                   foreground_threshold: float = 0.5, split_depth: float = 1.0,

@@ -23,7 +23,7 @@ from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 
-from napari_medseg.model_files import available_models
+from napari_medseg.model_files import available_models, suggested_model
 from napari_medseg.model_runner import SegmentationModel, load_model
 from napari_medseg.plugin.interpolation_widget import advance_progress
 from napari_medseg.runtime import Cancelled
@@ -64,8 +64,20 @@ class ModelWidget(Container):
         self._worker = None
         self._cancel = threading.Event()
         self._model.changed.connect(lambda v: setattr(self._file, "visible", v == _FILE))
+        self._source.changed.connect(self._suggest)
+        self._suggest(self._source.value)
         self._run_button.changed.connect(self.run)
         self._cancel_button.changed.connect(self.cancel)
+
+    def _suggest(self, image: Image | None) -> None:
+        """Choose the built-in model made for the image's kind (colour, stack), and say so."""
+        if image is None or self._model.value == _FILE:
+            return
+        name = suggested_model(image.rgb, image.ndim - (1 if image.rgb else 0))
+        if name != self._model.value:
+            self._model.value = name
+            kind = "a colour" if image.rgb else ("a 3D" if image.ndim == 3 else "a 2D")
+            self._status.value = f"{name} chosen: it is the built-in model for {kind} image."
 
     def run(self):
         """Start segmenting the chosen image; returns the worker (None if refused)."""
@@ -82,7 +94,9 @@ class ModelWidget(Container):
             return None
         device = None if self._device.value == "auto" else self._device.value
         options = {"overlap": self._overlap.value, "foreground_threshold": self._fg.value,
-                   "split_depth": self._split.value, "test_time_flips": self._flips.value}
+                   "split_depth": self._split.value, "test_time_flips": self._flips.value,
+                   # voxel size of a stack (models on its planes resample by it)
+                   "spacing": tuple(image.scale[-3:]) if image.ndim - image.rgb == 3 else None}
         self._cancel.clear()
         self._worker = start_segmentation(
             self._viewer, image, source, options, self._cancel, failed=self._failed,
@@ -159,9 +173,7 @@ def segment_worker(source, device, data, tile, options, with_prob, cancel: threa
     tile_shape = (tile,) * model.info.dims if tile else None
     post = {"foreground_threshold": options["foreground_threshold"],
             "split_depth": options["split_depth"]}
-    if not with_prob:  # slice by slice: no probability stack in memory
-        labels = yield from model.segment_steps(data, tile_shape, options["overlap"],
-                                                cancel.is_set, **post)
-        return model, labels, None
-    prob = yield from model.predict_steps(data, tile_shape, options["overlap"], cancel.is_set)
-    return model, model.labels_from_probabilities(prob, **post), prob
+    result = yield from model.segment_steps(data, tile_shape, options["overlap"], cancel.is_set,
+                                            **post, spacing=options.get("spacing"),
+                                            probabilities=with_prob)
+    return (model, *result) if with_prob else (model, result, None)

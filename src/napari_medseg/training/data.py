@@ -115,9 +115,9 @@ def _slices(image: np.ndarray, labels: np.ndarray, volume: str, spacing) -> list
 
 
 def split_validation(pairs: list, validation, seed: int, check) -> tuple[list, list]:
-    """(validation pairs, training pairs): explicit ``(images, labels)``, checked by
-    ``check(images, labels)``; or a fraction of the pairs (at least 4 given), else of
-    each pair (:func:`hold_out_strips`)."""
+    """(validation pairs, training pairs): explicit ``(images, labels[, spacing])``,
+    checked by ``check(images, labels[, spacing])``; or a fraction of the pairs (at least
+    4 given), else of each pair (:func:`hold_out_strips`)."""
     if isinstance(validation, tuple):
         return check(*validation), pairs
     if not 0 <= float(validation) < 1:

@@ -109,11 +109,11 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
         Label 0 is *not annotated* (ignored) instead of background.
     background_label : int, optional
         Label value that marks checked background (needed with ``sparse``).
-    validation : float or (images, labels)
+    validation : float or (images, labels[, spacing])
         Fraction held out to report a validation loss: of the images when at
         least 4 are given, else of each image (a strip at the far end of its
         longest axis, when the image is large enough); or explicit validation
-        data; 0 for none.
+        data (with its own ``spacing``, for "planes"); 0 for none.
     volume : {"slices", "planes"}
         How the 2D model takes stacks, in training and later in inference: their
         annotated slices; or "planes", the annotated slices of all three planes of
@@ -233,8 +233,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
     norm = ((start_model.info.percentiles, start_model.info.normalization) if start_model
             else (PERCENTILES, "percentiles"))  # the start model's, when fine-tuning
 
-    def check(images, labels):
-        return check_pairs(images, labels, dims, norm, rgb, volume, spacing)
+    def check(images, labels, voxels=spacing):
+        return check_pairs(images, labels, dims, norm, rgb, volume, voxels)
 
     val_pairs, pairs = split_validation(check(images, labels), validation, seed, check)
     classes = _classes(pairs, task, sparse, background_label, start_model)
