@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     network = train_box_click(train, epochs=args.epochs, steps_per_epoch=args.steps,
                               batch_size=args.batch, seed=args.seed, validation=val,
                               device="cpu", callback=report)
-    save_box_click_network(args.out, network, iterations=args.epochs * args.steps,
+    save_box_click_network(args.out, network, overwrite=True, iterations=args.epochs * args.steps,
                            seed=args.seed, recipe="scripts/train_box_click.py", **{
                                "objects": {k: int(v) for k, v in counts.items()}})
     print(f"saved {args.out} after {(time.perf_counter() - started) / 60:.1f} min", flush=True)

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                         validation=validation, name=args.model,
                         description=recipe["description"], seed=args.seed, device="cpu",
                         callback=report, **options)
-    model.save(out)
+    model.save(out, overwrite=True)
     print(f"saved {out} after {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     return 0
 

@@ -163,3 +163,58 @@ def test_real_dsb_label_tiffs_open_as_labels(dsb_dir):
         read = read_image(path)[0]
         assert read.kind == "labels"
         assert read.data.max() == len(np.unique(read.data)) - 1  # consecutive instance ids
+
+
+def _nifti_with_header(tmp_path, name, change):
+    """A small NIfTI file whose header ``change(header)`` edits in place."""
+    import io as _io
+
+    path = tmp_path / name
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.diag([2, 2, 2, 1.0])), path)
+    raw = bytearray(path.read_bytes())
+    header = nib.Nifti1Header.from_fileobj(_io.BytesIO(bytes(raw[:348])))
+    change(header)
+    raw[:348] = header.binaryblock
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def _sform(values):
+    def change(header):
+        for row in ("srow_x", "srow_y", "srow_z"):
+            header[row][:] = values
+        header["sform_code"], header["qform_code"] = 1, 0
+    return change
+
+
+def _qform_pixdim(header):
+    header["pixdim"][1] = np.nan
+    header["sform_code"], header["qform_code"] = 0, 1
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda h: h["dim"].__setitem__(0, 0), "declares data of shape"),
+    (_qform_pixdim, "orientation"),
+    (_sform(np.nan), "orientation"),
+    (_sform(0.0), "orientation"),
+])
+def test_broken_nifti_headers_are_refused_naming_the_file(tmp_path, change, message):
+    path = _nifti_with_header(tmp_path, "broken.nii", change)
+    with pytest.raises(ImageReadError, match=f"broken.nii.*{message}"):
+        read_image(path)
+
+
+@pytest.mark.parametrize("name", ["huge.nii", "huge.nii.gz"])
+def test_a_tiny_nifti_declaring_gigabytes_is_refused_before_allocating(tmp_path, name):
+    header = nib.Nifti1Header()
+    header.set_data_shape((2048, 2048, 1024))
+    header.set_data_dtype(np.int16)
+    raw = header.binaryblock + b"\0" * 4 + b"\0" * 600
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        with gzip.open(path, "wb") as f:
+            f.write(raw)
+    else:
+        path.write_bytes(raw)
+    with pytest.raises(ImageReadError, match="8,589,934,592 bytes"):
+        read_image(path)

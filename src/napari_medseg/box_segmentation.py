@@ -57,15 +57,14 @@ def box_click_network() -> torch.nn.Module:
                 strides=(2, 2, 2), num_res_units=1)
 
 
-def save_box_click_network(path: str | Path, network: torch.nn.Module, **meta) -> Path:
-    """Write a box + click network (float16 weights) with ``meta`` (how it was trained)."""
-    import torch
+def save_box_click_network(path: str | Path, network: torch.nn.Module,
+                           overwrite: bool = False, **meta) -> Path:
+    """Write a box + click network (float16 weights) with ``meta`` (how it was trained),
+    atomically; an existing file only with ``overwrite``."""
+    from napari_medseg.model_files import half_state, save_checkpoint
 
-    from napari_medseg.model_files import half_state
-
-    torch.save({"format": BOX_CLICK_FORMAT, "version": 1, "crop": CROP,
-                "state_dict": half_state(network), **meta}, path)
-    return Path(path)
+    return save_checkpoint(path, {"format": BOX_CLICK_FORMAT, "version": 1, "crop": CROP,
+                                  "state_dict": half_state(network), **meta}, overwrite)
 
 
 def load_box_click_network(path: str | Path) -> torch.nn.Module:

@@ -167,7 +167,7 @@ def run_train(args: argparse.Namespace) -> int:
         background_label=args.background_label, name=output.stem, device=args.device,
         mixed_precision=_PRECISIONS[args.precision], compile_network=_COMPILE[args.compile],
         callback=report)
-    model.save(output)
+    model.save(output, overwrite=args.force)
     print(f"wrote {output}")
     return 0
 

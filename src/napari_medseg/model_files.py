@@ -29,6 +29,7 @@ import torch
 from napari_medseg.bioimageio import is_bioimageio_package, read_bioimageio
 from napari_medseg.model_info import ModelInfo
 from napari_medseg.networks import ARCHITECTURES, build_network
+from napari_medseg.safe_write import check_writable, write_atomically
 
 __all__ = ["available_models", "builtin_model", "half_state", "read_model_file", "save_model",
            "suggested_model"]
@@ -78,8 +79,8 @@ def builtin_model(name: str):
 
 
 def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
-               half: bool = True) -> Path:
-    """Write ``network`` and ``info`` as a napari-medseg checkpoint.
+               half: bool = True, overwrite: bool = False) -> Path:
+    """Write ``network`` and ``info`` as a napari-medseg checkpoint, atomically.
 
     With ``half``, the weights are stored as float16 (half the file); buffers such as
     batch-norm statistics stay float32, as their range can exceed float16's (a running
@@ -88,17 +89,28 @@ def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
     Returns
     -------
     Path
-        ``path``.
+        The file written (a symbolic link's target).
+
+    Raises
+    ------
+    FileExistsError
+        When ``path`` exists and ``overwrite`` is False.
+    FileWriteError
+        For a missing or read-only folder, or a write-protected file.
     """
     state = half_state(network) if half else network.state_dict()
-    path = Path(path)
     meta = asdict(info)
     for key in _LATER_FIELDS:
         if meta[key] == _DEFAULTS[key]:
             del meta[key]  # the default; keeps the file readable by older versions
-    torch.save({"format": FORMAT, "version": VERSION, "info": meta,
-                "state_dict": state}, path)
-    return path
+    return save_checkpoint(path, {"format": FORMAT, "version": VERSION, "info": meta,
+                                  "state_dict": state}, overwrite)
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict, overwrite: bool = False) -> Path:
+    """``torch.save`` of ``checkpoint`` through :mod:`napari_medseg.safe_write`."""
+    path = check_writable(path, overwrite)
+    return write_atomically(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def half_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -56,13 +56,14 @@ class SegmentationModel:
         return (f"SegmentationModel({i.name or i.architecture!r}, {i.dims}D {i.architecture}, "
                 f"{i.output}, classes={i.classes}, device={self.device})")
 
-    def save(self, path: str | Path, half: bool = True) -> Path:
-        """Write the model as a napari-medseg checkpoint (see :func:`save_model`)."""
+    def save(self, path: str | Path, half: bool = True, overwrite: bool = False) -> Path:
+        """Write the model as a napari-medseg checkpoint (see
+        :func:`~napari_medseg.model_files.save_model`)."""
         if self.info.architecture not in ARCHITECTURES:
             raise ValueError(f"a {self.info.architecture} model cannot be saved as a "
                              f"napari-medseg checkpoint (architectures: {ARCHITECTURES}); "
                              "keep its original file.")
-        return save_model(path, self.network, self.info, half)
+        return save_model(path, self.network, self.info, half, overwrite)
 
     # -- inference ---------------------------------------------------------------------------
     def predict(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from napari_medseg.safe_write import FileWriteError, write_atomically
+from napari_medseg.safe_write import check_writable as _check_writable
+
+__all__ = ["ImageFile", "ImageReadError", "ImageWriteError", "check_writable",
+           "looks_like_labels", "smallest_label_dtype", "stem", "write_atomically"]
 
 # File names that mark a label map rather than an intensity image.
 _LABEL_NAME = re.compile(r"(label|mask|seg|annot|instance|roi)", re.IGNORECASE)
@@ -25,13 +28,8 @@ class ImageReadError(ValueError):
         super().__init__(f"Cannot read {self.path.name!r}: {problem}.")
 
 
-class ImageWriteError(ValueError):
+class ImageWriteError(FileWriteError):
     """An array could not be written; the message names the file and the problem."""
-
-    def __init__(self, path: str | Path, problem: str):
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"Cannot write {self.path.name!r}: {problem}.")
 
 
 @dataclass
@@ -103,35 +101,8 @@ def looks_like_labels(data: np.ndarray, path: str | Path) -> bool:
 
 
 def check_writable(path: str | Path, overwrite: bool) -> Path:
-    """Refuse to replace an existing file unless ``overwrite`` was chosen."""
-    path = Path(path)
-    if path.is_dir():
-        raise ImageWriteError(path, "it is a directory")
-    if path.exists() and not overwrite:
-        raise FileExistsError(
-            f"{path} already exists; pass overwrite=True to replace it."
-        )
-    if not path.parent.is_dir():
-        raise ImageWriteError(path, f"folder {path.parent} does not exist")
-    return path
-
-
-def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary sibling of ``path``, then move it into place.
-
-    A failing write leaves any existing file at ``path`` untouched.
-    """
-    # The temporary name keeps the suffixes: writers pick the format from them.
-    fd, tmp = tempfile.mkstemp(prefix=".medseg-", suffix=path.name, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """:func:`napari_medseg.safe_write.check_writable` with :class:`ImageWriteError`."""
+    return _check_writable(path, overwrite, ImageWriteError)
 
 
 def smallest_label_dtype(

@@ -68,6 +68,10 @@ def read_nifti(path: str | Path) -> ImageFile:
         raise ImageReadError(path, f"a {type(img).__name__} file, not NIfTI")
 
     shape = img.shape
+    if len(shape) < 2 or min(shape) < 1:
+        raise ImageReadError(path, f"its header declares data of shape {shape}; 2D to 4D "
+                                   "data are supported")
+    _check_declared_size(path, img)
     # Drop singleton axes beyond the third (e.g. x, y, z, 1, 1 from some exporters).
     keep = [i for i, n in enumerate(shape) if i < 3 or n > 1]
     if len(keep) > 4:
@@ -87,6 +91,10 @@ def read_nifti(path: str | Path) -> ImageFile:
     data = data.astype(data.dtype.newbyteorder("="), copy=False)  # GPU textures need native order
 
     affine = img.affine
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise ImageReadError(path, "its orientation (the sform/qform affine and voxel sizes "
+                                   "of the header) is not a valid, finite, non-degenerate "
+                                   f"transform: {np.round(affine, 4).tolist()}")
     to_display = ornt.ornt_transform(ornt.io_orientation(affine),
                                      ornt.axcodes2ornt(_DISPLAY_AXCODES))
     display_affine = affine @ ornt.inv_ornt_aff(to_display, data.shape[:3])
@@ -183,6 +191,31 @@ def write_nifti(
         nib.save(img, tmp)
 
     return write_atomically(path, _save)
+
+
+# deflate cannot compress by more than about 1032:1
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _check_declared_size(path: Path, img) -> None:
+    """Refuse a header whose data could not be in the file, before anything is allocated
+    (a 1 KB file can declare gigabytes)."""
+    header = img.header
+    declared = int(np.prod(img.shape, dtype=np.int64)) * header.get_data_dtype().itemsize
+    offset = int(getattr(img.dataobj, "offset", 0))  # where the voxels start
+    size = path.stat().st_size
+    if path.name.lower().endswith(".gz"):
+        with open(path, "rb") as f:
+            f.seek(-4, 2)
+            stored = int.from_bytes(f.read(4), "little")  # uncompressed size mod 2**32
+        if declared > _MAX_DEFLATE_RATIO * size or (offset + declared) % 2**32 != stored:
+            raise ImageReadError(path, f"its header declares {declared:,} bytes of voxels "
+                                       f"({img.shape}), which the {size:,}-byte file cannot "
+                                       "hold: it is truncated or corrupt")
+    elif offset + declared > size:
+        raise ImageReadError(path, f"its header declares {declared:,} bytes of voxels "
+                                   f"({img.shape}) but the file holds {size - offset:,}: "
+                                   "it is truncated or corrupt")
 
 
 def _from_display(data: np.ndarray, to_display: np.ndarray) -> np.ndarray:
