@@ -218,3 +218,57 @@ def test_a_tiny_nifti_declaring_gigabytes_is_refused_before_allocating(tmp_path,
         path.write_bytes(raw)
     with pytest.raises(ImageReadError, match="8,589,934,592 bytes"):
         read_image(path)
+
+
+@pytest.mark.parametrize(("bad", "field"), [
+    (b'PhysicalSizeX="abcd"', "PhysicalSizeX"),
+    (b'PhysicalSizeX="-0.5"', "PhysicalSizeX"),
+    (b'PhysicalSizeX="NaN "', "PhysicalSizeX"),
+    (b'PhysicalSizeX="1e-9"', "PhysicalSizeX"),
+])
+def test_invalid_ome_pixel_sizes_are_dropped_with_a_warning_and_the_rest_kept(
+        tmp_path, bad, field):
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint16), ome=True,
+                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.5,
+                               "PhysicalSizeZ": 2.0})
+    raw = path.read_bytes()
+    good = b'PhysicalSizeX="0.25"'
+    assert good in raw and len(bad) == len(good)
+    path.write_bytes(raw.replace(good, bad))
+    with pytest.warns(UserWarning, match=f"cells.ome.tif: {field}="):
+        [image] = read_image(path)
+    assert image.scale == (2.0, 0.5, 1.0)
+
+
+def test_unknown_ome_units_are_not_taken_as_micrometres(tmp_path):
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint16), ome=True,
+                     metadata={"axes": "YX", "PhysicalSizeX": 0.25, "PhysicalSizeXUnit": "ft",
+                               "PhysicalSizeY": 0.25})
+    with pytest.warns(UserWarning, match="PhysicalSizeXUnit='ft'"):
+        [image] = read_image(path)
+    assert image.scale == (0.25, 1.0)
+
+
+def test_3d_labels_of_an_oblique_4d_series_keep_its_affine(tmp_path):
+    angle = np.deg2rad(20)
+    affine = np.eye(4)
+    affine[:3, :3] = [[np.cos(angle) * 2, -np.sin(angle), 0], [np.sin(angle) * 2,
+                                                               np.cos(angle), 0], [0, 0, 3]]
+    affine[:3, 3] = [-40, 12, 7]
+    series = np.random.default_rng(0).integers(0, 100, (10, 12, 6, 4)).astype(np.int16)
+    nib.save(nib.Nifti1Image(series, affine), tmp_path / "bold.nii.gz")
+    [image] = read_image(tmp_path / "bold.nii.gz")
+    labels = np.zeros(image.data.shape[1:], np.uint8)
+    labels[2, 3:5, 4:7] = 1
+    out = write_labels(tmp_path / "seg.nii.gz", labels, metadata=image.metadata)
+    saved = nib.load(out)
+    np.testing.assert_allclose(saved.affine, affine)
+    [again] = read_image(out)
+    np.testing.assert_array_equal(again.data, labels)
+    with pytest.raises(ImageWriteError, match="do not fit the source image's grid"):
+        write_labels(tmp_path / "bad.nii.gz", labels[:, :-1], metadata=image.metadata)
+    broken = {"nifti": {"affine": affine}}
+    with pytest.raises(ImageWriteError, match="lacks"):
+        write_labels(tmp_path / "bad.nii.gz", labels, metadata=broken)

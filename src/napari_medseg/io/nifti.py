@@ -148,11 +148,14 @@ def write_nifti(
     labels : ndarray of int or bool
         Label map in napari layout. The integer dtype is kept (bool becomes uint8).
     scale, translate : tuple of float, optional
-        Voxel size and origin (mm) used when ``metadata`` has no source NIfTI information.
+        Voxel size and origin (mm) used when ``metadata`` has no source NIfTI
+        information: an axis-aligned affine, right for labels of an axis-aligned
+        source (a TIFF stack); for labels of a NIfTI scan pass its ``metadata``.
     metadata : dict, optional
         The ``metadata`` of an :class:`ImageFile` from :func:`read_nifti` (or a
-        napari layer's metadata). When its ``"nifti"`` entry matches the label
-        shape, the file gets the source's affine, header and voxel order.
+        napari layer's metadata). Its ``"nifti"`` entry gives the file the
+        source's affine, header and voxel order; labels must lie on the source's
+        grid (its shape, or its spatial shape for a 4D series), else they are refused.
     overwrite : bool
         Replace an existing file. By default an existing file is an error.
 
@@ -170,9 +173,23 @@ def write_nifti(
     dtype = smallest_label_dtype(labels, path, _NIFTI_LABEL_DTYPES)
 
     source = (metadata or {}).get("nifti")
-    if source is not None and tuple(source["display_shape"]) == labels.shape:
-        voxels = _from_display(labels, source["to_display"])
-        voxels = voxels.reshape(source["source_shape"])
+    if source is not None:
+        missing = {"affine", "header", "to_display", "source_shape", "display_shape"} - set(
+            source)
+        if missing:
+            raise ImageWriteError(path, f"metadata['nifti'] lacks {sorted(missing)}; pass the "
+                                        "metadata of the image as read_image returned it")
+        display = tuple(source["display_shape"])
+        if display == labels.shape:
+            voxels = _from_display(labels, source["to_display"])
+            voxels = voxels.reshape(source["source_shape"])
+        elif labels.ndim == 3 and display[-3:] == labels.shape:
+            # 3D labels drawn on a 4D (time) series: the spatial axes keep the affine
+            voxels = _from_display(labels, source["to_display"])
+        else:
+            raise ImageWriteError(path, f"labels of shape {labels.shape} do not fit the source "
+                                        f"image's grid {display}, so where they lie on it "
+                                        "is unknown")
         header = source["header"].copy()
         affine = source["affine"]
     else:

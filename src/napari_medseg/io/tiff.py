@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -27,6 +28,8 @@ _UM_PER_UNIT = {
     "m": 1e6, "cm": 1e4, "mm": 1e3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0,
     "\\u00B5m": 1.0, "nm": 1e-3, "Å": 1e-4, "pm": 1e-6,
 }
+# usable pixel sizes (µm, or s for time): from 1 pm to 1 km
+_MIN_SIZE, _MAX_SIZE = 1e-6, 1e9
 
 
 def read_tiff(path: str | Path) -> ImageFile:
@@ -58,7 +61,7 @@ def read_tiff(path: str | Path) -> ImageFile:
             series = tif.series[0]
             axes = series.axes
             data = series.asarray()
-            sizes = _physical_sizes(tif)
+            sizes = _physical_sizes(tif, path.name)
     except Exception as err:  # tifffile raises many types for broken files
         raise ImageReadError(path, f"not a readable TIFF file ({err})") from None
 
@@ -142,14 +145,19 @@ def write_tiff(
     return write_atomically(path, _save)
 
 
-def _physical_sizes(tif: tifffile.TiffFile) -> dict[str, float]:
-    """Pixel sizes by axis letter (µm for Z/Y/X, s for T) from OME or ImageJ metadata."""
+def _physical_sizes(tif: tifffile.TiffFile, name: str) -> dict[str, float]:
+    """Pixel sizes by axis letter (µm for Z/Y/X, s for T) from OME or ImageJ metadata;
+    invalid values are dropped with a warning naming the field, the rest are kept."""
     if tif.is_ome and tif.ome_metadata:
-        return _ome_sizes(tif.ome_metadata)
+        return _ome_sizes(tif.ome_metadata, name)
     sizes: dict[str, float] = {}
     page = tif.pages.first
     ij = tif.imagej_metadata or {}
-    factor = _UM_PER_UNIT.get(str(ij.get("unit", "")).strip(), None) if ij else None
+    unit = str(ij.get("unit", "")).strip() if ij else ""
+    if ij and unit and unit not in _UM_PER_UNIT and unit.lower() not in ("pixel", "pixels"):
+        _ignored(name, "ImageJ unit", unit, "an unknown length unit; sizes left in pixels")
+        return sizes
+    factor = _UM_PER_UNIT.get(unit) if ij else None
     if ij and factor is None:
         factor = 1.0  # ImageJ without a length unit: keep its numbers as they are
     unit_tag = page.tags.get("ResolutionUnit")
@@ -161,28 +169,57 @@ def _physical_sizes(tif: tifffile.TiffFile) -> dict[str, float]:
             if res is not None:
                 num, den = res.value
                 if num > 0 and den > 0:
-                    sizes[ax] = factor * den / num
+                    _keep(sizes, ax, factor * den / num, name, tag, res.value)
     if ij.get("spacing"):
-        sizes["Z"] = float(ij["spacing"]) * (factor or 1.0)
+        _keep(sizes, "Z", _number(ij["spacing"]) * (factor or 1.0), name, "ImageJ spacing",
+              ij["spacing"])
     if ij.get("finterval"):
-        sizes["T"] = float(ij["finterval"])
+        _keep(sizes, "T", _number(ij["finterval"]), name, "ImageJ finterval", ij["finterval"])
     return sizes
 
 
-def _ome_sizes(xml: str) -> dict[str, float]:
+def _ome_sizes(xml: str, name: str) -> dict[str, float]:
     sizes: dict[str, float] = {}
     try:
         root = ET.fromstring(xml)
     except ET.ParseError:
+        warnings.warn(f"{name}: its OME-XML metadata cannot be parsed; pixel sizes are left "
+                      "at 1.", UserWarning, stacklevel=4)
         return sizes
     pixels = next((el for el in root.iter() if el.tag.endswith("Pixels")), None)
     if pixels is None:
         return sizes
     for ax in "XYZ":
-        value = pixels.get(f"PhysicalSize{ax}")
-        if value is not None and float(value) > 0:
-            unit = pixels.get(f"PhysicalSize{ax}Unit", "µm")
-            sizes[ax] = float(value) * _UM_PER_UNIT.get(unit, 1.0)
-    if pixels.get("TimeIncrement"):
-        sizes["T"] = float(pixels.get("TimeIncrement"))
+        field = f"PhysicalSize{ax}"
+        value = pixels.get(field)
+        if value is None:
+            continue
+        unit = pixels.get(f"{field}Unit", "µm")
+        if unit not in _UM_PER_UNIT:
+            _ignored(name, f"{field}Unit", unit, "an unknown length unit")
+            continue
+        _keep(sizes, ax, _number(value) * _UM_PER_UNIT[unit], name, field, value)
+    if pixels.get("TimeIncrement") is not None:
+        value = pixels.get("TimeIncrement")
+        _keep(sizes, "T", _number(value), name, "TimeIncrement", value)
     return sizes
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _keep(sizes: dict, axis: str, size: float, name: str, field: str, value) -> None:
+    """``sizes[axis] = size`` when it is a usable pixel size, else a warning."""
+    if np.isfinite(size) and _MIN_SIZE <= size <= _MAX_SIZE:
+        sizes[axis] = float(size)
+    else:
+        _ignored(name, field, value, "not a usable size")
+
+
+def _ignored(name: str, field: str, value, why: str) -> None:
+    warnings.warn(f"{name}: {field}={value!r} is {why}; ignored (that axis keeps size 1).",
+                  UserWarning, stacklevel=5)
