@@ -168,3 +168,71 @@ def test_weights_are_checked_against_their_sha256(tmp_path):
         load_model(bad)
     with pytest.raises(ValueError, match=r"'weights\.pt' is missing"):
         load_model(missing)
+
+
+class _Payload:
+    """Pickles to a call of ``print``: code that must never run on loading."""
+
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def _pickled_code() -> bytes:
+    buffer = io.BytesIO()
+    torch.save({"weight": _Payload()}, buffer)
+    return buffer.getvalue()
+
+
+def _state_entry(kwargs=UNET_KWARGS):
+    return {"pytorch_state_dict": {"source": "weights.pt", "architecture": {
+        "import_from": "monai.networks.nets", "callable": "UNet", "kwargs": kwargs}}}
+
+
+def test_pickled_code_in_state_dict_weights_is_refused_in_our_words(tmp_path, capsys):
+    path = tmp_path / "payload.zip"
+    _package(path, _rdf_05(_state_entry()), {"weights.pt": _pickled_code()})
+    with pytest.raises(ValueError, match="not a plain weights file") as err:
+        load_model(path)
+    assert "weights_only" not in str(err.value)
+    assert "this ran" not in capsys.readouterr().out
+
+
+def test_a_description_asking_for_a_huge_network_is_refused_before_building_it(tmp_path):
+    torch.manual_seed(0)
+    small = _state_bytes(UNet(**UNET_KWARGS))
+    huge = {**UNET_KWARGS, "channels": [4096, 8192], "strides": [2]}
+    path = tmp_path / "huge.zip"
+    _package(path, _rdf_05(_state_entry(huge)), {"weights.pt": small})
+    with pytest.raises(ValueError, match="describes a network of .* weights but holds"):
+        load_model(path)
+
+
+def test_a_large_entry_with_a_wrong_sha256_is_hashed_as_it_streams(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "big.zip"
+    rdf = _rdf_05({"torchscript": {"source": "weights.pt", "sha256": "0" * 64}})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("rdf.yaml", yaml.safe_dump(rdf))
+        with z.open("weights.pt", "w") as f:
+            for _ in range(200):
+                f.write(bytes(1 << 20))  # 200 MiB of zeros, about 200 KiB compressed
+    tracemalloc.start()
+    with pytest.raises(ValueError, match="is corrupted"):
+        load_model(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20
+
+
+@pytest.mark.parametrize(("description", "message"), [
+    (b"inputs: [unclosed", "not valid YAML"),
+    (b"type: model\ninputs: x\noutputs: y\n", "malformed"),
+])
+def test_malformed_descriptions_are_refused_naming_the_package(tmp_path, description,
+                                                               message):
+    path = tmp_path / "odd.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("rdf.yaml", description)
+    with pytest.raises(ValueError, match=f"'odd.zip'.*{message}"):
+        load_model(path)

@@ -97,6 +97,22 @@ def test_torchscript_with_metadata(tmp_path):
     image = np.random.default_rng(1).random((32, 32)).astype(np.float32)
     direct = SegmentationModel(net, info, "cpu").predict(image)
     np.testing.assert_allclose(model.predict(image), direct, atol=1e-4)
+    broken = tmp_path / "broken.torchscript.pt"
+    torch.jit.save(scripted, str(broken), _extra_files={"medseg.json": "{"})
+    with pytest.raises(ValueError, match="'medseg.json' metadata is not valid JSON"):
+        load_model(broken)
+
+
+def test_a_checkpoint_holding_pickled_code_is_refused_as_such(tmp_path, capsys):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this ran",))
+
+    path = tmp_path / "payload.pt"
+    torch.save({"format": "napari-medseg/model", "info": Payload()}, path)
+    with pytest.raises(ValueError, match="not a plain weights file"):
+        load_model(path)
+    assert "this ran" not in capsys.readouterr().out
 
 
 def test_bad_model_files_give_clear_errors(tmp_path):
@@ -113,12 +129,24 @@ def test_bad_model_files_give_clear_errors(tmp_path):
     wrong = tmp_path / "wrong.pt"
     save_model(wrong, net, info)
     checkpoint = torch.load(wrong, weights_only=True)
-    checkpoint["info"]["kwargs"]["channels"] = (8, 16)
+    checkpoint["info"]["kwargs"]["channels"] = (2, 4)
     torch.save(checkpoint, wrong)
     with pytest.raises(ValueError, match="do not fit"):
         load_model(wrong)
     with pytest.raises(ValueError, match="unknown model"):
         load_model("no-such-model")
+    for change, message in ((lambda c: c.update(version="2"), "version '2' is not a number"),
+                            (lambda c: c.pop("info"), "'info' must be a mapping"),
+                            (lambda c: c.update(state_dict=[1, 2]), "'state_dict' must be a"),
+                            (lambda c: c["info"].update(colour="red"), "unknown model fields"),
+                            (lambda c: c["info"]["kwargs"].update(channels=(4096, 8192)),
+                             "describes a network of")):
+        save_model(wrong, net, info, overwrite=True)
+        checkpoint = torch.load(wrong, weights_only=True)
+        change(checkpoint)
+        torch.save(checkpoint, wrong)
+        with pytest.raises(ValueError, match=message):
+            load_model(wrong)
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "missing.pt")
 

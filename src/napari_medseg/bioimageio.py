@@ -22,12 +22,14 @@ import torch
 import yaml
 
 from napari_medseg.model_info import ModelInfo
+from napari_medseg.weights import build_within, load_weights
 
 __all__ = ["is_bioimageio_package", "read_bioimageio"]
 
 _DESCRIPTIONS = ("rdf.yaml", "bioimageio.yaml")
 _LIBRARY = "monai.networks.nets"  # the only library whose networks state dicts may name
 _IGNORED_STEPS = {"ensure_dtype"}  # steps that change nothing we need to reproduce
+_MAX_DEFLATE_RATIO = 1032  # deflate cannot compress by more than about this
 
 
 def is_bioimageio_package(path: str | Path) -> bool:
@@ -53,26 +55,40 @@ def read_bioimageio(path: str | Path) -> tuple[torch.nn.Module, ModelInfo]:
         name = _description_name(z)
         if name is None:
             raise ValueError(f"{path.name!r} holds no rdf.yaml / bioimageio.yaml.")
-        rdf = yaml.safe_load(z.read(name))
-        if not isinstance(rdf, dict) or rdf.get("type", "model") != "model":
-            raise ValueError(f"{path.name!r} does not describe a model.")
-        v04 = str(rdf.get("format_version", "0.4")).startswith("0.4")
-        inputs, outputs = rdf.get("inputs") or [], rdf.get("outputs") or []
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"{path.name!r}: only models with one input and one output are "
-                             f"supported ({len(inputs)} inputs, {len(outputs)} outputs).")
-        axes_in = _axes(inputs[0], v04)
-        in_channels = _channels(inputs[0], axes_in, v04)
-        out_channels, names = _output_channels(outputs[0], in_channels, v04)
-        info = ModelInfo(
-            architecture="torchscript", dims=len(axes_in) - 2, in_channels=in_channels,
-            classes=names or [f"channel {k}" for k in range(out_channels)],
-            **_normalization(inputs[0], in_channels, path.name),
-            activation=_activation(outputs[0], out_channels, path.name),
-            tile_shape=_tile(inputs[0], axes_in, v04),
-            name=str(rdf.get("name") or path.stem),
-            description=str(rdf.get("description", "")) + " (bioimage.io package)")
-        network, info.architecture = _network(z, rdf.get("weights") or {}, path.name)
+        try:
+            rdf = yaml.safe_load(z.read(name))
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path.name!r}: its {name} is not valid YAML "
+                             f"({str(err).splitlines()[0]}).") from None
+        try:
+            return _read(z, rdf, path)
+        except (AttributeError, KeyError, TypeError, IndexError) as err:
+            # a description of the wrong shape (a string where a list belongs...)
+            raise ValueError(f"{path.name!r}: its {name} is malformed "
+                             f"({type(err).__name__}: {err}).") from None
+
+
+def _read(z: zipfile.ZipFile, rdf, path: Path) -> tuple[torch.nn.Module, ModelInfo]:
+    """The network and description of a parsed description ``rdf``."""
+    if not isinstance(rdf, dict) or rdf.get("type", "model") != "model":
+        raise ValueError(f"{path.name!r} does not describe a model.")
+    v04 = str(rdf.get("format_version", "0.4")).startswith("0.4")
+    inputs, outputs = rdf.get("inputs") or [], rdf.get("outputs") or []
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(f"{path.name!r}: only models with one input and one output are "
+                         f"supported ({len(inputs)} inputs, {len(outputs)} outputs).")
+    axes_in = _axes(inputs[0], v04)
+    in_channels = _channels(inputs[0], axes_in, v04)
+    out_channels, names = _output_channels(outputs[0], in_channels, v04)
+    info = ModelInfo(
+        architecture="torchscript", dims=len(axes_in) - 2, in_channels=in_channels,
+        classes=names or [f"channel {k}" for k in range(out_channels)],
+        **_normalization(inputs[0], in_channels, path.name),
+        activation=_activation(outputs[0], out_channels, path.name),
+        tile_shape=_tile(inputs[0], axes_in, v04),
+        name=str(rdf.get("name") or path.stem),
+        description=str(rdf.get("description", "")) + " (bioimage.io package)")
+    network, info.architecture = _network(z, rdf.get("weights") or {}, path.name)
     return network, info
 
 
@@ -192,9 +208,11 @@ def _network(z: zipfile.ZipFile, weights: dict, file: str) -> tuple[torch.nn.Mod
     builder = getattr(nets, callable_name, None)
     if builder is None:
         raise ValueError(f"{file!r}: {_LIBRARY} has no network {callable_name!r}.")
-    network = builder(**kwargs)
-    state = torch.load(io.BytesIO(_read_weights(z, entry, file)), map_location="cpu",
-                       weights_only=True)
+    state = load_weights(io.BytesIO(_read_weights(z, entry, file)), file,
+                         "a package with PyTorch state-dict weights")
+    if not isinstance(state, dict):
+        raise ValueError(f"{file!r}: its weights file holds no state dict.")
+    network = build_within(lambda: builder(**kwargs), state, file)
     try:
         network.load_state_dict(state)
     except RuntimeError as err:
@@ -204,18 +222,28 @@ def _network(z: zipfile.ZipFile, weights: dict, file: str) -> tuple[torch.nn.Mod
 
 
 def _read_weights(z: zipfile.ZipFile, entry: dict, file: str) -> bytes:
-    """The bytes of a weights entry's file, checked against its sha256 when it gives one."""
+    """The bytes of a weights entry's file, checked against its sha256 when it gives one
+    (hashed as it streams, so a bad entry is refused before it is held in memory)."""
     source = str(entry.get("source", ""))
     try:
-        data = z.read(source)
+        member = z.getinfo(source)
     except KeyError:
         raise ValueError(f"{file!r}: the weights file {source!r} is missing from the "
                          "package.") from None
+    if member.file_size > _MAX_DEFLATE_RATIO * max(member.compress_size, 1):
+        raise ValueError(f"{file!r}: the weights file {source!r} claims {member.file_size:,} "
+                         f"bytes from {member.compress_size:,} compressed ones, more than "
+                         "compression can give (a zip bomb?).")
     expected = entry.get("sha256")
-    if expected and hashlib.sha256(data).hexdigest() != str(expected).lower():
-        raise ValueError(f"{file!r}: the weights file {source!r} is corrupted (its sha256 "
-                         "differs from the one in the description).")
-    return data
+    if expected:
+        digest = hashlib.sha256()
+        with z.open(member) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != str(expected).lower():
+            raise ValueError(f"{file!r}: the weights file {source!r} is corrupted (its sha256 "
+                             "differs from the one in the description).")
+    return z.read(member)
 
 
 def _architecture(entry: dict, file: str) -> tuple[str, str, dict[str, Any]]:

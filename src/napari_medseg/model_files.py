@@ -30,6 +30,7 @@ from napari_medseg.bioimageio import is_bioimageio_package, read_bioimageio
 from napari_medseg.model_info import ModelInfo
 from napari_medseg.networks import ARCHITECTURES, build_network
 from napari_medseg.safe_write import check_writable, write_atomically
+from napari_medseg.weights import build_within, load_weights
 
 __all__ = ["available_models", "builtin_model", "half_state", "read_model_file", "save_model",
            "suggested_model"]
@@ -161,34 +162,54 @@ def _read_torchscript(path: Path) -> tuple[torch.nn.Module, ModelInfo]:
     if not extra["medseg.json"]:
         raise ValueError(f"TorchScript file {path.name!r} has no 'medseg.json' metadata "
                          "(save it with _extra_files={'medseg.json': json.dumps(info)}).")
-    info = ModelInfo(**{**json.loads(extra["medseg.json"]), "architecture": "torchscript"})
-    return network, info
+    try:
+        meta = json.loads(extra["medseg.json"])
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path.name!r}: its 'medseg.json' metadata is not valid JSON "
+                         f"({err}).") from None
+    return network, ModelInfo.from_mapping({**_mapping(meta, path, "'medseg.json'"),
+                                           "architecture": "torchscript"}, path.name)
 
 
 def _read_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelInfo]:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip and torch errors all mean "not our file"
-        raise ValueError(f"{path.name!r} is not a napari-medseg checkpoint or TorchScript "
-                         f"model ({type(err).__name__}).") from None
+    checkpoint = load_weights(path, path.name, "a napari-medseg checkpoint or TorchScript "
+                                                "model")
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise ValueError(f"{path.name!r} is not a napari-medseg model checkpoint.")
-    if checkpoint.get("version", 0) > VERSION:
+    version = checkpoint.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{path.name!r}: its checkpoint version {version!r} is not a number.")
+    if version > VERSION:
         raise ValueError(f"{path.name!r} needs a newer napari-medseg (checkpoint version "
-                         f"{checkpoint['version']}, this one reads up to {VERSION}).")
-    info = ModelInfo(**checkpoint["info"])
+                         f"{version}, this one reads up to {VERSION}).")
+    info = ModelInfo.from_mapping(_mapping(checkpoint.get("info"), path, "its 'info'"),
+                                  path.name)
     if info.architecture not in ARCHITECTURES:
         raise ValueError(f"{path.name!r}: unknown architecture {info.architecture!r}.")
-    network = build_network(info.architecture, info.dims, info.in_channels, len(info.classes),
-                            **info.kwargs)
+    state = _mapping(checkpoint.get("state_dict"), path, "its 'state_dict'")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ValueError(f"{path.name!r}: its 'state_dict' must map names to tensors.")
+
+    def build():
+        return build_network(info.architecture, info.dims, info.in_channels,
+                             len(info.classes), **info.kwargs)
+
+    network = build_within(build, state, path.name)
     try:
         network.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                 for k, v in checkpoint["state_dict"].items()})
+                                 for k, v in state.items()})
     except RuntimeError as err:
         first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
         raise ValueError(f"weights in {path.name!r} do not fit a {info.dims}D "
                          f"{info.architecture} with {info.kwargs}: {first}") from None
     return network, info
+
+
+def _mapping(value, path: Path, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{path.name!r}: {what} must be a mapping, got "
+                         f"{type(value).__name__}.")
+    return value
 
 
 def _is_torchscript(path: Path) -> bool:

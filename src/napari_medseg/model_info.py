@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["ACTIVATIONS", "NORMALIZATIONS", "OUTPUTS", "VOLUMES", "ModelInfo"]
@@ -73,6 +73,18 @@ class ModelInfo:
     activation: str = "auto"
     normalization: str = "percentiles"
     volume: str = "slices"
+
+    @classmethod
+    def from_mapping(cls, values: dict, source: str) -> ModelInfo:
+        """The description stored in a model file ``source``, refusing unknown or wrong
+        fields with a message naming the file."""
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"{source!r}: unknown model fields {unknown}.")
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source!r}: its model description is invalid ({err}).") from None
 
     def __post_init__(self):
         if self.dims not in (2, 3):
