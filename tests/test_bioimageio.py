@@ -203,7 +203,7 @@ def test_a_description_asking_for_a_huge_network_is_refused_before_building_it(t
     huge = {**UNET_KWARGS, "channels": [4096, 8192], "strides": [2]}
     path = tmp_path / "huge.zip"
     _package(path, _rdf_05(_state_entry(huge)), {"weights.pt": small})
-    with pytest.raises(ValueError, match="describes a network of .* weights but holds"):
+    with pytest.raises(ValueError, match=r"describes a network of .* weights but holds"):
         load_model(path)
 
 

@@ -99,7 +99,7 @@ def test_torchscript_with_metadata(tmp_path):
     np.testing.assert_allclose(model.predict(image), direct, atol=1e-4)
     broken = tmp_path / "broken.torchscript.pt"
     torch.jit.save(scripted, str(broken), _extra_files={"medseg.json": "{"})
-    with pytest.raises(ValueError, match="'medseg.json' metadata is not valid JSON"):
+    with pytest.raises(ValueError, match=r"'medseg\.json' metadata is not valid JSON"):
         load_model(broken)
 
 
