@@ -15,8 +15,11 @@ from napari_medseg import commit_mask, next_free_label, plan_mask_edit
 def test_next_free_label():
     assert next_free_label(np.zeros((3, 3), np.uint8)) == 1
     assert next_free_label(np.array([[0, 7], [2, 0]], np.int32)) == 8
+    # past the dtype's largest id, the smallest id not in use (253 are free here)
+    assert next_free_label(np.array([0, 1, 255], np.uint8)) == 2
+    assert next_free_label(np.array([255], np.uint8)) == 1
     with pytest.raises(ValueError, match="No free label id"):
-        next_free_label(np.array([255], np.uint8))
+        next_free_label(np.arange(256, dtype=np.uint8))
     with pytest.raises(ValueError, match="integer dtype"):
         next_free_label(np.zeros(3, float))
 
@@ -69,11 +72,14 @@ def test_undo_with_old_values_restores_exactly():
         ({"mask": np.ones((4, 4), bool), "mode": "replace"}, "mode"),
         ({"mask": np.ones((4, 4), bool), "label": 0}, "label must be"),
         ({"mask": np.ones((4, 4), bool), "label": 300}, "label must be"),
+        ({"mask": np.ones((4, 4), bool), "label": 1.7}, "label must be a whole number"),
+        ({"mask": np.ones((4, 4), bool), "label": "2"}, "label must be an integer"),
+        ({"mask": np.ones((3, 3), bool), "offset": (1.9, 1.9)}, "must be a whole number"),
     ],
 )
 def test_bad_input_is_refused_and_labels_untouched(kwargs, message):
     labels = np.full((4, 4), 2, np.uint8)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         commit_mask(labels, **kwargs)
     assert (labels == 2).all()
 

@@ -88,10 +88,12 @@ def test_preserve_and_overwrite_other_ids():
         (np.zeros((4, 4), np.uint8), {}, "3D or 4D"),
         (np.zeros((3, 4, 4), np.uint8), {"axis": 3}, "out of range"),
         (np.zeros((3, 4, 4), np.uint8), {"label_ids": [0]}, "positive"),
+        (np.zeros((3, 4, 4), np.uint8), {"label_ids": "12"}, "sequence of integers"),
+        (np.zeros((3, 4, 4), np.uint8), {"label_ids": [1.7]}, "whole number"),
     ],
 )
 def test_bad_input(labels, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         interpolate_labels(labels, **kwargs)
 
 

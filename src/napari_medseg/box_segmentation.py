@@ -28,6 +28,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_medseg._image import luminance
+from napari_medseg.validation import as_gray2d, as_integer, as_integers, as_point
 
 if TYPE_CHECKING:  # torch is imported on first use: it takes seconds to load
     import torch
@@ -253,10 +254,13 @@ class BoxSession:
     negative: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self):
-        self.image = _as_gray2d(self.image)
+        self.image = as_gray2d(self.image)
         self.box = clip_box(self.box, self.image.shape)
         self.network = self.network or _shipped_network()
         self._frame = CropFrame.around(self.box)
+        y0, x0, y1, x1 = self.box
+        # nothing to segment in a constant box (non-finite values are constant too here)
+        self._flat = bool(np.ptp(self.image[y0:y1, x0:x1]) == 0)
         crop = normalize_crop(self._frame.sample(self.image))
         if self.prior is None:
             prior = np.zeros_like(crop)
@@ -282,7 +286,7 @@ class BoxSession:
 
     def add_click(self, point: Sequence[float], positive: bool = True) -> np.ndarray:
         """Add a click ``(y, x)`` inside the box; return the updated box-sized mask."""
-        y, x = _check_point(point, self.box)
+        y, x = as_point(point, "click", self.box, f"the box {self.box}")
         (self.positive if positive else self.negative).append((y, x))
         self._order.append(bool(positive))
         self._priors.append((self._logits > 0).astype(np.float32))
@@ -313,6 +317,11 @@ class BoxSession:
         neg = np.asarray(self.negative, float).reshape(-1, 2)
         clicks = click_channels(self._frame.to_crop(pos), self._frame.to_crop(neg))
         x = np.concatenate([self._static, clicks, self._priors[-1][None]])
+        if self._flat:
+            self._logits = np.full((CROP, CROP), -20.0, np.float32)
+            self._prob = np.zeros((self.box[2] - self.box[0], self.box[3] - self.box[1]),
+                                  np.float32)
+            return self._prob > 0
         import torch
 
         with torch.inference_mode():
@@ -382,7 +391,7 @@ def segment_box(
             z = int(round(p[0]))
             if not z0 <= z < z1:
                 raise ValueError(f"click {tuple(p)} is outside the box's slices {z0}..{z1 - 1}.")
-            _check_point(p[1:], yx_box)
+            as_point(p[1:], "click", yx_box, f"the box {yx_box}")
             clicks.setdefault(z, []).append((p[1:], sign))
     start = min(clicks, key=lambda z: abs(z - (z0 + z1 - 1) / 2)) if clicks else (z0 + z1) // 2
     session = BoxSession(image[start], yx_box)
@@ -450,8 +459,16 @@ def propagate_mask(
     if not (volume.ndim == 3 or (volume.ndim == 4 and volume.shape[-1] in (3, 4))):
         raise ValueError(f"propagation needs a (Z, Y, X) volume (or RGB), got shape "
                          f"{volume.shape}.")
-    if not 0 <= index < volume.shape[0]:
-        raise ValueError(f"slice {index} is outside the {volume.shape[0]}-slice volume.")
+    index = as_integer(index, "index", 0, volume.shape[0] - 1)
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype != bool:
+        raise ValueError(f"mask must be a 2D boolean array, got shape {mask.shape} and dtype "
+                         f"{mask.dtype}.")
+    offset = as_integers(offset, "offset", length=2)
+    if not all(-m < o < n for o, m, n in zip(offset, mask.shape, volume.shape[1:3],
+                                               strict=True)):
+        raise ValueError(f"the mask ({mask.shape}) at offset {offset} lies outside the "
+                         f"{volume.shape[1]}x{volume.shape[2]} slice.")
     lo, hi = z_range or (0, volume.shape[0])
     limit = clip_box(limit_box, volume.shape[1:3]) if limit_box is not None else None
     clicks = clicks or {}
@@ -475,7 +492,9 @@ def propagate_mask(
             current = session.mask
             if (current.sum() < min_fraction * previous.sum()
                     or not _overlap(previous, at, current, session.offset)
-                    or _contrast(volume[z], current, session.offset) < min_contrast * reference):
+                    # "not >=": a NaN contrast ends the object too
+                    or not _contrast(volume[z], current, session.offset)
+                    >= min_contrast * reference):
                 break
             slices[z] = (current, session.offset)
             previous, at = current, session.offset
@@ -524,33 +543,15 @@ def _assemble(slices: dict) -> tuple[np.ndarray, tuple[int, int, int]]:
     return stack, (first, y0, x0)
 
 
-def clip_box(box: Sequence[int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """Clip a half-open ``(y0, x0, y1, x1)`` box to ``shape``; refuse empty results."""
-    y0, x0, y1, x1 = (int(v) for v in box)
+def clip_box(box: Sequence[float], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Round a half-open ``(y0, x0, y1, x1)`` box to pixels and clip it to ``shape``;
+    refuse anything else, and empty results."""
+    values = np.asarray(box, float) if not isinstance(box, str) else np.array([])
+    if values.shape != (4,) or not np.isfinite(values).all():
+        raise ValueError(f"box must be four finite numbers (y0, x0, y1, x1), got {box!r}.")
+    y0, x0, y1, x1 = (int(v) for v in np.rint(values))
     h, w = shape[:2]
     cy0, cx0, cy1, cx1 = max(y0, 0), max(x0, 0), min(y1, h), min(x1, w)
     if cy1 <= cy0 or cx1 <= cx0:
         raise ValueError(f"box {(y0, x0, y1, x1)} is empty or outside the {h}x{w} image.")
     return cy0, cx0, cy1, cx1
-
-
-def _check_point(point: Sequence[float], box: tuple[int, int, int, int]) -> tuple[int, int]:
-    p = np.asarray(point, float)
-    if p.shape != (2,) or not np.isfinite(p).all():
-        raise ValueError(f"clicks must be finite (y, x) points, got {point!r}.")
-    y, x = (int(v) for v in np.rint(p))
-    y0, x0, y1, x1 = box
-    if not (y0 <= y < y1 and x0 <= x < x1):
-        raise ValueError(f"click ({y}, {x}) is outside the box {box}.")
-    return y, x
-
-
-def _as_gray2d(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype.kind not in "biuf":
-        raise ValueError(f"image must be real-valued, got dtype {image.dtype}.")
-    if image.ndim == 3 and image.shape[-1] in (3, 4):
-        image = luminance(image)
-    if image.ndim != 2:
-        raise ValueError(f"expected a 2D image (or 2D RGB), got shape {image.shape}.")
-    return image

@@ -16,6 +16,8 @@ from typing import Literal
 
 import numpy as np
 
+from napari_medseg.validation import as_integer, as_integers, as_label_array
+
 __all__ = ["MaskEdit", "commit_mask", "next_free_label", "plan_mask_edit"]
 
 CommitMode = Literal["preserve", "overwrite"]
@@ -57,21 +59,33 @@ def next_free_label(labels: np.ndarray) -> int:
     Returns
     -------
     int
-        ``labels.max() + 1`` (1 for an empty image).
+        ``labels.max() + 1`` (1 for an empty image); when that does not fit the
+        dtype, the smallest id not in use.
 
     Raises
     ------
     ValueError
-        If the next id does not fit the array's dtype.
+        If every id of the array's dtype is in use.
+
+    Examples
+    --------
+    >>> next_free_label(np.array([0, 1, 5], np.uint8))
+    6
+    >>> next_free_label(np.array([0, 1, 255], np.uint8))
+    2
     """
-    labels = _check_labels(labels)
+    labels = as_label_array(labels, nonnegative=False)
     top = int(labels.max()) if labels.size else 0
     new = max(top, 0) + 1
-    if new > np.iinfo(labels.dtype).max:
-        raise ValueError(
-            f"No free label id left in a {labels.dtype} label image (largest id is {top})."
-        )
-    return new
+    largest = np.iinfo(labels.dtype).max
+    if new <= largest:
+        return new
+    used = np.unique(labels)
+    gaps = np.setdiff1d(np.arange(1, min(largest, used.size + 1) + 1), used)
+    if not gaps.size:
+        raise ValueError(f"No free label id left in a {labels.dtype} label image (all "
+                         f"{largest} ids are in use).")
+    return int(gaps[0])
 
 
 def plan_mask_edit(
@@ -105,7 +119,7 @@ def plan_mask_edit(
     MaskEdit
         The changed voxel indices, their old values and the id written.
     """
-    labels = _check_labels(labels)
+    labels = as_label_array(labels, nonnegative=False)
     mask = np.asarray(mask)
     if mask.dtype != bool:
         raise ValueError(f"mask must be a boolean array, got dtype {mask.dtype}.")
@@ -122,14 +136,10 @@ def plan_mask_edit(
                 "pass `offset` to place a cropped mask."
             )
         offset = (0,) * labels.ndim
-    if len(offset) != labels.ndim:
-        raise ValueError(f"offset {tuple(offset)} needs {labels.ndim} entries.")
-    if label is None:
-        label = next_free_label(labels)
-    label = int(label)
+    offset = as_integers(offset, "offset", length=labels.ndim)
     info = np.iinfo(labels.dtype)
-    if label <= 0 or label > info.max:
-        raise ValueError(f"label must be in 1..{info.max} for {labels.dtype} labels, got {label}.")
+    label = next_free_label(labels) if label is None else as_integer(label, "label", 1,
+                                                                      info.max)
 
     empty = MaskEdit(tuple(np.empty(0, np.intp) for _ in range(labels.ndim)),
                      np.empty(0, labels.dtype), label)
@@ -182,14 +192,6 @@ def commit_mask(
         raise ValueError("labels array is read-only.")
     labels[edit.indices] = edit.label
     return edit
-
-
-def _check_labels(labels: np.ndarray) -> np.ndarray:
-    if not isinstance(labels, np.ndarray):
-        raise TypeError(f"labels must be a numpy array, got {type(labels).__name__}.")
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"labels must have an integer dtype, got {labels.dtype}.")
-    return labels
 
 
 def _bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:

@@ -33,7 +33,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from skimage.draw import polygon as draw_polygon
 
-from napari_medseg._image import luminance
+from napari_medseg.validation import as_gray2d, as_point, as_shape
 
 __all__ = ["LiveWire", "livewire_path", "path_to_mask"]
 
@@ -77,7 +77,7 @@ class LiveWire:
 
     def __init__(self, image: np.ndarray, radius: int = 96,
                  spacing: Sequence[float] = (1.0, 1.0)):
-        self.image = _as_gray(image)
+        self.image = as_gray2d(image, minimum=2)
         self.radius = int(radius)
         if self.radius < 4:
             raise ValueError(f"radius must be at least 4 pixels, got {radius}.")
@@ -170,7 +170,7 @@ def livewire_path(
         8-connected ``(y, x)`` path through every anchor; for closed paths the
         first anchor is not repeated at the end.
     """
-    gray = _as_gray(image)
+    gray = as_gray2d(image, minimum=2)
     spacing = _check_spacing(spacing)
     points = _distinct_anchors(anchors, gray.shape, closed)
     n = len(points)
@@ -226,10 +226,14 @@ def path_to_mask(path: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     -------
     ndarray of bool, shape ``shape``
     """
+    shape = as_shape(shape, "shape", ndim=2)
     path = np.asarray(path)
     mask = np.zeros(shape, bool)
-    if len(path) == 0:
+    if path.size == 0:
         return mask
+    if path.ndim != 2 or path.shape[1] != 2 or path.dtype.kind not in "iu":
+        raise ValueError(f"path must be (N, 2) integer (y, x) pixels, got an array of shape "
+                         f"{path.shape} and dtype {path.dtype}.")
     rr, cc = draw_polygon(path[:, 0], path[:, 1], shape)
     mask[rr, cc] = True
     inside = ((path[:, 0] >= 0) & (path[:, 0] < shape[0])
@@ -423,23 +427,6 @@ def _catmull_rom(p0, p1, p2, p3, samples: int = 200) -> np.ndarray:
 
 
 # -- validation ------------------------------------------------------------------------------
-def _as_gray(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] in (3, 4):
-        image = luminance(image)
-    if image.ndim != 2:
-        raise ValueError(f"LiveWire needs a 2D image (or 2D RGB), got shape {image.shape}.")
-    if image.dtype.kind not in "biuf":
-        raise ValueError(f"image must be real-valued, got dtype {image.dtype}.")
-    if min(image.shape) < 2:
-        raise ValueError(f"image must be at least 2x2 pixels, got shape {image.shape}.")
-    image = image.astype(np.float32)  # a copy: the caller's array is never touched
-    finite = np.isfinite(image)
-    if not finite.all():
-        image[~finite] = image[finite].min() if finite.any() else 0.0
-    return image
-
-
 def _check_spacing(spacing: Sequence[float]) -> np.ndarray:
     spacing = np.asarray(spacing, dtype=float)
     if spacing.shape != (2,) or not np.isfinite(spacing).all() or (spacing <= 0).any():
@@ -448,13 +435,7 @@ def _check_spacing(spacing: Sequence[float]) -> np.ndarray:
 
 
 def _check_point(point: Sequence[float], shape: tuple[int, int]) -> tuple[int, int]:
-    p = np.asarray(point, dtype=float)
-    if p.shape != (2,) or not np.isfinite(p).all():
-        raise ValueError(f"point must be a finite (y, x) pair, got {point!r}.")
-    y, x = (int(v) for v in np.rint(p))
-    if not (0 <= y < shape[0] and 0 <= x < shape[1]):
-        raise ValueError(f"point ({y}, {x}) is outside the {shape[0]}x{shape[1]} image.")
-    return y, x
+    return as_point(point, "point", (0, 0, *shape), f"the {shape[0]}x{shape[1]} image")
 
 
 def _distinct_anchors(anchors, shape: tuple[int, int], closed: bool) -> np.ndarray:

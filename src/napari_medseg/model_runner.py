@@ -26,6 +26,7 @@ from napari_medseg.networks import ARCHITECTURES, ceil16
 from napari_medseg.normalization import apply_ranges, intensity_ranges
 from napari_medseg.planes import from_isotropic, isotropic_zoom, to_isotropic
 from napari_medseg.runtime import Cancelled, best_device, run_steps
+from napari_medseg.validation import MIN_EXTENT, real_image
 
 __all__ = ["SegmentationModel", "load_model"]
 
@@ -190,6 +191,10 @@ class SegmentationModel:
         with the voxel ``spacing``, by default the model's); a 2D model's stack of
         maps is split slice by slice and linked across slices.
         """
+        prob = real_image(prob, "prob")
+        if prob.ndim not in (3, 4) or prob.shape[0] != len(self.info.classes):
+            raise ValueError(f"prob must be the model's {len(self.info.classes)} maps, channel "
+                             f"first (as predict returns them), got shape {prob.shape}.")
         if self.info.output == "semantic":
             if prob.shape[0] == 1:
                 return (prob[0] > 0.5).astype(np.int32)
@@ -249,13 +254,14 @@ class SegmentationModel:
 
     def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The image channel first (a view where possible) and its normalisation ranges."""
-        image = np.asarray(image)
-        if image.dtype.kind not in "biuf":
-            raise ValueError(f"image must be real-valued, got dtype {image.dtype}.")
+        image = real_image(image)
         c = self.info.in_channels
+        # a trailing axis of 3 or 4 is colour when the other two make an image; else, as
+        # in a (10, 64, 3) array, it is a stack's x axis
+        colour = (image.ndim == 3 and image.shape[-1] in (3, 4)
+                  and min(image.shape[:2]) >= MIN_EXTENT)
         if c == 1:
-            if image.ndim == 3 and image.shape[-1] in (3, 4) and self.info.dims == 2 \
-                    and image.shape[0] > 4:
+            if colour and self.info.dims == 2:
                 image = luminance(image)
             image = image[None]
         elif c == 3 and image.ndim in (3, 4) and image.shape[-1] in (3, 4):
@@ -268,6 +274,8 @@ class SegmentationModel:
         if spatial < self.info.dims or spatial > 3:
             raise ValueError(f"a {self.info.dims}D model cannot run on an image of spatial "
                              f"shape {image.shape[1:]}.")
+        if min(image.shape[1:]) < 1:
+            raise ValueError(f"the image is empty (shape {image.shape[1:]}).")
         return image, intensity_ranges(image, self.info.percentiles, self.info.normalization)
 
     def _tile(self, tile_shape: Sequence[int] | None) -> tuple[int, ...]:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_medseg.validation import as_axis, as_integers, as_label_array
+
 __all__ = [
     "InterpolationReport",
     "interpolate_labels",
@@ -116,11 +118,11 @@ def interpolation_steps(
     Yields ``(done, total)`` object counts as it goes and returns ``(labels, report)``;
     closing it early stops the work with ``labels`` untouched.
     """
-    labels = _validate(labels, axis)
-    axis = axis % labels.ndim
-    requested = None if label_ids is None else sorted({int(i) for i in label_ids})
-    if requested and requested[0] <= 0:
-        raise ValueError(f"label ids must be positive, got {requested[0]}.")
+    labels = as_label_array(labels, ndims=(3, 4))
+    axis = as_axis(axis, labels.ndim)
+    requested = None if label_ids is None else sorted(set(as_integers(
+        list(label_ids) if isinstance(label_ids, set | frozenset) else label_ids,
+        "label_ids", minimum=1)))
     out = labels.copy()
     report = InterpolationReport()
     if labels.size == 0 or not labels.any():
@@ -161,23 +163,6 @@ def interpolation_steps(
         if label not in report.filled and label not in report.skipped:
             report.skipped[label] = "no gap between annotated slices"
     return out, report
-
-
-def _validate(labels: np.ndarray, axis: int) -> np.ndarray:
-    if not isinstance(labels, np.ndarray):
-        raise TypeError(f"labels must be a numpy array, got {type(labels).__name__}.")
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"labels must have an integer dtype, got {labels.dtype}.")
-    if labels.ndim < 3:
-        raise ValueError(f"labels must be 3D or 4D to interpolate between slices, got "
-                         f"shape {labels.shape}.")
-    if labels.ndim > 4:
-        raise ValueError(f"labels must be 3D or 4D, got shape {labels.shape}.")
-    if not -labels.ndim <= axis < labels.ndim:
-        raise ValueError(f"axis {axis} is out of range for {labels.ndim}D labels.")
-    if labels.dtype.kind == "i" and labels.size and labels.min() < 0:
-        raise ValueError("labels must not contain negative ids.")
-    return labels
 
 
 def _present_ids(labels: np.ndarray) -> list[int]:

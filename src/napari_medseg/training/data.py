@@ -13,11 +13,11 @@ from napari_medseg.normalization import normalize
 from napari_medseg.planes import isotropic_zoom, to_isotropic
 from napari_medseg.training.augment import Augmentation
 from napari_medseg.training.targets import IGNORE, target
+from napari_medseg.validation import MIN_EXTENT
 
 __all__ = ["PatchSampler", "check_pairs", "default_batch", "default_patch_shape",
            "split_validation"]
 
-MIN_EXTENT = 16  # pixels along each axis that training needs at least
 
 
 def check_pairs(images, labels, dims: int, norm: tuple, rgb: bool = False,
