@@ -122,7 +122,7 @@ def test_propagate_through_slices_and_cancel_free_commit(viewer, qtbot):
     widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
     worker = widget.propagate()
     assert worker is not None
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget._work.running, timeout=30_000)
     widget.commit()
     assert iou(layer.data == 1, truth) > 0.7
     assert not layer.data[[0, 8]].any()  # the object ends where it ends
@@ -138,6 +138,23 @@ def test_3d_box_on_a_transposed_view(viewer, qtbot):
     ys, xs = np.nonzero(truth[:, :, 4])
     widget._depth.value = 4
     widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget._work.running, timeout=30_000)
     widget.commit()
     assert iou(layer.data == 1, truth) > 0.7
+
+
+def test_voxels_painted_while_propagating_are_kept_at_commit(viewer, qtbot):
+    image, truth = _stack()
+    widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16))
+    viewer.dims.set_point(0, 4)
+    ys, xs = np.nonzero(truth[4])
+    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    widget.propagate()
+    painted = np.zeros(truth.shape, bool)
+    painted[3] = truth[3]  # the user paints id 7 where the object continues, mid-run
+    layer.data_setitem(np.nonzero(painted), 7)
+    qtbot.waitUntil(lambda: not widget._work.running, timeout=30_000)
+    label = widget.commit()
+    assert label == 8  # the next free id after the painted 7
+    assert (layer.data[painted] == 7).all()  # preserve mode: the newer paint stays
+    assert (layer.data[5][truth[5]] == label).mean() > 0.8

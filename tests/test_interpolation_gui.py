@@ -9,7 +9,8 @@ from qtpy.QtCore import Qt
 from skimage.draw import disk
 
 from napari_medseg.cli import main
-from napari_medseg.plugin.interpolation_widget import InterpolationWidget, slicing_axis
+from napari_medseg.plugin.interpolation_widget import InterpolationWidget
+from napari_medseg.plugin.slice_plane import SlicePlane, slider_axis
 
 
 def _annotated(shape=(9, 64, 64)) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +31,7 @@ def viewer_and_widget(make_napari_viewer, qtbot):
 
 
 def _wait(qtbot, widget):
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget._work.running, timeout=30_000)
 
 
 def test_shortcut_interpolates_displayed_axis_and_ctrl_z_undoes(viewer_and_widget, qtbot):
@@ -61,13 +62,42 @@ def test_button_uses_the_slider_axis_after_transposing(viewer_and_widget, qtbot)
     truth, sparse = _annotated()
     layer = viewer.add_labels(np.ascontiguousarray(np.moveaxis(sparse, 0, 2)))  # z is now last
     viewer.dims.order = (2, 0, 1)  # now the slider steps through axis 2 (the old z)
-    assert slicing_axis(viewer, layer) == 2
+    assert slider_axis(viewer, layer) == 2
     widget._layer.value = layer
     widget._which.value = "all labels"
-    widget._run.native.click()
+    widget._run_button.native.click()
     _wait(qtbot, widget)
     result = np.moveaxis(layer.data, 2, 0) == 5
     assert 2 * (result & (truth == 5)).sum() / (result.sum() + (truth == 5).sum()) > 0.95
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_voxels_painted_while_the_worker_runs_are_kept(viewer_and_widget, qtbot, overwrite):
+    viewer, widget = viewer_and_widget
+    truth, sparse = _annotated()
+    layer = viewer.add_labels(sparse.copy())
+    layer.selected_label = 5
+    widget._layer.value = layer
+    widget._overwrite.value = overwrite
+    widget.run()
+    # the user paints id 2 into slice 2, where the fill will go, before the result arrives
+    painted = np.zeros(layer.data.shape, bool)
+    painted[2] = truth[2] == 5
+    layer.data_setitem(np.nonzero(painted), 2)
+    _wait(qtbot, widget)
+    assert (layer.data[painted] == 2).all()
+    assert (layer.data[3][truth[3] == 5] == 5).mean() > 0.9  # the rest was filled
+    assert "painted meanwhile were kept" in widget._status.value
+
+
+def test_one_slider_axis_rule_for_tools_and_interpolation_on_reordered_4d(viewer_and_widget):
+    viewer, _ = viewer_and_widget
+    layer = viewer.add_labels(np.zeros((3, 5, 16, 16), np.uint8))
+    for order in [(0, 1, 2, 3), (1, 0, 2, 3), (2, 3, 0, 1), (0, 3, 1, 2)]:
+        viewer.dims.order = order
+        axis = slider_axis(viewer, layer)
+        assert axis == order[1]  # the last non-displayed dimension
+        assert SlicePlane(viewer, layer).sliced_axis == axis
 
 
 def test_cancel_leaves_the_layer_untouched(viewer_and_widget, qtbot):
@@ -82,7 +112,7 @@ def test_cancel_leaves_the_layer_untouched(viewer_and_widget, qtbot):
     widget._layer.value = layer
     widget._which.value = "all labels"
     worker = widget.run()
-    widget._cancel.native.click()
+    widget._cancel_button.native.click()
     _wait(qtbot, widget)
     assert worker.abort_requested
     np.testing.assert_array_equal(layer.data, data)

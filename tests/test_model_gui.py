@@ -16,7 +16,7 @@ from napari_medseg.plugin.model_widget import ModelWidget
 
 
 def _wait(qtbot, widget):
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=120_000)
+    qtbot.waitUntil(lambda: not widget._work.running, timeout=120_000)
 
 
 def test_builtin_nuclei_model_segments_in_a_worker(make_napari_viewer, qtbot):

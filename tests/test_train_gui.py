@@ -13,7 +13,7 @@ from napari_medseg.plugin.train_widget import TrainWidget
 
 
 def _wait(qtbot, widget, timeout=180_000):
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=timeout)
+    qtbot.waitUntil(lambda: not widget._work.running, timeout=timeout)
 
 
 def _widget(viewer, tmp_path, epochs):

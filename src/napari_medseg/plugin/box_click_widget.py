@@ -15,10 +15,10 @@ import napari
 import numpy as np
 from magicgui.widgets import PushButton, SpinBox
 from napari.layers import Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_warning
 
 from napari_medseg.box_segmentation import BoxSession, propagate_mask
+from napari_medseg.plugin.background import BackgroundWork
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
 
@@ -40,7 +40,7 @@ class BoxClickWidget(LabelsTool):
                                       "N slices up and down")
         self._commit_button = PushButton(text="Commit (C / Enter)")
         self._propagate_button = PushButton(text="Propagate through slices")
-        self._cancel_button = PushButton(text="Cancel", enabled=False)
+        self._cancel_button = PushButton(text="Cancel")
         super().__init__(napari_viewer, active_text="Box + click active (drag a box)",
                          status="Activate, drag a box around an object, click to refine.",
                          after_active=[self._depth, self._commit_button,
@@ -49,11 +49,11 @@ class BoxClickWidget(LabelsTool):
         self._session: BoxSession | None = None
         self._prompts: list[tuple[tuple[int, int], bool]] = []
         self._volume_result: tuple[np.ndarray, tuple[int, int, int]] | None = None
-        self._worker = None
+        self._work = BackgroundWork([self._propagate_button], self._cancel_button,
+                                    self._status)
         self._preview_region: tuple[slice, ...] | None = None
         self._commit_button.changed.connect(self.commit)
         self._propagate_button.changed.connect(self.propagate)
-        self._cancel_button.changed.connect(self._cancel_worker)
 
     # -- public actions (what the mouse and keys do) ----------------------------------------
     def set_box(self, corner_a, corner_b) -> None:
@@ -97,7 +97,7 @@ class BoxClickWidget(LabelsTool):
 
     def clear(self) -> None:
         """Drop the box, the clicks and the preview (Esc); stop work in progress for them."""
-        self._cancel_worker()
+        self._work.cancel()
         self._session, self._prompts, self._volume_result = None, [], None
         self._show()
 
@@ -144,24 +144,12 @@ class BoxClickWidget(LabelsTool):
                   desc="Segmenting the 3D box")
 
     def _run(self, fn, *args, desc: str, **kwargs):
-        if self._worker is not None:
-            show_warning("Still working on the last request.")
-            return None
-        # errors go to our handler only (create_worker would re-raise them otherwise)
-        worker = create_worker(fn, *args, **kwargs, _progress={"total": 0, "desc": desc},
-                               _connect={"errored": lambda err: show_warning(
-                                   f"{desc} failed: {err}")}, _start_thread=False)
         session = self._session  # a result is shown only if the box is still the same
-        worker.returned.connect(lambda result: self._propagated(result, session))
-        worker.finished.connect(self._worker_finished)
-        self._worker = worker
-        self._cancel_button.enabled = True
-        self._status.value = f"{desc}..."
-        worker.start()
-        return worker
+        return self._work.start(fn, *args, desc=desc, **kwargs,
+                                returned=lambda result: self._propagated(result, session))
 
     def _propagated(self, result, session: BoxSession) -> None:
-        if self._worker is None or self._worker.abort_requested or session is not self._session:
+        if session is not self._session:
             return
         stack, corner = result
         self._volume_result = (stack, corner)
@@ -169,15 +157,6 @@ class BoxClickWidget(LabelsTool):
         self._status.value = (f"Object found on {n} slices ({corner[0]}..{corner[0] + n - 1}); "
                               "C / Enter commits.")
         self._show()
-
-    def _worker_finished(self) -> None:
-        self._worker = None
-        self._cancel_button.enabled = False
-
-    def _cancel_worker(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
-            self._status.value = "Cancelled; nothing was changed."
 
     # -- mouse and keys -----------------------------------------------------------------------
     def _mouse_callbacks(self) -> dict:

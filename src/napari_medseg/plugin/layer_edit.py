@@ -7,7 +7,7 @@ from napari.layers import Labels
 
 from napari_medseg.label_edit import CommitMode, MaskEdit, next_free_label, plan_mask_edit
 
-__all__ = ["commit_mask_to_layer", "next_free_label_of_layer"]
+__all__ = ["commit_mask_to_layer", "merge_into_layer", "next_free_label_of_layer"]
 
 
 def next_free_label_of_layer(layer: Labels) -> int:
@@ -55,6 +55,31 @@ def commit_mask_to_layer(
     if select:
         layer.selected_label = edit.label
     return edit
+
+
+def merge_into_layer(layer: Labels, before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
+    """Apply a computed change to a Labels layer's current data, as one undo step.
+
+    ``before`` is the data the computation started from (a snapshot) and ``after`` its
+    result; voxels where they differ are written, except those the user has changed
+    since ``before`` (painted while a worker ran): newer edits win.
+
+    Returns
+    -------
+    (written, kept) : (int, int)
+        Voxels written, and voxels left as the user changed them.
+    """
+    data = _layer_array(layer)
+    if before.shape != data.shape or after.shape != data.shape:
+        raise ValueError(f"Labels layer {layer.name!r} changed shape while the work ran "
+                         f"({before.shape} -> {data.shape}); nothing was written.")
+    changed = np.nonzero(after != before)
+    untouched = data[changed] == before[changed]
+    where = tuple(index[untouched] for index in changed)
+    if where[0].size:
+        with layer.block_history():
+            layer.data_setitem(where, after[where])
+    return int(where[0].size), int(untouched.size - where[0].size)
 
 
 def _layer_array(layer: Labels) -> np.ndarray:

@@ -20,13 +20,11 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.layers import Image
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 
 from napari_medseg.model_files import available_models, suggested_model
 from napari_medseg.model_runner import SegmentationModel, load_model
-from napari_medseg.plugin.interpolation_widget import advance_progress
-from napari_medseg.runtime import Cancelled
+from napari_medseg.plugin.background import BackgroundWork
 
 __all__ = ["ModelWidget", "add_result_layers", "segment_worker", "start_segmentation"]
 
@@ -54,20 +52,19 @@ class ModelWidget(Container):
         self._flips = CheckBox(value=False, text="average mirrored predictions (4x slower)")
         self._probabilities = CheckBox(value=False, text="also add probability maps")
         self._run_button = PushButton(text="Segment")
-        self._cancel_button = PushButton(text="Cancel", enabled=False)
+        self._cancel_button = PushButton(text="Cancel")
         self._status = Label(value="Choose an image and a model.")
         self._status.native.setWordWrap(True)
         super().__init__(widgets=[
             self._source, self._model, self._file, self._device, self._tile, self._overlap,
             self._fg, self._split, self._flips, self._probabilities, self._run_button,
             self._cancel_button, self._status])
-        self._worker = None
-        self._cancel = threading.Event()
+        self._work = BackgroundWork([self._run_button], self._cancel_button, self._status,
+                                    "Cancelled; no layer was added.")
         self._model.changed.connect(lambda v: setattr(self._file, "visible", v == _FILE))
         self._source.changed.connect(self._suggest)
         self._suggest(self._source.value)
         self._run_button.changed.connect(self.run)
-        self._cancel_button.changed.connect(self.cancel)
 
     def _suggest(self, image: Image | None) -> None:
         """Choose the built-in model made for the image's kind (colour, stack), and say so."""
@@ -85,9 +82,6 @@ class ModelWidget(Container):
         if image is None:
             show_warning("Open an image first.")
             return None
-        if self._worker is not None:
-            show_warning("A model is already running.")
-            return None
         source = self._file.value if self._model.value == _FILE else self._model.value
         if self._model.value == _FILE and not Path(source).is_file():
             show_warning("Choose a model file.")
@@ -97,34 +91,13 @@ class ModelWidget(Container):
                    "split_depth": self._split.value, "test_time_flips": self._flips.value,
                    # voxel size of a stack (models on its planes resample by it)
                    "spacing": tuple(image.scale[-3:]) if image.ndim - image.rgb == 3 else None}
-        self._cancel.clear()
-        self._worker = start_segmentation(
-            self._viewer, image, source, options, self._cancel, failed=self._failed,
-            finished=self._finished, done=self._done, device=device, tile=self._tile.value,
-            with_prob=self._probabilities.value)
-        self._run_button.enabled, self._cancel_button.enabled = False, True
-        self._status.value = f"Segmenting {image.name!r} with {Path(str(source)).name}..."
-        return self._worker
+        return start_segmentation(self._work, self._viewer, image, source, options,
+                                  device=device, tile=self._tile.value,
+                                  with_prob=self._probabilities.value)
 
     def cancel(self) -> None:
         """Stop the running model; no layer is added."""
-        if self._worker is not None:
-            self._cancel.set()
-            self._worker.quit()
-            self._status.value = "Cancelled; no layer was added."
-
-    def _done(self, message: str) -> None:
-        self._status.value = message
-
-    def _failed(self, err: Exception) -> None:
-        if isinstance(err, Cancelled):
-            return
-        self._status.value = f"Failed: {err}"
-        show_warning(f"Segmentation failed: {err}")
-
-    def _finished(self) -> None:
-        self._worker = None
-        self._run_button.enabled, self._cancel_button.enabled = True, False
+        self._work.cancel()
 
 
 def add_result_layers(viewer: napari.Viewer, image: Image, model: SegmentationModel,
@@ -142,28 +115,21 @@ def add_result_layers(viewer: napari.Viewer, image: Image, model: SegmentationMo
     return message
 
 
-def start_segmentation(viewer: napari.Viewer, image: Image, source, options: dict,
-                       cancel: threading.Event, *, failed: Callable[[Exception], None],
-                       finished: Callable[[], None], done: Callable[[str], None],
-                       device: str | None = None, tile: int = 0, with_prob: bool = False):
-    """Segment ``image`` with the model ``source`` (name or file) in a started worker with
-    napari's progress bar; the result layers are added unless ``cancel`` is set by then,
-    and ``done`` gets the message. Returns the worker."""
+def start_segmentation(work: BackgroundWork, viewer: napari.Viewer, image: Image, source,
+                       options: dict, *, device: str | None = None, tile: int = 0,
+                       with_prob: bool = False, finished: Callable[[], None] | None = None):
+    """Segment ``image`` with the model ``source`` (name or file) as ``work``'s job; the
+    result layers are added unless it is cancelled, and the status line says what was
+    found. Returns the worker (None if another job runs)."""
     data = np.asarray(image.data[0] if image.multiscale else image.data)
-    # errors go to `failed` only (create_worker would re-raise them otherwise)
-    worker = create_worker(segment_worker, str(source), device, data, tile, options, with_prob,
-                           cancel, _progress={"total": 0, "desc": f"Segmenting {image.name}"},
-                           _connect={"errored": failed}, _start_thread=False)
-    worker.yielded.connect(lambda step: advance_progress(worker.pbar, *step))
 
     def add_layers(result) -> None:
-        if not cancel.is_set():
-            done(add_result_layers(viewer, image, *result))
+        work.status.value = add_result_layers(viewer, image, *result)
 
-    worker.returned.connect(add_layers)
-    worker.finished.connect(finished)
-    worker.start()
-    return worker
+    return work.start(segment_worker, str(source), device, data, tile, options, with_prob,
+                      work.cancel_event,
+                      desc=f"Segmenting {image.name!r} with {Path(str(source)).name}",
+                      returned=add_layers, finished=finished)
 
 
 def segment_worker(source, device, data, tile, options, with_prob, cancel: threading.Event):

@@ -6,7 +6,27 @@ import napari
 import numpy as np
 from napari.layers import Layer
 
-__all__ = ["SlicePlane", "canvas_zoom"]
+__all__ = ["SlicePlane", "canvas_zoom", "slider_axis"]
+
+
+def slider_axis(viewer: napari.Viewer, layer: Layer) -> int:
+    """The layer axis the viewer's slider steps through: the last of the viewer's
+    non-displayed dimensions in its axis order (the slider nearest the displayed plane),
+    mapped to the layer's own axes (napari aligns layers by their trailing axes).
+
+    Raises
+    ------
+    ValueError
+        In the 3D view, or when the layer has no axis outside the displayed ones.
+    """
+    if viewer.dims.ndisplay != 2:
+        raise ValueError("This works on the displayed 2D slice; switch the viewer to 2D.")
+    offset = viewer.dims.ndim - layer.ndim
+    sliced = [d - offset for d in viewer.dims.not_displayed if d >= offset]
+    if not sliced:
+        raise ValueError(f"{layer.name!r} has no axis the slider steps through: it is "
+                         f"{layer.ndim}D and all of it is displayed.")
+    return sliced[-1]
 
 
 class SlicePlane:
@@ -21,7 +41,7 @@ class SlicePlane:
 
     def __init__(self, viewer: napari.Viewer, layer: Layer):
         if viewer.dims.ndisplay != 2:
-            raise ValueError("This tool works on the displayed 2D slice; switch the viewer to 2D.")
+            raise ValueError("This works on the displayed 2D slice; switch the viewer to 2D.")
         offset = viewer.dims.ndim - layer.ndim
         self.axes = tuple(d - offset for d in viewer.dims.displayed)
         if any(a < 0 for a in self.axes):
@@ -33,6 +53,7 @@ class SlicePlane:
         self.spacing = tuple(float(layer.scale[a]) for a in self.axes)
         self.key = (self.axes, tuple(self.index[a] for a in range(layer.ndim)
                                      if a not in self.axes))
+        self._sliced = slider_axis(viewer, layer) if layer.ndim > 2 else None
 
     def extract(self, data: np.ndarray, rgb: bool = False) -> np.ndarray:
         """The plane of ``data`` (a view), rows along ``axes[0]`` and columns along ``axes[1]``."""
@@ -65,11 +86,10 @@ class SlicePlane:
 
     @property
     def sliced_axis(self) -> int:
-        """The layer axis the slider steps through (the last non-displayed one)."""
-        others = [a for a in range(len(self.index)) if a not in self.axes]
-        if not others:
-            raise ValueError("The layer has no sliced axis in this view.")
-        return others[-1]
+        """The layer axis the slider steps through (:func:`slider_axis`)."""
+        if self._sliced is None:
+            raise ValueError("The layer has no axis the slider steps through in this view.")
+        return self._sliced
 
     def volume(self, data: np.ndarray, rgb: bool = False) -> np.ndarray:
         """A (Z, rows, cols) view of ``data`` along :attr:`sliced_axis`; other axes fixed."""

@@ -19,7 +19,6 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QPointF, Qt
 from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
@@ -28,9 +27,8 @@ from qtpy.QtWidgets import QWidget
 from napari_medseg.model_files import available_models
 from napari_medseg.model_runner import SegmentationModel
 from napari_medseg.networks import ARCHITECTURES
-from napari_medseg.plugin.interpolation_widget import advance_progress
+from napari_medseg.plugin.background import BackgroundWork, advance_progress
 from napari_medseg.plugin.model_widget import start_segmentation
-from napari_medseg.runtime import Cancelled
 from napari_medseg.training import (
     BLEND,
     BLEND_CHOICES,
@@ -126,7 +124,7 @@ class TrainWidget(Container):
         self._output = FileEdit(mode="w", filter="*.pt", label="save to",
                                 value=Path.home() / "napari-medseg-model.pt")
         self._train_button = PushButton(text="Train")
-        self._cancel_button = PushButton(text="Cancel", enabled=False)
+        self._cancel_button = PushButton(text="Cancel")
         self._predict_button = PushButton(text="Predict on this layer", enabled=False)
         self._status = Label(value="Choose an image and its labels.")
         self._status.native.setWordWrap(True)
@@ -137,16 +135,17 @@ class TrainWidget(Container):
             self._epochs, self._patch, self._sparse, self._background, self._output,
             self._train_button, self._cancel_button, self._status, self._predict_button])
         self.native.layout().insertWidget(self.index(self._status), self.plot)
-        self._worker = None
+        self._work = BackgroundWork([self._train_button, self._predict_button],
+                                    self._cancel_button, self._status,
+                                    "Cancelled; nothing was saved or added.")
+        self._predict_button.enabled = False
         self._saved: Path | None = None
         self._blend_note = ""  # how fine-tuning chose its share, for the final message
         self._started = ""  # what the running job trains, for the status line
-        self._cancel = threading.Event()
         self._data.changed.connect(self._show_data_choice)
         self._init.changed.connect(self._show_init_choice)
         self._sparse.changed.connect(lambda v: setattr(self._background, "visible", v))
         self._train_button.changed.connect(self.train)
-        self._cancel_button.changed.connect(self.cancel)
         self._predict_button.changed.connect(self.predict)
 
     def _show_init_choice(self, value: str) -> None:
@@ -161,7 +160,7 @@ class TrainWidget(Container):
     # -- training ----------------------------------------------------------------------------
     def train(self):
         """Start training; returns the worker (None if refused, with the reason shown)."""
-        if self._worker is not None:
+        if self._work.running:
             show_warning("Already running.")
             return None
         try:
@@ -190,21 +189,12 @@ class TrainWidget(Container):
         }
         if options["time_limit"] is None and options["epochs"] is None:
             options["time_limit"] = 300.0
-        self._cancel.clear()
         self._blend_note = ""
         self.plot.clear()
-        worker = create_worker(_train, images, labels, options, self._cancel,
-                               _progress={"total": 100, "desc": "Training"},
-                               _connect={"errored": self._failed}, _start_thread=False)
-        worker.yielded.connect(lambda p: self._progress(worker, p))
-        worker.returned.connect(self._trained)
-        worker.finished.connect(self._finished)
-        self._worker = worker
-        self._set_running(True)
         self._started = f"Training a {dims}D {options['architecture']} on {len(images)} image(s)"
-        self._status.value = f"{self._started}..."
-        worker.start()
-        return worker
+        return self._work.start(_train, images, labels, options, self._work.cancel_event,
+                                desc=self._started, total=100, returned=self._trained,
+                                progress=self._progress, finished=self._finished)
 
     def _training_data(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         if self._data.value == _FOLDER:
@@ -215,8 +205,8 @@ class TrainWidget(Container):
         data = image.data[0] if image.multiscale else image.data
         return [np.asarray(data)], [np.asarray(labels.data)]
 
-    def _progress(self, worker, progress: TrainingProgress) -> None:
-        advance_progress(worker.pbar, round(100 * progress.fraction), 100)
+    def _progress(self, progress: TrainingProgress) -> None:
+        advance_progress(self._work.worker.pbar, round(100 * progress.fraction), 100)
         self.plot.add(progress.loss, progress.validation_loss)
         if progress.blend is not None:  # the last report: how fine-tuning ended
             self._blend_note = blend_message(progress)
@@ -234,8 +224,6 @@ class TrainWidget(Container):
             self._status.value = f"{self._started} ({setup_message(progress)}{wait})..."
 
     def _trained(self, model: SegmentationModel) -> None:
-        if self._cancel.is_set():
-            return
         path = _free_path(Path(self._output.value))
         path.parent.mkdir(parents=True, exist_ok=True)
         model.info.name = path.stem
@@ -253,45 +241,21 @@ class TrainWidget(Container):
         if self._saved is None or image is None:
             self._refuse("Train a model and choose an image layer first.")
             return None
-        if self._worker is not None:
-            show_warning("Already running.")
-            return None
-        self._cancel.clear()
         options = {"overlap": 0.25, "foreground_threshold": 0.5, "split_depth": 1.0}
-        self._worker = start_segmentation(
-            self._viewer, image, self._saved, options, self._cancel, failed=self._failed,
-            finished=self._finished, done=self._done)
-        self._set_running(True)
-        self._status.value = f"Segmenting {image.name!r} with {self._saved.name}..."
-        return self._worker
+        return start_segmentation(self._work, self._viewer, image, self._saved, options,
+                                  finished=self._finished)
 
     # -- common ------------------------------------------------------------------------------
     def cancel(self) -> None:
         """Stop the running job; nothing is saved or added."""
-        if self._worker is not None:
-            self._cancel.set()
-            self._worker.quit()
-            self._status.value = "Cancelled; nothing was saved or added."
-
-    def _done(self, message: str) -> None:
-        self._status.value = message
+        self._work.cancel()
 
     def _refuse(self, message: str) -> None:
         self._status.value = message
         show_warning(message)
 
-    def _failed(self, err: Exception) -> None:
-        if not isinstance(err, Cancelled):
-            self._refuse(f"Failed: {err}")
-
     def _finished(self) -> None:
-        self._worker = None
-        self._set_running(False)
-
-    def _set_running(self, running: bool) -> None:
-        self._train_button.enabled = not running
-        self._cancel_button.enabled = running
-        self._predict_button.enabled = not running and self._saved is not None
+        self._predict_button.enabled = self._saved is not None
 
 
 def _train(images, labels, options, cancel: threading.Event):
