@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from napari_medseg.cli import main
@@ -35,3 +36,37 @@ def test_bad_arguments_exit_with_usage(capsys):
         main(["demo", "--sample", "nope"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_predict_reads_png_and_writes_16_bit_png_labels(tmp_path, capsys):
+    from skimage.io import imread, imsave
+
+    from napari_medseg import nuclei_2d
+
+    image = nuclei_2d((128, 128), n_nuclei=8, seed=1)[0]
+    source, target = tmp_path / "cells.png", tmp_path / "cells_labels.png"
+    imsave(source, (image / image.max() * 255).astype(np.uint8), check_contrast=False)
+    assert main(["predict", str(source), str(target), "--model", "nuclei-2d",
+                 "--device", "cpu"]) == 0
+    labels = imread(target)
+    assert labels.dtype in (np.uint8, np.uint16) and labels.shape == (128, 128)
+    assert labels.max() >= 4
+    assert "objects" in capsys.readouterr().out
+
+
+def test_bad_paths_are_answered_at_once_and_name_the_flag(tmp_path, capsys):
+    code = ("import sys, time; from napari_medseg.cli import main; t = time.time()\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    print('torch' in sys.modules, round(time.time() - t, 1), e.code)\n")
+    missing = tmp_path / "missing.tif"
+    proc = subprocess.run([sys.executable, "-c", code, "predict", str(missing),
+                           str(tmp_path / "out.tif"), "--model", "nuclei-2d"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split()[0] == "False"  # refused before torch was imported
+    assert "does not exist" in proc.stderr
+    existing = tmp_path / "out.tif"
+    existing.write_bytes(b"x")
+    (tmp_path / "in.tif").write_bytes(b"x")
+    with pytest.raises(SystemExit):
+        main(["predict", str(tmp_path / "in.tif"), str(existing), "--model", "nuclei-2d"])
+    assert "pass --force to replace it" in capsys.readouterr().err

@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "interpolate", help="fill the slices between annotated slices of a label file",
         description="Shape-based interpolation of a NIfTI or TIFF label file "
                     "(see napari_medseg.interpolate_labels).")
-    interp.add_argument("input", help="label file (.nii, .nii.gz, .tif, .ome.tif)")
+    interp.add_argument("input", help="label file (.nii, .nii.gz, .tif, .ome.tif, .png)")
     interp.add_argument("output", help="file to write (NIfTI keeps the input's affine)")
     interp.add_argument("--axis", type=int, default=0,
                         help="axis to interpolate along, in napari's (..., z, y, x) order "
@@ -42,9 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     predict = sub.add_parser(
         "predict", help="segment an image file with a model",
         description="Run a built-in model (see napari_medseg.available_models) or a model file "
-                    "on a NIfTI or TIFF image and write the labels.")
-    predict.add_argument("input", help="image file (.nii, .nii.gz, .tif, .ome.tif)")
-    predict.add_argument("output", help="label file to write (NIfTI keeps the input's affine)")
+                    "on a NIfTI, TIFF, PNG or JPEG image and write the labels.")
+    predict.add_argument("input", help="image file (.nii, .nii.gz, .tif, .ome.tif, .png, .jpg)")
+    predict.add_argument("output", help="label file to write: .nii.gz (keeps the input's "
+                                        "affine), .tif or .png (2D, 16-bit)")
     predict.add_argument("--model", required=True, help="built-in model name or model file")
     predict.add_argument("--tile", type=_id_list, metavar="N,N",
                          help="sliding-window tile (default: the model's)")
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     args = parser.parse_args(argv)
     try:
+        _check_paths(args)  # before the slow imports (torch: tens of seconds)
         if args.command == "demo":
             return run_demo(args.sample, args.screenshot)
         if args.command == "predict":
@@ -91,8 +93,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             return run_train(args)
         return run_interpolate(args)
+    except FileExistsError as err:
+        parser.exit(1, f"napari-medseg {args.command}: error: {err.filename or err} already "
+                       "exists; pass --force to replace it\n")
     except (ValueError, OSError) as err:
         parser.exit(1, f"napari-medseg {args.command}: error: {err}\n")
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Refuse a missing or unreadable input and an output that would be replaced
+    without --force, naming the flag."""
+    from pathlib import Path
+
+    from napari_medseg.io import is_image_path
+
+    if args.command in ("predict", "interpolate"):
+        source = Path(args.input)
+        if not source.is_file():
+            raise ValueError(f"{source} does not exist or is not a file")
+        if not is_image_path(source):
+            raise ValueError(f"{source.name} is not a NIfTI, TIFF, PNG, JPEG or BMP file")
+    elif args.command == "train" and not Path(args.data).is_dir():
+        raise ValueError(f"{args.data} is not a folder")
+    if args.command in ("predict", "interpolate", "train"):
+        output = Path(args.output)
+        if output.exists() and not args.force:
+            raise FileExistsError(17, "exists", str(output))
+        if not output.parent.is_dir():
+            raise ValueError(f"folder {output.parent} does not exist")
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
@@ -137,8 +165,6 @@ def run_train(args: argparse.Namespace) -> int:
     from napari_medseg.training import BLEND, read_training_pairs, setup_message, train_model
 
     output = Path(args.output)
-    if output.exists() and not args.force:
-        raise ValueError(f"{output} exists; pass --force to replace it")
     images, labels = read_training_pairs(args.data)
 
     def report(progress) -> None:

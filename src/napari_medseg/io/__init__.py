@@ -14,19 +14,25 @@ import numpy as np
 
 from napari_medseg.io._common import ImageFile, ImageReadError, ImageWriteError
 from napari_medseg.io.nifti import read_nifti, write_nifti
+from napari_medseg.io.png import SUFFIXES as _PNG_SUFFIXES
+from napari_medseg.io.png import read_png, write_png
 from napari_medseg.io.tiff import read_tiff, write_tiff
 
 __all__ = [
     "ImageFile",
     "ImageReadError",
     "ImageWriteError",
+    "is_image_path",
     "is_nifti_path",
+    "is_png_path",
     "is_tiff_path",
     "read_image",
     "read_nifti",
+    "read_png",
     "read_tiff",
     "write_labels",
     "write_nifti",
+    "write_png",
     "write_tiff",
 ]
 
@@ -42,13 +48,23 @@ def is_tiff_path(path: str | Path) -> bool:
     return str(path).lower().endswith((".tif", ".tiff"))
 
 
+def is_png_path(path: str | Path) -> bool:
+    """Whether ``path`` is an everyday 2D image (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``)."""
+    return str(path).lower().endswith(_PNG_SUFFIXES)
+
+
+def is_image_path(path: str | Path) -> bool:
+    """Whether :func:`read_image` reads files like ``path`` (by its suffix)."""
+    return is_nifti_path(path) or is_tiff_path(path) or is_png_path(path)
+
+
 def read_image(path: str | Path) -> list[ImageFile]:
-    """Read a NIfTI or TIFF file.
+    """Read a NIfTI, TIFF, PNG, JPEG or BMP file.
 
     Parameters
     ----------
     path : str or Path
-        A ``.nii``, ``.nii.gz``, ``.tif`` or ``.tiff`` file.
+        A ``.nii``, ``.nii.gz``, ``.tif``, ``.tiff``, ``.png``, ``.jpg`` or ``.bmp`` file.
 
     Returns
     -------
@@ -65,7 +81,10 @@ def read_image(path: str | Path) -> list[ImageFile]:
         return [read_nifti(path)]
     if is_tiff_path(path):
         return [read_tiff(path)]
-    raise ImageReadError(path, "not a NIfTI (.nii, .nii.gz) or TIFF (.tif, .tiff) file")
+    if is_png_path(path):
+        return [read_png(path)]
+    raise ImageReadError(path, "not a NIfTI (.nii, .nii.gz), TIFF (.tif, .tiff) or PNG / "
+                               "JPEG / BMP file")
 
 
 def write_labels(
@@ -77,13 +96,26 @@ def write_labels(
     metadata: dict | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a label array to NIfTI or TIFF, chosen by the file suffix.
+    """Write a label array to NIfTI, TIFF or PNG (2D, 16-bit), chosen by the file suffix.
 
-    See :func:`write_nifti` and :func:`write_tiff` for the parameters.
+    See :func:`write_nifti`, :func:`write_tiff` and :func:`write_png` for the parameters.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from napari_medseg import nuclei_2d
+    >>> image, labels = nuclei_2d()
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> write_labels(folder / "nuclei_labels.png", labels).name
+    'nuclei_labels.png'
+    >>> read_image(folder / "nuclei_labels.png")[0].kind
+    'labels'
     """
     if is_nifti_path(path):
         return write_nifti(path, labels, scale=scale, translate=translate,
                            metadata=metadata, overwrite=overwrite)
     if is_tiff_path(path):
         return write_tiff(path, labels, scale=scale, metadata=metadata, overwrite=overwrite)
-    raise ImageWriteError(path, "unsupported suffix; use .nii.gz, .nii, .tif or .ome.tif")
+    if str(path).lower().endswith(".png"):
+        return write_png(path, labels, overwrite=overwrite)
+    raise ImageWriteError(path, "unsupported suffix; use .nii.gz, .nii, .tif, .ome.tif or .png")
