@@ -69,7 +69,7 @@ RECIPES = {
                                     "trained on the DSB2018 stage-1 training set "
                                     "(scripts/train_nuclei.py)."},
     "nuclei-3d": {"data": gonuclear(("1135", "1136", "1137"), "1139"), "epochs": 30,
-                  "options": {"init": "nuclei-2d", "volume": "planes"},
+                  "options": {"init": "nuclei-2d", "volume": "planes", "patch_shape": (96, 96)},
                   "description": "Fluorescence nuclei in 3D stacks (a 2D network run on the "
                                  "three planes, 3D watershed); nuclei-2d fine-tuned on "
                                  "GoNuclear crops (scripts/train_nuclei.py)."},

@@ -240,9 +240,12 @@ class BoxSession:
 
     Examples
     --------
-    >>> session = BoxSession(image, (10, 12, 40, 44))
-    >>> mask = session.mask            # (30, 32) bool, at session.box[:2]
-    >>> session.add_click((25, 30), positive=False)
+    >>> from napari_medseg import nuclei_2d
+    >>> image, labels = nuclei_2d()
+    >>> session = BoxSession(image, (234, 100, 251, 118))  # around nucleus 1
+    >>> session.mask.shape             # bool, placed at session.offset
+    (17, 18)
+    >>> mask = session.add_click((242, 108))  # a positive click refines it
     """
 
     image: np.ndarray

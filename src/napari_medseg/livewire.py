@@ -70,9 +70,13 @@ class LiveWire:
 
     Examples
     --------
+    >>> from napari_medseg import nuclei_2d
+    >>> image, labels = nuclei_2d()
     >>> wire = LiveWire(image)
-    >>> wire.anchor((40, 52))
-    >>> wire.path_to((60, 70))   # (N, 2) array of (y, x), ending at (60, 70)
+    >>> wire.anchor((236, 102))
+    >>> path = wire.path_to((248, 115))   # (N, 2) array of (y, x) pixels
+    >>> path[-1].tolist()
+    [248, 115]
     """
 
     def __init__(self, image: np.ndarray, radius: int = 96,

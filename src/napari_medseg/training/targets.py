@@ -34,8 +34,14 @@ def target(labels: np.ndarray, task: str, sparse: bool = False,
 
     Examples
     --------
-    >>> target(np.array([[0, 1, 1, 1, 2, 2, 2]]), "instances")
-    array([[0, 2, 2, 3, 3, 2, 2]])
+    >>> labels = np.zeros((5, 8), int)
+    >>> labels[1:4, 1:4], labels[1:4, 4:7] = 1, 2  # two touching objects
+    >>> target(labels, "instances")
+    array([[0, 0, 0, 3, 3, 0, 0, 0],
+           [0, 2, 2, 3, 3, 2, 2, 0],
+           [0, 2, 1, 3, 3, 1, 2, 0],
+           [0, 2, 2, 3, 3, 2, 2, 0],
+           [0, 0, 0, 3, 3, 0, 0, 0]])
     """
     background = labels == background_label if background_label is not None else None
     objects = labels if background is None else np.where(background, 0, labels)
