@@ -36,6 +36,9 @@ def next_click(pred: np.ndarray, truth: np.ndarray) -> tuple[tuple[int, ...], bo
         click). None when there is no error.
     """
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    if pred.shape != truth.shape or pred.ndim == 0:
+        raise ValueError(f"pred {pred.shape} and truth {truth.shape} must be masks of one "
+                         "shape.")
     best = None
     for positive, error in ((True, truth & ~pred), (False, pred & ~truth)):
         components, n = ndi.label(error)
@@ -73,16 +76,40 @@ def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     >>> overlaps(np.array([1, 1, 2, 0]), np.array([3, 3, 3, 3]))
     (array([1, 2]), array([3, 3]), array([0.5 , 0.25]))
     """
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = _label_map(a, "a"), _label_map(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"label maps of shapes {a.shape} and {b.shape} cannot be compared.")
-    a, b = a.ravel().astype(np.int64), b.ravel().astype(np.int64)
+    a, b = a.ravel(), b.ravel()
+    top = max(int(a.max(initial=0)), int(b.max(initial=0)))
+    if top < _DENSE_IDS:  # ids small enough to index by: counting is fastest
+        a, b = a.astype(np.int64), b.astype(np.int64)
+        both = (a > 0) & (b > 0)
+        width = top + 1
+        keys, inter = np.unique(a[both] * width + b[both], return_counts=True)
+        ids_a, ids_b = keys // width, keys % width
+        area_a, area_b = np.bincount(a, minlength=width), np.bincount(b, minlength=width)
+        return ids_a, ids_b, inter / (area_a[ids_a] + area_b[ids_b] - inter)
+    # dense codes of the ids: any id values (uint64 too) and no id-sized allocations
+    values_a, code_a = np.unique(a, return_inverse=True)
+    values_b, code_b = np.unique(b, return_inverse=True)
     both = (a > 0) & (b > 0)
-    width = int(b.max(initial=0)) + 1
-    keys, inter = np.unique(a[both] * width + b[both], return_counts=True)
-    ids_a, ids_b = keys // width, keys % width
-    area_a, area_b = np.bincount(a), np.bincount(b)
-    return ids_a, ids_b, inter / (area_a[ids_a] + area_b[ids_b] - inter)
+    width = values_b.size
+    keys, inter = np.unique(code_a[both].astype(np.int64) * width + code_b[both],
+                            return_counts=True)
+    pair_a, pair_b = keys // width, keys % width
+    area_a, area_b = np.bincount(code_a.ravel()), np.bincount(code_b.ravel())
+    iou = inter / (area_a[pair_a] + area_b[pair_b] - inter)
+    return (values_a[pair_a].astype(np.int64), values_b[pair_b].astype(np.int64), iou)
+
+
+_DENSE_IDS = 1 << 24
+
+
+def _label_map(labels, name: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "biu":
+        raise ValueError(f"{name} must be a label map of integers, got dtype {labels.dtype}.")
+    return labels
 
 
 def matches(a: np.ndarray, b: np.ndarray, threshold: float,
@@ -118,7 +145,7 @@ def match_instances(pred: np.ndarray, truth: np.ndarray,
     >>> match_instances(np.array([[5, 5, 0, 0, 7]]), truth)
     (1, 1, 1)
     """
-    pred, truth = np.asarray(pred), np.asarray(truth)
+    pred, truth = _label_map(pred, "pred"), _label_map(truth, "truth")
     n_pred, n_true = len(np.unique(pred[pred > 0])), len(np.unique(truth[truth > 0]))
     tp = len(matches(pred, truth, threshold))
     return tp, n_pred - tp, n_true - tp

@@ -168,6 +168,8 @@ def write_nifti(
     labels = np.asarray(labels)
     if labels.ndim not in (2, 3, 4):
         raise ImageWriteError(path, f"labels must be 2D, 3D or 4D, got shape {labels.shape}")
+    if labels.size == 0:
+        raise ImageWriteError(path, f"the labels are empty (shape {labels.shape})")
     if labels.ndim == 2:
         labels = labels[np.newaxis]
     dtype = smallest_label_dtype(labels, path, _NIFTI_LABEL_DTYPES)

@@ -125,6 +125,8 @@ def write_tiff(
     labels = np.asarray(labels)
     if labels.ndim not in (2, 3, 4):
         raise ImageWriteError(path, f"labels must be 2D, 3D or 4D, got shape {labels.shape}")
+    if labels.size == 0:
+        raise ImageWriteError(path, f"the labels are empty (shape {labels.shape})")
     dtype = smallest_label_dtype(labels, path, _OME_LABEL_DTYPES)
     axes = ((metadata or {}).get("tiff") or {}).get("axes", "")
     if len(axes) != labels.ndim or not set(axes) <= set("TZYXQ"):
