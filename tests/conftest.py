@@ -1,13 +1,19 @@
-"""Shared fixtures: the real data sets of the shared folder (skipped when absent)."""
+"""Shared fixtures and helpers: the real data sets of the shared folder (skipped when
+absent), synthetic objects, and a shown viewer with its canvas coordinates."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+from qtpy.QtCore import QPoint
+from scipy import ndimage as ndi
+from skimage.draw import ellipse
 
 from napari_medseg.datasets import DSB_TEST, DSB_TRAIN, GONUCLEAR, data_folder, dsb_split, read_dsb
+from napari_medseg.plugin.slice_plane import canvas_zoom
 
 
 def _folder(name: str) -> Path:
@@ -44,3 +50,65 @@ def dsb_fluorescence(folder: Path, count: int, role: str = "train"
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+# -- synthetic objects and viewer helpers shared by the tests --------------------------------
+def blob_image(shape=(96, 96), dark=False, dtype=np.uint16, seed=0):
+    """A blurred, textured nucleus-like ellipse with a touching neighbour."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros(shape, bool)
+    truth[ellipse(46, 44, 18, 24, shape=shape, rotation=0.4)] = True
+    neighbour = np.zeros(shape, bool)
+    neighbour[ellipse(46, 80, 12, 12, shape=shape)] = True
+    neighbour &= ~truth
+    signal = truth * (1 + 0.3 * ndi.gaussian_filter(rng.normal(size=shape), 2)) + 0.7 * neighbour
+    image = ndi.gaussian_filter(signal, 1.2) * 2000 + 300 + rng.normal(0, 40, shape)
+    if dark:
+        image = image.max() + 300 - image
+    return image.clip(0).astype(dtype), truth
+
+
+def blob(shape=(96, 96), center=(48, 48), radii=(20, 28), dtype=np.uint16, rng=None):
+    """A blurred bright ellipse on a dark, noisy background (like a stained nucleus)."""
+    rng = rng or np.random.default_rng(0)
+    truth = np.zeros(shape, bool)
+    truth[ellipse(*center, *radii, shape=shape)] = True
+    image = cv2.GaussianBlur(truth.astype(np.float32), (0, 0), 1.5) * 3000 + 400
+    image += rng.normal(0, 60, shape)
+    return image.clip(0, np.iinfo(dtype).max if dtype != np.float32 else None).astype(dtype), truth
+
+
+def outline(mask: np.ndarray) -> np.ndarray:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_NONE)
+    return max(contours, key=len)[:, 0, ::-1]  # (y, x)
+
+
+def outline_anchors(mask: np.ndarray, n: int, start: int = 0) -> np.ndarray:
+    contour = outline(mask)
+    return contour[(start + np.arange(n) * len(contour) // n) % len(contour)]
+
+
+def canvas_of(viewer):
+    return viewer.window._qt_viewer.canvas.native
+
+
+def screen_point(viewer, layer, data_point) -> QPoint:
+    """Canvas pixel (logical) of a data point of ``layer`` on the displayed plane."""
+    world = np.asarray(layer.data_to_world(data_point))
+    displayed = list(viewer.dims.displayed)
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    center = np.asarray(camera.center)[-2:]
+    canvas = canvas_of(viewer)
+    offset = (world[displayed] - center) * canvas_zoom(viewer)
+    return QPoint(round(canvas.width() / 2 + offset[1]),
+                  round(canvas.height() / 2 + offset[0]))
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(900, 700)
+    return viewer
+
+

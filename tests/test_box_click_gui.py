@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from qtpy.QtCore import Qt
 from scipy import ndimage as ndi
 from skimage.transform import rescale
 
+from conftest import blob_image, canvas_of, screen_point
 from napari_medseg.evaluation import iou
 from napari_medseg.plugin.box_click_widget import BoxClickWidget
-from test_box_segmentation import blob_image
-from test_livewire_gui import _canvas, _screen
-
-
-@pytest.fixture
-def viewer(make_napari_viewer):
-    viewer = make_napari_viewer(show=True)
-    viewer.window._qt_window.resize(900, 700)
-    return viewer
 
 
 def _setup(viewer, qtbot, image, labels, **layer_kw):
@@ -35,8 +26,8 @@ def _setup(viewer, qtbot, image, labels, **layer_kw):
 
 
 def _drag(qtbot, viewer, layer, a, b):
-    canvas = _canvas(viewer)
-    pa, pb = _screen(viewer, layer, a), _screen(viewer, layer, b)
+    canvas = canvas_of(viewer)
+    pa, pb = screen_point(viewer, layer, a), screen_point(viewer, layer, b)
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=pa)
     for t in np.linspace(0, 1, 6)[1:]:
         qtbot.mouseMove(canvas, pa + (pb - pa) * t)
@@ -46,8 +37,8 @@ def _drag(qtbot, viewer, layer, a, b):
 
 
 def _click(qtbot, viewer, layer, point, button=Qt.MouseButton.LeftButton):
-    pos = _screen(viewer, layer, point)
-    qtbot.mouseClick(_canvas(viewer), button, pos=pos)
+    pos = screen_point(viewer, layer, point)
+    qtbot.mouseClick(canvas_of(viewer), button, pos=pos)
     qtbot.wait(20)
 
 
@@ -65,7 +56,7 @@ def test_drag_box_click_commit_and_undo(viewer, qtbot):
     _click(qtbot, viewer, layer, (ys.mean(), xs.mean()))  # a positive click
     _click(qtbot, viewer, layer, (ys.min() - 1, xs.min() - 1), Qt.MouseButton.RightButton)
     assert [s for _, s in widget._prompts] == [True, False]
-    canvas = _canvas(viewer)
+    canvas = canvas_of(viewer)
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert [s for _, s in widget._prompts] == [True]  # Ctrl+Z took back the last prompt
@@ -84,7 +75,7 @@ def test_escape_clears_and_click_without_box_warns(viewer, qtbot):
     _click(qtbot, viewer, layer, (40, 40))  # no box yet: a warning, nothing else
     assert widget._session is None
     _drag(qtbot, viewer, layer, (10, 10), (80, 80))
-    canvas = _canvas(viewer)
+    canvas = canvas_of(viewer)
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_Escape)
     assert widget._session is None and not layer.data.any()

@@ -8,26 +8,11 @@ import tifffile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
-from skimage.draw import ellipse
 from skimage.io import imread
 
+from conftest import blob_image
 from napari_medseg import BoxSession, ct_volume, nuclei_3d, propagate_mask, segment_box
 from napari_medseg.evaluation import iou, next_click
-
-
-def blob_image(shape=(96, 96), dark=False, dtype=np.uint16, seed=0):
-    """A blurred, textured nucleus-like ellipse with a touching neighbour."""
-    rng = np.random.default_rng(seed)
-    truth = np.zeros(shape, bool)
-    truth[ellipse(46, 44, 18, 24, shape=shape, rotation=0.4)] = True
-    neighbour = np.zeros(shape, bool)
-    neighbour[ellipse(46, 80, 12, 12, shape=shape)] = True
-    neighbour &= ~truth
-    signal = truth * (1 + 0.3 * ndi.gaussian_filter(rng.normal(size=shape), 2)) + 0.7 * neighbour
-    image = ndi.gaussian_filter(signal, 1.2) * 2000 + 300 + rng.normal(0, 40, shape)
-    if dark:
-        image = image.max() + 300 - image
-    return image.clip(0).astype(dtype), truth
 
 
 def _bbox(mask, margin=2):

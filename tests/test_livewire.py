@@ -7,35 +7,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from skimage.draw import ellipse
 from skimage.io import imread
 
+from conftest import blob, outline_anchors
 from napari_medseg import LiveWire, livewire_path, path_to_mask
-
-
-def _blob(shape=(96, 96), center=(48, 48), radii=(20, 28), dtype=np.uint16, rng=None):
-    """A blurred bright ellipse on a dark, noisy background (like a stained nucleus)."""
-    rng = rng or np.random.default_rng(0)
-    truth = np.zeros(shape, bool)
-    truth[ellipse(*center, *radii, shape=shape)] = True
-    image = cv2.GaussianBlur(truth.astype(np.float32), (0, 0), 1.5) * 3000 + 400
-    image += rng.normal(0, 60, shape)
-    return image.clip(0, np.iinfo(dtype).max if dtype != np.float32 else None).astype(dtype), truth
-
-
-def _outline(mask: np.ndarray) -> np.ndarray:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_NONE)
-    return max(contours, key=len)[:, 0, ::-1]  # (y, x)
-
-
-def _anchors(mask: np.ndarray, n: int, start: int = 0) -> np.ndarray:
-    contour = _outline(mask)
-    return contour[(start + np.arange(n) * len(contour) // n) % len(contour)]
-
-
-def _iou(a, b) -> float:
-    return (a & b).sum() / (a | b).sum()
+from napari_medseg.evaluation import iou
 
 
 def _assert_connected(path: np.ndarray) -> None:
@@ -45,26 +21,26 @@ def _assert_connected(path: np.ndarray) -> None:
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32])
 def test_closed_path_through_four_anchors_recovers_a_16bit_blob(dtype):
-    image, truth = _blob(dtype=dtype)
+    image, truth = blob(dtype=dtype)
     before = image.copy()
-    path = livewire_path(image, _anchors(truth, 4))
+    path = livewire_path(image, outline_anchors(truth, 4))
     _assert_connected(np.vstack([path, path[:1]]))
-    assert _iou(path_to_mask(path, truth.shape), truth) > 0.9
+    assert iou(path_to_mask(path, truth.shape), truth) > 0.9
     np.testing.assert_array_equal(image, before)
 
 
 def test_negative_ct_values_and_nan_are_fine():
-    image, truth = _blob(dtype=np.float32)
+    image, truth = blob(dtype=np.float32)
     ct = image - 3000.0  # Hounsfield-like: the background is far below zero
     ct[5, 5] = np.nan
     ct[6, 6] = np.inf
-    path = livewire_path(ct, _anchors(truth, 5))
-    assert _iou(path_to_mask(path, truth.shape), truth) > 0.9
+    path = livewire_path(ct, outline_anchors(truth, 5))
+    assert iou(path_to_mask(path, truth.shape), truth) > 0.9
 
 
 def test_interactive_path_ends_at_the_mouse_and_follows_the_edge():
-    image, truth = _blob()
-    a, b = _anchors(truth, 4)[:2]
+    image, truth = blob()
+    a, b = outline_anchors(truth, 4)[:2]
     wire = LiveWire(image)
     wire.anchor(a)
     path = wire.path_to(b)
@@ -76,7 +52,7 @@ def test_interactive_path_ends_at_the_mouse_and_follows_the_edge():
 
 
 def test_search_window_grows_to_reach_far_targets_and_undo_anchor():
-    image, _truth = _blob(shape=(300, 300), center=(150, 150), radii=(120, 130))
+    image, _truth = blob(shape=(300, 300), center=(150, 150), radii=(120, 130))
     wire = LiveWire(image, radius=8)
     wire.anchor((30, 150))
     path = wire.path_to((270, 150))
@@ -89,16 +65,16 @@ def test_search_window_grows_to_reach_far_targets_and_undo_anchor():
 
 def test_anisotropic_spacing_is_respected():
     # A circle in physical space, sampled with rows twice as far apart as columns.
-    image, truth = _blob(shape=(60, 120), center=(30, 60), radii=(20, 40))
-    path = livewire_path(image, _anchors(truth, 4), spacing=(2.0, 1.0))
-    assert _iou(path_to_mask(path, truth.shape), truth) > 0.85
+    image, truth = blob(shape=(60, 120), center=(30, 60), radii=(20, 40))
+    path = livewire_path(image, outline_anchors(truth, 4), spacing=(2.0, 1.0))
+    assert iou(path_to_mask(path, truth.shape), truth) > 0.85
 
 
 def test_rgb_images_are_accepted():
-    image, truth = _blob(dtype=np.float32)
+    image, truth = blob(dtype=np.float32)
     rgb = np.stack([image / 20, image / 30, image / 40], axis=-1).astype(np.uint8)
-    path = livewire_path(rgb, _anchors(truth, 4))
-    assert _iou(path_to_mask(path, truth.shape), truth) > 0.85
+    path = livewire_path(rgb, outline_anchors(truth, 4))
+    assert iou(path_to_mask(path, truth.shape), truth) > 0.85
 
 
 def test_constant_image_gives_a_sensible_path():
@@ -135,8 +111,8 @@ def test_bad_images_raise_clear_errors():
 
 
 def test_repeated_clicks_are_dropped():
-    image, truth = _blob()
-    a = _anchors(truth, 4)
+    image, truth = blob()
+    a = outline_anchors(truth, 4)
     doubled = np.repeat(a, 2, axis=0)  # every anchor clicked twice
     np.testing.assert_array_equal(livewire_path(image, doubled), livewire_path(image, a))
 
@@ -148,7 +124,7 @@ def test_repeated_clicks_are_dropped():
     closed=st.booleans(),
 )
 def test_paths_pass_through_every_anchor_in_order(points, closed):
-    image, _ = _blob(shape=(48, 48), center=(24, 24), radii=(12, 16))
+    image, _ = blob(shape=(48, 48), center=(24, 24), radii=(12, 16))
     if closed and len(points) < 3:
         closed = False
     path = livewire_path(image, points, closed=closed)
@@ -178,7 +154,7 @@ def test_real_nuclei_with_six_anchors(dsb_dir):
             if len(ys) < 80 or ys.min() == 0 or xs.min() == 0 or ys.max() == mask.shape[0] - 1 \
                     or xs.max() == mask.shape[1] - 1:
                 continue
-            path = livewire_path(image[..., 0], _anchors(mask, 6))
-            scores.append(_iou(path_to_mask(path, mask.shape), mask))
+            path = livewire_path(image[..., 0], outline_anchors(mask, 6))
+            scores.append(iou(path_to_mask(path, mask.shape), mask))
     assert len(scores) >= 15
     assert np.mean(scores) > 0.85

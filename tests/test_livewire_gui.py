@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from qtpy.QtCore import QPoint, Qt
+from qtpy.QtCore import Qt
 
+from conftest import blob, canvas_of, outline_anchors, screen_point
+from napari_medseg.evaluation import iou
 from napari_medseg.plugin.livewire_widget import LiveWireWidget
-from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
-from test_livewire import _anchors, _blob, _iou
-
-
-@pytest.fixture
-def viewer(make_napari_viewer):
-    viewer = make_napari_viewer(show=True)
-    viewer.window._qt_window.resize(900, 700)
-    return viewer
+from napari_medseg.plugin.slice_plane import SlicePlane
 
 
 def _setup(viewer, qtbot, image, labels, **layer_kw):
@@ -31,25 +24,9 @@ def _setup(viewer, qtbot, image, labels, **layer_kw):
     return widget, labels_layer
 
 
-def _canvas(viewer):
-    return viewer.window._qt_viewer.canvas.native
-
-
-def _screen(viewer, layer, data_point) -> QPoint:
-    """Canvas pixel (logical) of a data point of ``layer`` on the displayed plane."""
-    world = np.asarray(layer.data_to_world(data_point))
-    displayed = list(viewer.dims.displayed)
-    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
-    center = np.asarray(camera.center)[-2:]
-    canvas = _canvas(viewer)
-    offset = (world[displayed] - center) * canvas_zoom(viewer)
-    return QPoint(round(canvas.width() / 2 + offset[1]),
-                  round(canvas.height() / 2 + offset[0]))
-
-
 def _click(qtbot, viewer, layer, point, double=False):
-    canvas = _canvas(viewer)
-    pos = _screen(viewer, layer, point)
+    canvas = canvas_of(viewer)
+    pos = screen_point(viewer, layer, point)
     qtbot.mouseMove(canvas, pos)
     if double:
         qtbot.mouseDClick(canvas, Qt.MouseButton.LeftButton, pos=pos)
@@ -59,39 +36,39 @@ def _click(qtbot, viewer, layer, point, double=False):
 
 
 def test_click_anchors_move_close_fill_and_undo(viewer, qtbot):
-    image, truth = _blob(shape=(96, 96), center=(48, 48), radii=(22, 30))
+    image, truth = blob(shape=(96, 96), center=(48, 48), radii=(22, 30))
     labels = np.zeros(truth.shape, np.uint16)
     labels[:6, :6] = 3  # an existing object
     widget, layer = _setup(viewer, qtbot, image, labels.copy())
-    anchors = _anchors(truth, 6)
+    anchors = outline_anchors(truth, 6)
     for a in anchors:
         _click(qtbot, viewer, layer, a)
     assert len(widget._wire.anchors) == 6
     assert np.allclose(viewer.layers["live-wire anchors"].data, anchors, atol=1)
 
     # Moving the mouse shows the live path from the last anchor to the pointer.
-    qtbot.mouseMove(_canvas(viewer), _screen(viewer, layer, anchors[0] + (0, 3)))
+    qtbot.mouseMove(canvas_of(viewer), screen_point(viewer, layer, anchors[0] + (0, 3)))
     qtbot.wait(20)
     live = widget._live
     assert len(live) > 3 and tuple(live[0]) == tuple(anchors[-1])
 
     _click(qtbot, viewer, layer, anchors[0])  # clicking the first anchor closes the contour
     filled = layer.data == 4  # next free id
-    assert _iou(filled, truth) > 0.9
+    assert iou(filled, truth) > 0.9
     assert (layer.data[:6, :6] == 3).all()
     assert widget._wire is None and len(viewer.layers["live-wire path"].data) == 0
 
-    canvas = _canvas(viewer)
+    canvas = canvas_of(viewer)
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     np.testing.assert_array_equal(layer.data, labels)  # one undo step
 
 
 def test_double_click_closes_backspace_and_escape(viewer, qtbot):
-    image, truth = _blob()
+    image, truth = blob()
     widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint8))
-    canvas = _canvas(viewer)
-    a = _anchors(truth, 5)
+    canvas = canvas_of(viewer)
+    a = outline_anchors(truth, 5)
     for p in a[:4]:
         _click(qtbot, viewer, layer, p)
     canvas.setFocus()
@@ -103,11 +80,11 @@ def test_double_click_closes_backspace_and_escape(viewer, qtbot):
     for p in a[:4]:
         _click(qtbot, viewer, layer, p)
     _click(qtbot, viewer, layer, a[4], double=True)
-    assert _iou(layer.data == 1, truth) > 0.85
+    assert iou(layer.data == 1, truth) > 0.85
 
 
 def test_volume_slice_on_a_transposed_axis_with_scale(viewer, qtbot):
-    image2d, truth2d = _blob(shape=(64, 80), center=(32, 40), radii=(18, 26))
+    image2d, truth2d = blob(shape=(64, 80), center=(32, 40), radii=(18, 26))
     # A volume whose displayed plane, after transposing, is (z, x) with z spacing 2.
     volume = np.repeat(image2d[:, None, :], 5, axis=1)  # (z=64, y=5, x=80)
     widget, layer = _setup(viewer, qtbot, volume, np.zeros(volume.shape, np.uint16),
@@ -118,15 +95,15 @@ def test_volume_slice_on_a_transposed_axis_with_scale(viewer, qtbot):
     qtbot.wait(50)
     plane = SlicePlane(viewer, layer)
     assert plane.axes == (0, 2) and plane.index[1] == 2 and plane.spacing == (2.0, 1.0)
-    for p in _anchors(truth2d, 6):
+    for p in outline_anchors(truth2d, 6):
         _click(qtbot, viewer, layer, (p[0], 2, p[1]))
     widget.close_contour()
-    assert _iou(layer.data[:, 2, :] == 1, truth2d) > 0.85
+    assert iou(layer.data[:, 2, :] == 1, truth2d) > 0.85
     assert not layer.data[:, [0, 1, 3, 4], :].any()  # only the displayed slice
 
 
 def test_clicks_outside_the_image_warn_and_change_nothing(viewer, qtbot):
-    image, truth = _blob()
+    image, truth = blob()
     widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint8))
     widget._click(layer, (-20.0, 10.0))
     assert widget._wire is None
