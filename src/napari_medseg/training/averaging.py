@@ -21,8 +21,7 @@ class WeightAverage:
     """Exponential moving average of a network's floating-point weights and buffers.
 
     The average of the last few hundred steps' weights generalises better than the last
-    step's: from scratch (20 DSB2018 images, 10 minutes) held-out F1 0.838 -> 0.855 with the
-    same patches (docs/training.md).
+    step's (figures in docs/training.md).
     """
 
     def __init__(self, network: torch.nn.Module, decay: float = AVERAGE_DECAY):
