@@ -18,6 +18,9 @@ Data (napari_medseg.datasets; none of it is trained on):
 - CT: the TotalSegmentator CT (its labels are that tool's output: a sanity figure): a 2D box
   (+2 px) around each organ's cross-section of >= 500 px on every 4th axial slice, box-only
   IoU by cross-section size.
+- One click (``--parts point``): napari_medseg.segment_point at the innermost point of each
+  fluorescence nucleus (no box), mIoU of that click alone and NoC@90 (the first click counts
+  as 1; then the same click simulation), on both test sets.
 - Speed: median time per click on the nucleus boxes; session setup and per-click time on a
   512x512 box; and how sharply a 300x300 px object's boundary is resolved (the mean distance
   of the mask's boundary to the true one, in pixels).
@@ -139,6 +142,42 @@ def two_d(max_nuclei: int, margins: list[int]) -> list[float]:
     return click_times
 
 
+def one_click(max_nuclei: int) -> None:
+    from napari_medseg.point_segmentation import point_session
+
+    for name, images in image_sets().items():
+        if not name.startswith("fluorescence"):
+            continue
+        first, clicks, times = [], [], []
+        for _, gray, labels in images:
+            found = list(boxes(labels))
+            if max_nuclei:
+                found = found[:: max(1, len(found) // max_nuclei + 1)]
+            for label, _ in found:
+                truth = labels == label
+                inner = ndi.distance_transform_edt(np.pad(truth, 1))[1:-1, 1:-1]
+                point = np.unravel_index(int(np.argmax(inner)), truth.shape)
+                t0 = time.perf_counter()
+                session = point_session(gray, point)
+                times.append(time.perf_counter() - t0)
+                y0, x0, y1, x1 = session.box
+                scores = [iou(session.full_mask(), truth)]
+                while len(scores) < MAX_CLICKS and scores[-1] < 0.999:
+                    click = next_click(session.full_mask(), truth)
+                    if click is None:
+                        break
+                    (cy, cx), positive = click
+                    if not (y0 <= cy < y1 and x0 <= cx < x1):
+                        break  # outside the inferred box: a click here cannot help
+                    session.add_click((cy, cx), positive=positive)
+                    scores.append(iou(session.full_mask(), truth))
+                first.append(scores[0])
+                clicks.append(noc(scores))
+        print(f"one click, {name}: {len(first)} nuclei | mIoU {np.mean(first):.3f} | NoC@90 "
+              f"{np.mean(clicks):.2f} | first click median {np.median(times) * 1e3:.0f} ms",
+              flush=True)
+
+
 def three_d(max_nuclei: int) -> None:
     folder = data_folder(GONUCLEAR)
     for crop in GONUCLEAR_TEST:
@@ -227,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-nuclei", type=int, default=0, help="per image; 0 = all")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--parts", default="2d,3d,ct,speed")
+    parser.add_argument("--parts", default="2d,point,3d,ct,speed")
     parser.add_argument("--margins", default="0,4,6",
                         help="box margins for the extra box-only figures (default: %(default)s)")
     parser.add_argument("--network", help="a box + click network file (default: the shipped)")
@@ -240,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parts = args.parts.split(",")
     margins = [int(m) for m in args.margins.split(",") if m]
     click_times = two_d(args.max_nuclei, margins) if "2d" in parts else []
+    if "point" in parts:
+        one_click(args.max_nuclei)
     if "3d" in parts:
         three_d(args.max_nuclei)
     if "ct" in parts:

@@ -69,10 +69,11 @@ def test_drag_box_click_commit_and_undo(viewer, qtbot):
     np.testing.assert_array_equal(layer.data, labels)  # one undo step
 
 
-def test_escape_clears_and_click_without_box_warns(viewer, qtbot):
+def test_escape_clears_and_negative_click_without_box_warns(viewer, qtbot):
     image, truth = blob_image()
     widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint8))
-    _click(qtbot, viewer, layer, (40, 40))  # no box yet: a warning, nothing else
+    # no box and no object yet: a right click is a warning, nothing else
+    _click(qtbot, viewer, layer, (40, 40), button=Qt.MouseButton.RightButton)
     assert widget._session is None
     _drag(qtbot, viewer, layer, (10, 10), (80, 80))
     canvas = canvas_of(viewer)
@@ -149,3 +150,18 @@ def test_voxels_painted_while_propagating_are_kept_at_commit(viewer, qtbot):
     assert label == 8  # the next free id after the painted 7
     assert (layer.data[painted] == 7).all()  # preserve mode: the newer paint stays
     assert (layer.data[5][truth[5]] == label).mean() > 0.8
+
+
+def test_one_click_without_a_box_segments_the_nucleus_under_it(viewer, qtbot):
+    from napari_medseg import nuclei_2d
+
+    image, truth = nuclei_2d((160, 160), n_nuclei=10, seed=3)
+    widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16))
+    label = np.bincount(truth.ravel())[1:].argmax() + 1  # the largest nucleus
+    inner = ndi.distance_transform_edt(truth == label)
+    point = np.unravel_index(int(np.argmax(inner)), truth.shape)
+    _click(qtbot, viewer, layer, point)
+    assert widget._session is not None and "Object under the click" in widget._status.value
+    written = widget.commit()
+    assert iou(layer.data == written, truth == label) > 0.7
+    assert "right-click" in widget._status.value or written == 1

@@ -192,3 +192,21 @@ def test_propagation_reads_rgb_stacks_without_converting_them_whole():
     out = np.zeros_like(truth)
     out[z0:z0 + len(stack), y0:y0 + stack.shape[1], x0:x0 + stack.shape[2]] = stack
     assert iou(out, truth) > 0.65
+
+
+def test_segment_point_finds_the_nucleus_under_one_click_and_refines_it():
+    from napari_medseg import nuclei_2d, segment_point
+
+    image, labels = nuclei_2d()
+    ys, xs = np.nonzero(labels == 1)
+    centre = (int(ys.mean()), int(xs.mean()))
+    mask = segment_point(image, centre)
+    assert mask.shape == labels.shape and mask[centre]
+    assert iou(mask, labels == 1) > 0.75
+    before = image.copy()
+    outside = (int(ys.max()) + 2, int(xs.mean()))
+    refined = segment_point(image, centre, negative=[outside])
+    assert not refined[outside]
+    np.testing.assert_array_equal(image, before)
+    with pytest.raises(ValueError, match="outside"):
+        segment_point(image, (500, 5))

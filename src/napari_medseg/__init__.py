@@ -8,6 +8,7 @@ from napari_medseg.box_segmentation import BoxSession, propagate_mask, segment_b
 from napari_medseg.io import read_image, write_labels
 from napari_medseg.label_edit import MaskEdit, commit_mask, next_free_label, plan_mask_edit
 from napari_medseg.livewire import LiveWire, livewire_path, path_to_mask
+from napari_medseg.point_segmentation import segment_point
 from napari_medseg.slice_interpolation import (
     InterpolationReport,
     interpolate_labels,
@@ -40,6 +41,7 @@ __all__ = [
     "read_image",
     "save_model",
     "segment_box",
+    "segment_point",
     "train_model",
     "write_labels",
 ]

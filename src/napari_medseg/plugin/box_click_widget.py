@@ -1,9 +1,10 @@
 """Box + click ("frame cut") in napari: drag a box, click to refine, commit to Labels.
 
 While the tool is active on a Labels layer: dragging draws a box around an
-object on the displayed slice, a left click adds a positive prompt, a right
-click (or Alt+click) a negative one; the mask preview updates after every
-prompt. C or Enter commits it (one undo step), Esc clears the prompts,
+object on the displayed slice, or a single click on an object segments it without
+a box (:func:`napari_medseg.segment_point`); then a left click adds a positive
+prompt, a right click (or Alt+click) a negative one; the mask preview updates
+after every prompt. C or Enter commits it (one undo step), Esc clears the prompts,
 Ctrl+Z takes back the last prompt (or, with no prompts, undoes the last commit).
 In a volume, "Propagate" follows the object through the slices, and "3D box"
 segments a box that spans +/- N slices around the displayed one.
@@ -21,6 +22,7 @@ from napari_medseg.box_segmentation import BoxSession, propagate_mask
 from napari_medseg.plugin.background import BackgroundWork
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
+from napari_medseg.point_segmentation import point_session
 
 __all__ = ["BoxClickWidget"]
 
@@ -31,7 +33,8 @@ class BoxClickWidget(LabelsTool):
     """Dock widget: box + click segmentation into a Labels layer."""
 
     tool_name = "Box + click"
-    ready_message = "{tool} on {layer!r}: drag a box around an object."
+    ready_message = ("{tool} on {layer!r}: drag a box around an object, or click one; then "
+                     "click to add to it, right-click (or Alt+click) to take away.")
     mouse_pan = False  # dragging draws boxes; the wheel still zooms
 
     def __init__(self, napari_viewer: napari.Viewer):
@@ -42,12 +45,14 @@ class BoxClickWidget(LabelsTool):
         self._propagate_button = PushButton(text="Propagate through slices")
         self._cancel_button = PushButton(text="Cancel")
         super().__init__(napari_viewer, active_text="Box + click active (drag a box)",
-                         status="Activate, drag a box around an object, click to refine.",
+                         status="Activate, then drag a box around an object or click one; "
+                                "right-click (or Alt+click) marks what is not the object.",
                          after_active=[self._depth, self._commit_button,
                                        self._propagate_button, self._cancel_button])
         self._plane: SlicePlane | None = None
         self._session: BoxSession | None = None
         self._prompts: list[tuple[tuple[int, int], bool]] = []
+        self._from_point = False
         self._volume_result: tuple[np.ndarray, tuple[int, int, int]] | None = None
         self._work = BackgroundWork([self._propagate_button], self._cancel_button,
                                     self._status)
@@ -73,9 +78,13 @@ class BoxClickWidget(LabelsTool):
 
     def add_prompt(self, point, positive: bool = True) -> None:
         """A click at ``(row, col)`` of the plane inside the box."""
-        if self._session is None:
-            raise ValueError("Draw a box first.")
         y, x = (int(v) for v in np.floor(np.asarray(point, float) + 0.5))
+        if self._session is None:
+            if not positive:
+                raise ValueError("Click on an object (left click) or draw a box around it "
+                                 "first.")
+            self._start_at((y, x))
+            return
         self._session.add_click((y, x), positive=positive)
         self._prompts.append(((y, x), positive))
         if self._volume_result is not None:  # the click refines this slice only
@@ -85,7 +94,7 @@ class BoxClickWidget(LabelsTool):
 
     def undo_prompt(self) -> bool:
         """Take back the last click, or the box if there are no clicks; False if nothing."""
-        if self._prompts:
+        if self._prompts and not (self._from_point and len(self._prompts) == 1):
             self._prompts.pop()
             self._session.undo_click()
             self._show()
@@ -99,6 +108,7 @@ class BoxClickWidget(LabelsTool):
         """Drop the box, the clicks and the preview (Esc); stop work in progress for them."""
         self._work.cancel()
         self._session, self._prompts, self._volume_result = None, [], None
+        self._from_point = False  # the session began with one click, no box
         self._show()
 
     def commit(self) -> int | None:
@@ -129,6 +139,16 @@ class BoxClickWidget(LabelsTool):
         index = self._plane.index[self._plane.sliced_axis]
         return self._run(propagate_mask, volume, index, self._session.mask,
                          self._session.offset, desc="Propagating through slices")
+
+    def _start_at(self, point: tuple[int, int]) -> None:
+        """One click, no box: the object under the click, its box inferred."""
+        image, layer = self._layers()
+        self._plane = plane = SlicePlane(self._viewer, layer)
+        self._session = point_session(plane.extract(image.data, rgb=image.rgb), point)
+        self._prompts, self._from_point = [(point, True)], True
+        self._status.value = ("Object under the click; click to add to it, right-click to "
+                              "take away, C / Enter commits.")
+        self._show()
 
     # -- 3D box and workers -----------------------------------------------------------------
     def _segment_3d(self, box) -> None:
