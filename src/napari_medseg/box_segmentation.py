@@ -363,6 +363,14 @@ def segment_box(
     ValueError
         For a box that is empty after clipping, clicks outside the box, or an
         image that is not 2D, 2D colour or 3D real-valued.
+
+    Examples
+    --------
+    >>> from napari_medseg import nuclei_2d
+    >>> image, labels = nuclei_2d()
+    >>> mask = segment_box(image, (234, 100, 251, 118))  # around nucleus 1
+    >>> mask.shape, bool(mask[242, 108])
+    ((384, 384), True)
     """
     image = np.asarray(image)
     values = np.asarray(box, float).ravel()
@@ -457,6 +465,15 @@ def propagate_mask(
         to its bounding box.
     corner : (z, y, x)
         Position of ``stack`` in the volume.
+
+    Examples
+    --------
+    >>> from napari_medseg import nuclei_3d
+    >>> volume, labels, _ = nuclei_3d()
+    >>> start = labels[16] == 30  # nucleus 30 on slice 16
+    >>> stack, corner = propagate_mask(volume, 16, start)
+    >>> stack.dtype, len(corner)
+    (dtype('bool'), 3)
     """
     volume = np.asarray(volume)
     if not (volume.ndim == 3 or (volume.ndim == 4 and volume.shape[-1] in (3, 4))):

@@ -118,6 +118,13 @@ def plan_mask_edit(
     -------
     MaskEdit
         The changed voxel indices, their old values and the id written.
+
+    Examples
+    --------
+    >>> labels = np.zeros((4, 4), np.uint8)
+    >>> edit = plan_mask_edit(labels, np.eye(4, dtype=bool))
+    >>> edit.n_changed, edit.label, int(labels.sum())  # nothing written yet
+    (4, 1, 0)
     """
     labels = as_label_array(labels, nonnegative=False)
     mask = np.asarray(mask)

@@ -173,6 +173,14 @@ def livewire_path(
     ndarray of intp, shape (N, 2)
         8-connected ``(y, x)`` path through every anchor; for closed paths the
         first anchor is not repeated at the end.
+
+    Examples
+    --------
+    >>> from napari_medseg import nuclei_2d
+    >>> image, labels = nuclei_2d()
+    >>> path = livewire_path(image, [(236, 102), (248, 115), (236, 115)])
+    >>> path.shape[1], path[0].tolist()
+    (2, [236, 102])
     """
     gray = as_gray2d(image, minimum=2)
     spacing = _check_spacing(spacing)
@@ -229,6 +237,12 @@ def path_to_mask(path: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     Returns
     -------
     ndarray of bool, shape ``shape``
+
+    Examples
+    --------
+    >>> square = np.array([[2, 2], [2, 6], [6, 6], [6, 2]])
+    >>> int(path_to_mask(square, (9, 9)).sum())
+    25
     """
     shape = as_shape(shape, "shape", ndim=2)
     path = np.asarray(path)

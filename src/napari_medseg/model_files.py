@@ -83,6 +83,19 @@ def save_model(path: str | Path, network: torch.nn.Module, info: ModelInfo,
                half: bool = True, overwrite: bool = False) -> Path:
     """Write ``network`` and ``info`` as a napari-medseg checkpoint, atomically.
 
+    Parameters
+    ----------
+    path : str or Path
+        The ``.pt`` file to write.
+    network : torch.nn.Module
+        A network that :func:`~napari_medseg.networks.build_network` builds from
+        ``info`` (its architecture and keyword arguments).
+    info : ModelInfo
+    half : bool
+        Store the weights as float16.
+    overwrite : bool
+        Replace an existing file.
+
     With ``half``, the weights are stored as float16 (half the file); buffers such as
     batch-norm statistics stay float32, as their range can exceed float16's (a running
     variance above 65,504 would become infinite).

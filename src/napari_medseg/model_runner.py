@@ -323,6 +323,17 @@ def load_model(name_or_path: str | Path, device: str | None = None) -> Segmentat
     """Load a shipped model by name, or a checkpoint, TorchScript file or bioimage.io
     model package (see :mod:`napari_medseg.model_files`).
 
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A name of :func:`~napari_medseg.model_files.available_models`, or a file.
+    device : str, optional
+        "cuda", "mps" or "cpu" (default: the best available).
+
+    Returns
+    -------
+    SegmentationModel
+
     Raises
     ------
     ValueError

@@ -88,6 +88,15 @@ def interpolate_labels(
     ------
     ValueError
         For non-integer or negative labels, fewer than 3 dimensions, or an out-of-range axis.
+
+    Examples
+    --------
+    >>> sparse = np.zeros((9, 32, 32), np.uint8)
+    >>> sparse[0, 8:20, 8:20] = 1  # an object annotated on slices 0 and 8
+    >>> sparse[8, 12:24, 12:24] = 1
+    >>> filled = interpolate_labels(sparse, axis=0)
+    >>> int(filled[4].sum()), int(filled[4, 16, 16])
+    (144, 1)
     """
     return interpolate_labels_with_report(labels, axis, label_ids, overwrite)[0]
 
@@ -98,7 +107,16 @@ def interpolate_labels_with_report(
     label_ids: Iterable[int] | None = None,
     overwrite: bool = False,
 ) -> tuple[np.ndarray, InterpolationReport]:
-    """Like :func:`interpolate_labels`, also returning which slices were filled per id."""
+    """Like :func:`interpolate_labels`, also returning which slices were filled per id.
+
+    Examples
+    --------
+    >>> sparse = np.zeros((9, 32, 32), np.uint8)
+    >>> sparse[[0, 8], 8:20, 8:20] = 1
+    >>> filled, report = interpolate_labels_with_report(sparse)
+    >>> report.filled, report.n_filled
+    ({1: [1, 2, 3, 4, 5, 6, 7]}, 7)
+    """
     steps = interpolation_steps(labels, axis, label_ids, overwrite)
     while True:
         try:
@@ -158,7 +176,7 @@ def interpolation_steps(
     if not np.shares_memory(dst, out):
         out[...] = dst.reshape([labels.shape[a] for a in order]).transpose(np.argsort(order))
     for label in list(report.filled):
-        report.filled[label] = sorted(set(report.filled[label]))
+        report.filled[label] = sorted({int(s) for s in report.filled[label]})
     for label in wanted:
         if label not in report.filled and label not in report.skipped:
             report.skipped[label] = "no gap between annotated slices"

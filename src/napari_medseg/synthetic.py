@@ -35,6 +35,12 @@ def nuclei_2d(
         12-bit-like camera image.
     labels : ndarray of uint16, shape (Y, X)
         Instance labels, 0 = background, ids 1..n.
+
+    Examples
+    --------
+    >>> image, labels = nuclei_2d()
+    >>> image.shape, image.dtype, int(labels.max())
+    ((384, 384), dtype('uint16'), 60)
     """
     rng = np.random.default_rng(seed)
     labels = np.zeros(shape, np.uint16)
@@ -86,6 +92,12 @@ def nuclei_3d(
     labels : ndarray of uint16, shape (Z, Y, X)
     scale : (float, float, float)
         Voxel size in µm, ``(1.0, 0.5, 0.5)``: z steps are twice the pixel size.
+
+    Examples
+    --------
+    >>> image, labels, scale = nuclei_3d()
+    >>> image.shape, scale
+    ((32, 160, 160), (1.0, 0.5, 0.5))
     """
     rng = np.random.default_rng(seed)
     scale = (1.0, 0.5, 0.5)
@@ -140,6 +152,12 @@ def ct_volume(
         Organ ids; names in :data:`CT_ORGANS` (id = index + 1; body is 1).
     scale : (float, float, float)
         Voxel size in mm, ``(2.5, 1.0, 1.0)``.
+
+    Examples
+    --------
+    >>> hu, organs, spacing = ct_volume()
+    >>> hu.dtype, int(hu.min()), int(organs.max()), spacing
+    (dtype('int16'), -1024, 7, (2.5, 1.0, 1.0))
     """
     rng = np.random.default_rng(seed)
     scale = (2.5, 1.0, 1.0)
@@ -211,6 +229,12 @@ def object_from_outline(
     Returns
     -------
     ndarray of bool, shape (n_slices, Y, X)
+
+    Examples
+    --------
+    >>> outline = np.pad(np.ones((5, 5), bool), 2)
+    >>> object_from_outline(outline, 7).shape
+    (7, 9, 9)
     """
     mask = np.asarray(mask, bool)
     centre = np.array(np.nonzero(mask), float).mean(axis=1)

@@ -76,6 +76,16 @@ def read_image(path: str | Path) -> list[ImageFile]:
     ------
     ImageReadError
         If the file is missing, unreadable, truncated or of an unsupported layout.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from napari_medseg import nuclei_3d
+    >>> image, labels, scale = nuclei_3d()
+    >>> path = write_labels(Path(tempfile.mkdtemp()) / "nuclei_seg.nii.gz", labels, scale=scale)
+    >>> [reopened] = read_image(path)
+    >>> reopened.kind, reopened.data.shape, reopened.scale
+    ('labels', (32, 160, 160), (1.0, 0.5, 0.5))
     """
     if is_nifti_path(path):
         return [read_nifti(path)]
