@@ -379,3 +379,16 @@ def test_a_planes_model_trains_and_runs_on_the_three_planes_of_a_stack():
                                                     probabilities=True))
     assert labels_3d.shape == image.shape and prob.shape == (3, *image.shape)
     np.testing.assert_allclose(prob.sum(0), 1.0, atol=1e-4)
+
+
+def test_models_record_their_images_and_warn_about_images_unlike_them():
+    model, _ = _train_synthetic(1)
+    assert (model.info.colour, model.info.bright_objects) == (False, True)
+    assert model.info.trained_on == "grey images with bright objects"
+    image, _ = nuclei_2d((128, 128), n_nuclei=8, seed=1)
+    rgb = np.stack([image, image // 2, image // 3], -1)  # a colour image
+    with pytest.warns(UserWarning, match="a colour image, but .* grey images"):
+        model.segment(rgb)
+    brightfield = image.max() - image  # dark nuclei on a bright background
+    with pytest.warns(UserWarning, match="bright background"):
+        model.segment(brightfield)

@@ -41,7 +41,7 @@ BUILTIN = {"nuclei-2d": "nuclei_2d.pt"}
 # the built-in model for each kind of image: (colour, spatial dimensions) -> name
 _SUGGESTED = {(False, 2): "nuclei-2d", (True, 2): "nuclei-he-2d", (False, 3): "nuclei-3d"}
 # ModelInfo fields newer than format version 1: left out of files where they are the default
-_LATER_FIELDS = ("activation", "normalization", "volume")
+_LATER_FIELDS = ("activation", "normalization", "volume", "colour", "bright_objects")
 _DEFAULTS = {f.name: f.default for f in fields(ModelInfo)}
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
+from napari_medseg.validation import is_colour
+
 __all__ = ["ACTIVATIONS", "NORMALIZATIONS", "OUTPUTS", "VOLUMES", "ModelInfo"]
 
 OUTPUTS = ("semantic", "instance-boundary")
@@ -51,6 +55,12 @@ class ModelInfo:
         linked across slices; "planes", on the YX, ZX and ZY planes of the stack
         resampled to isotropic voxels, averaged, then one 3D watershed
         (:mod:`napari_medseg.planes`).
+    colour : bool or None
+        Whether the training images were colour (RGB, or colour used as grey);
+        None when not recorded (models from elsewhere).
+    bright_objects : bool or None
+        Whether the objects were brighter than their background in the training
+        images (fluorescence) or darker (brightfield, H&E); None when not recorded.
 
     Examples
     --------
@@ -73,6 +83,29 @@ class ModelInfo:
     activation: str = "auto"
     normalization: str = "percentiles"
     volume: str = "slices"
+    colour: bool | None = None
+    bright_objects: bool | None = None
+
+    @property
+    def trained_on(self) -> str:
+        """The training images in words, e.g. "grey images with bright objects"."""
+        if self.colour is None and self.bright_objects is None:
+            return ""
+        kind = {None: "", True: "colour ", False: "grey "}[self.colour]
+        objects = {None: "", True: " with bright objects", False: " with dark objects"}
+        return f"{kind}images{objects[self.bright_objects]}"
+
+    def mismatch(self, image: np.ndarray) -> str:
+        """Why ``image`` does not look like this model's training images ("" if it does)."""
+        image = np.asarray(image)
+        colour = is_colour(image) and bool(np.ptp(image[..., :3].astype(np.float64),
+                                                  axis=-1).any())
+        if self.colour is False and colour:
+            return f"a colour image, but {self.name or 'the model'} was trained on grey images"
+        if self.bright_objects is True and not colour and _bright_background(image):
+            return (f"an image with a bright background, but {self.name or 'the model'} was "
+                    "trained on bright objects on a dark background")
+        return ""
 
     @classmethod
     def from_mapping(cls, values: dict, source: str) -> ModelInfo:
@@ -106,3 +139,14 @@ class ModelInfo:
         self.tile_shape = tuple(int(t) for t in self.tile_shape)
         if self.spacing is not None:
             self.spacing = tuple(float(s) for s in self.spacing)
+
+
+def _bright_background(image: np.ndarray) -> bool:
+    """Whether most of a grey image is bright (as brightfield is), from a subsample: its
+    median lies in the upper half of its 1-99.8 percentile range."""
+    values = np.asarray(image, np.float64).ravel()[:: max(1, image.size // 200_000)]
+    values = values[np.isfinite(values)]
+    if values.size < 16:
+        return False
+    lo, median, hi = np.percentile(values, (1, 50, 99.8))
+    return bool(hi > lo and (median - lo) > 0.5 * (hi - lo))

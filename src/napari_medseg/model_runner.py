@@ -12,6 +12,7 @@ and written by :mod:`napari_medseg.model_files`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
@@ -20,13 +21,19 @@ import torch
 
 from napari_medseg._image import luminance
 from napari_medseg.instances import instances_from_boundary, link_slices
-from napari_medseg.model_files import BUILTIN, builtin_model, read_model_file, save_model
+from napari_medseg.model_files import (
+    BUILTIN,
+    builtin_model,
+    read_model_file,
+    save_model,
+    suggested_model,
+)
 from napari_medseg.model_info import ModelInfo
 from napari_medseg.networks import ARCHITECTURES, ceil16
 from napari_medseg.normalization import apply_ranges, intensity_ranges
 from napari_medseg.planes import from_isotropic, isotropic_zoom, to_isotropic
 from napari_medseg.runtime import Cancelled, best_device, run_steps
-from napari_medseg.validation import MIN_EXTENT, real_image
+from napari_medseg.validation import is_colour, real_image
 
 __all__ = ["SegmentationModel", "load_model"]
 
@@ -159,6 +166,10 @@ class SegmentationModel:
         or on its planes (``info.volume == "planes"``: the probabilities of the resampled
         stack). With ``probabilities``, returns ``(labels, probabilities)``."""
         options = (interior_threshold, foreground_threshold, split_depth, min_size)
+        why = self.info.mismatch(image)
+        if why:
+            warnings.warn(f"This is {why}: the result may be poor{self.alternative(image)}.",
+                          UserWarning, stacklevel=3)
         if self._on_planes(image):
             prob = yield from self._planes(image, tile_shape, overlap, cancelled, spacing)
             labels = self.labels_from_probabilities(prob, *options, spacing=(1.0, 1.0, 1.0))
@@ -208,6 +219,13 @@ class SegmentationModel:
                             for z in range(prob.shape[1])])
 
     # -- internals ---------------------------------------------------------------------------
+    def alternative(self, image: np.ndarray) -> str:
+        """"; try the built-in NAME" when a built-in model made for images like ``image`` is
+        not this one, else ""."""
+        colour = is_colour(image)
+        name = suggested_model(colour, np.ndim(image) - colour)
+        return f"; try the built-in {name!r}" if name != self.info.name else ""
+
     def _on_planes(self, image: np.ndarray) -> bool:
         """Whether this model runs on the planes of ``image``: a 2D "planes" model on a
         stack."""
@@ -256,12 +274,8 @@ class SegmentationModel:
         """The image channel first (a view where possible) and its normalisation ranges."""
         image = real_image(image)
         c = self.info.in_channels
-        # a trailing axis of 3 or 4 is colour when the other two make an image; else, as
-        # in a (10, 64, 3) array, it is a stack's x axis
-        colour = (image.ndim == 3 and image.shape[-1] in (3, 4)
-                  and min(image.shape[:2]) >= MIN_EXTENT)
         if c == 1:
-            if colour and self.info.dims == 2:
+            if is_colour(image) and self.info.dims == 2:
                 image = luminance(image)
             image = image[None]
         elif c == 3 and image.ndim in (3, 4) and image.shape[-1] in (3, 4):

@@ -15,8 +15,19 @@ import numpy as np
 
 from napari_medseg._image import luminance
 
-__all__ = ["as_axis", "as_float32", "as_gray2d", "as_integer", "as_integers", "as_label_array",
-           "as_point", "as_shape", "real_image"]
+__all__ = [
+    "MIN_EXTENT",
+    "as_axis",
+    "as_float32",
+    "as_gray2d",
+    "as_integer",
+    "as_integers",
+    "as_label_array",
+    "as_point",
+    "as_shape",
+    "is_colour",
+    "real_image",
+]
 
 _LARGEST = 2.0**50  # values are scaled below this (their squares stay finite in float32)
 # pixels along each side below which an array is not an image (a trailing axis of 3 is
@@ -105,6 +116,20 @@ def as_label_array(labels, name: str = "labels", ndims: Sequence[int] | None = N
     if nonnegative and labels.dtype.kind == "i" and labels.size and labels.min() < 0:
         raise ValueError(f"{name} must not contain negative ids.")
     return labels
+
+
+def is_colour(image: np.ndarray) -> bool:
+    """Whether a 3-axis array is a colour image ``(Y, X, 3|4)``: its last axis holds 3 or 4
+    samples and the other two make an image (at least :data:`MIN_EXTENT` each); a
+    ``(10, 64, 3)`` array is a stack.
+
+    Examples
+    --------
+    >>> is_colour(np.zeros((64, 64, 3))), is_colour(np.zeros((10, 64, 3)))
+    (True, False)
+    """
+    shape = np.shape(image)
+    return len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) >= MIN_EXTENT
 
 
 def real_image(image, name: str = "image") -> np.ndarray:

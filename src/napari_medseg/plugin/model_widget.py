@@ -111,7 +111,13 @@ def add_result_layers(viewer: napari.Viewer, image: Image, model: SegmentationMo
     viewer.add_labels(labels, name=name, **common)
     kind = "objects" if model.info.output == "instance-boundary" else "classes"
     message = f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}."
-    show_info(message)
+    why = model.info.mismatch(image.data[0] if image.multiscale else image.data)
+    if why:  # the model was made for other images: say so, and which to take
+        message += (f" Check the result: this is {why}"
+                    f"{model.alternative(image.data)}.")
+        show_warning(message)
+    else:
+        show_info(message)
     return message
 
 

@@ -274,6 +274,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                          f"trained by napari_medseg.train_model ({task}, "
                          f"{len(samplers)} images{', RGB' if rgb else ''})")
         network = build_network(architecture, dims, channels, len(classes), **kwargs)
+    info = replace(info, **_kind_of(images, labels, samplers, rgb))
     network = network.to(dev)
     weights = class_weights(counts, task).to(dev)
 
@@ -306,6 +307,20 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                                          f"{' (lowest validation loss)' if blend_losses else ''}")
     yield report
     return SegmentationModel(network.eval(), info, dev)
+
+
+def _kind_of(images, labels, samplers: list[PatchSampler], rgb: bool) -> dict:
+    """What the training images were: colour or grey, objects brighter or darker than
+    their background (recorded in the model, so that it can say when an image does not
+    fit)."""
+    images = [images] if isinstance(images, np.ndarray) else list(images)
+    labels = [labels] if isinstance(labels, np.ndarray) else list(labels)
+    colour = rgb or any(np.ndim(i) == np.ndim(lab) + 1 and np.shape(i)[-1] in (3, 4)
+                        for i, lab in zip(images, labels, strict=True))
+    contrast = [float(s.image.mean(0)[s.target > 0].mean() - s.image.mean(0)[s.target == 0]
+                      .mean()) for s in samplers if (s.target > 0).any() and (s.target == 0).any()]
+    return {"colour": bool(colour),
+            "bright_objects": bool(np.median(contrast) > 0) if contrast else None}
 
 
 def _start_model(init, task, dims) -> SegmentationModel | None:
