@@ -165,3 +165,17 @@ def test_one_click_without_a_box_segments_the_nucleus_under_it(viewer, qtbot):
     written = widget.commit()
     assert iou(layer.data == written, truth == label) > 0.7
     assert "right-click" in widget._status.value or written == 1
+
+
+def test_switching_the_tool_off_removes_its_preview_layers(viewer, qtbot):
+    image, truth = blob_image()
+    widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16))
+    ys, xs = np.nonzero(truth)
+    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    assert "mask preview" in viewer.layers and "Box drawn" in widget._status.value
+    widget.commit()
+    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    assert "Committed" not in widget._status.value  # the next object's own message
+    widget._active.value = False
+    assert not {"box prompt", "click prompts", "mask preview"} & {lyr.name for lyr in
+                                                                   viewer.layers}

@@ -88,5 +88,5 @@ def test_train_cli_on_a_folder(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "epoch 2 loss" in printed and out.is_file()
     assert "training on 2 image(s): cpu, float32\n" in printed
-    assert "fine-tuned share 0.75" in printed  # no room for validation: the fallback
+    assert "Kept three quarters of the fine-tuning" in printed  # no validation: the fallback
     assert load_model(out).info.name == "model"

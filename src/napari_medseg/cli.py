@@ -162,7 +162,13 @@ def run_train(args: argparse.Namespace) -> int:
     """Train a model on a folder of pairs and save it, printing the loss per epoch."""
     from pathlib import Path
 
-    from napari_medseg.training import BLEND, read_training_pairs, setup_message, train_model
+    from napari_medseg.training import (
+        BLEND,
+        blend_message,
+        read_training_pairs,
+        setup_message,
+        train_model,
+    )
 
     output = Path(args.output)
     images, labels = read_training_pairs(args.data)
@@ -177,12 +183,8 @@ def run_train(args: argparse.Namespace) -> int:
                 f" validation {progress.validation_loss:.4f}"
             print(f"epoch {progress.epoch} loss {progress.loss:.4f}{val} "
                   f"({progress.elapsed:.0f} s)", flush=True)
-        if progress.blend_losses is not None:
-            losses = ", ".join(f"{b:g}: {v:.4f}" for b, v in progress.blend_losses.items())
-            print(f"validation loss by fine-tuned share: {losses}")
         if progress.blend is not None:
-            print(f"fine-tuned share {progress.blend:g}"
-                  + (" (the start model unchanged)" if progress.blend == 0 else ""))
+            print(blend_message(progress))
 
     model = train_model(
         images, labels, args.architecture, args.dims, task=args.task, rgb=args.rgb,
@@ -192,7 +194,7 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, patch_shape=args.patch, sparse=args.sparse,
         background_label=args.background_label, name=output.stem, device=args.device,
         mixed_precision=_PRECISIONS[args.precision], compile_network=_COMPILE[args.compile],
-        callback=report)
+        callback=report, progress=False)  # the epochs are printed instead
     model.save(output, overwrite=args.force)
     print(f"wrote {output}")
     return 0

@@ -75,8 +75,8 @@ class SegmentationModel:
 
     # -- inference ---------------------------------------------------------------------------
     def predict(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
-                overlap: float = 0.25, *, spacing: Sequence[float] | None = None
-                ) -> np.ndarray:
+                overlap: float = 0.25, *, spacing: Sequence[float] | None = None,
+                progress: bool = True) -> np.ndarray:
         """Per-class probabilities (softmax; sigmoid for one output), channel first.
 
         Parameters
@@ -93,12 +93,15 @@ class SegmentationModel:
         spacing : sequence of float, optional
             Voxel size ``(z, y, x)`` of a stack, for models that run on its planes
             (``info.volume == "planes"``); default: isotropic.
+        progress : bool
+            Show a progress bar for stacks, in a terminal or notebook.
 
         Returns
         -------
         ndarray of float32, shape (n_classes, *spatial)
         """
-        return run_steps(self.predict_steps(image, tile_shape, overlap, spacing=spacing))
+        return run_steps(self.predict_steps(image, tile_shape, overlap, spacing=spacing),
+                         progress=self._bar(image, progress, "Predicting"))
 
     def predict_steps(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
                       overlap: float = 0.25, cancelled: Callable[[], bool] | None = None, *,
@@ -125,7 +128,8 @@ class SegmentationModel:
     def segment(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
                 overlap: float = 0.25, interior_threshold: float = 0.5,
                 foreground_threshold: float = 0.5, split_depth: float = 1.0,
-                min_size: int = 8, *, spacing: Sequence[float] | None = None) -> np.ndarray:
+                min_size: int = 8, *, spacing: Sequence[float] | None = None,
+                progress: bool = True) -> np.ndarray:
         """Integer labels: instances (instance models) or class indices (semantic models).
 
         Parameters
@@ -138,6 +142,8 @@ class SegmentationModel:
             Voxel size ``(z, y, x)`` of a stack: the distance map of 3D instances,
             and the resampling of models that run on a stack's planes; default:
             isotropic.
+        progress : bool
+            Show a progress bar for stacks, in a terminal or notebook.
 
         Returns
         -------
@@ -153,7 +159,8 @@ class SegmentationModel:
         """
         return run_steps(self.segment_steps(image, tile_shape, overlap, None, interior_threshold,
                                             foreground_threshold, split_depth, min_size,
-                                            spacing=spacing))
+                                            spacing=spacing),
+                         progress=self._bar(image, progress, "Segmenting"))
 
     def segment_steps(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
                       overlap: float = 0.25, cancelled: Callable[[], bool] | None = None,
@@ -219,6 +226,12 @@ class SegmentationModel:
                             for z in range(prob.shape[1])])
 
     # -- internals ---------------------------------------------------------------------------
+    def _bar(self, image: np.ndarray, progress: bool, description: str) -> str | None:
+        """A progress bar's description for work on a stack, else None (one image is
+        quick)."""
+        spatial = np.ndim(image) - (1 if self.info.in_channels > 1 or is_colour(image) else 0)
+        return description if progress and spatial > self.info.dims else None
+
     def alternative(self, image: np.ndarray) -> str:
         """"; try the built-in NAME" when a built-in model made for images like ``image`` is
         not this one, else ""."""

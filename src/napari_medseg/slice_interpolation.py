@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_medseg.runtime import run_steps
 from napari_medseg.validation import as_axis, as_integers, as_label_array
 
 __all__ = [
@@ -61,6 +62,7 @@ def interpolate_labels(
     axis: int = 0,
     label_ids: Iterable[int] | None = None,
     overwrite: bool = False,
+    progress: bool = True,
 ) -> np.ndarray:
     """Fill the slices between annotated slices of each label by shape interpolation.
 
@@ -76,6 +78,8 @@ def interpolate_labels(
     overwrite : bool
         If False (default), filled voxels only replace background. If True they
         also replace other ids (never the slices annotated for the id itself).
+    progress : bool
+        Show a progress bar (objects done) in a terminal or notebook.
 
     Returns
     -------
@@ -98,7 +102,7 @@ def interpolate_labels(
     >>> int(filled[4].sum()), int(filled[4, 16, 16])
     (144, 1)
     """
-    return interpolate_labels_with_report(labels, axis, label_ids, overwrite)[0]
+    return interpolate_labels_with_report(labels, axis, label_ids, overwrite, progress)[0]
 
 
 def interpolate_labels_with_report(
@@ -106,6 +110,7 @@ def interpolate_labels_with_report(
     axis: int = 0,
     label_ids: Iterable[int] | None = None,
     overwrite: bool = False,
+    progress: bool = True,
 ) -> tuple[np.ndarray, InterpolationReport]:
     """Like :func:`interpolate_labels`, also returning which slices were filled per id.
 
@@ -117,12 +122,8 @@ def interpolate_labels_with_report(
     >>> report.filled, report.n_filled
     ({1: [1, 2, 3, 4, 5, 6, 7]}, 7)
     """
-    steps = interpolation_steps(labels, axis, label_ids, overwrite)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
+    return run_steps(interpolation_steps(labels, axis, label_ids, overwrite),
+                     progress="Interpolating" if progress else None)
 
 
 def interpolation_steps(

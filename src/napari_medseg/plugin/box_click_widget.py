@@ -36,6 +36,7 @@ class BoxClickWidget(LabelsTool):
     ready_message = ("{tool} on {layer!r}: drag a box around an object, or click one; then "
                      "click to add to it, right-click (or Alt+click) to take away.")
     mouse_pan = False  # dragging draws boxes; the wheel still zooms
+    helper_layers = (_BOX, _CLICKS, _PREVIEW)
 
     def __init__(self, napari_viewer: napari.Viewer):
         self._depth = SpinBox(value=0, min=0, max=200, label="3D box: +/- slices",
@@ -74,6 +75,8 @@ class BoxClickWidget(LabelsTool):
             self._segment_3d(box)
             return
         self._session = BoxSession(plane.extract(image.data, rgb=image.rgb), box)
+        self._status.value = ("Box drawn: click to add to the object, right-click (or "
+                              "Alt+click) to take away; C / Enter commits.")
         self._show()
 
     def add_prompt(self, point, positive: bool = True) -> None:

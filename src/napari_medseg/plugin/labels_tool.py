@@ -35,6 +35,7 @@ class LabelsTool(Container):
     tool_name = "tool"
     ready_message = "{tool} on {layer!r}."  # status once bound; formatted with the layer name
     mouse_pan = True  # False: dragging belongs to the tool (the wheel still zooms)
+    helper_layers: tuple[str, ...] = ()  # the tool's preview layers, removed when it is off
 
     def __init__(self, napari_viewer: napari.Viewer, *, active_text: str, status: str,
                  after_active: Sequence[Widget] = (), after_status: Sequence[Widget] = ()):
@@ -103,6 +104,9 @@ class LabelsTool(Container):
             self._rebind()
         else:
             self._unbind()
+            for name in self.helper_layers:  # previews belong to the tool, not the user
+                if name in self._viewer.layers:
+                    self._viewer.layers.remove(name)
 
     def _rebind(self) -> None:
         self._unbind()

@@ -30,6 +30,7 @@ class LiveWireWidget(LabelsTool):
 
     tool_name = "Live-wire"
     ready_message = "{tool} on {layer!r}: click along the outline."
+    helper_layers = (_PATH, _ANCHORS)
 
     def __init__(self, napari_viewer: napari.Viewer):
         self._help = Label(value="Double-click or click the first anchor: close and fill. "

@@ -47,11 +47,12 @@ _LAYERS, _FOLDER = "image + labels layers", "folder of pairs"
 
 
 class LossPlot(QWidget):
-    """Training (blue) and validation (orange) loss per epoch, on a log scale."""
+    """Training (blue) and validation (orange) loss per epoch, on a log scale, with its
+    axes (loss at the bottom and top of the scale, epochs) and a legend."""
 
     def __init__(self):
         super().__init__()
-        self.setMinimumHeight(110)
+        self.setMinimumHeight(130)
         self.train: list[float] = []
         self.validation: list[float] = []
 
@@ -69,8 +70,9 @@ class LossPlot(QWidget):
     def paintEvent(self, event) -> None:  # Qt's name
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        rect = self.rect().adjusted(4, 14, -4, -4)
-        painter.setPen(QColor(120, 120, 120))
+        grey, colours = QColor(140, 140, 140), (QColor(80, 160, 255), QColor(255, 160, 60))
+        rect = self.rect().adjusted(44, 16, -6, -18)  # room for the axes' numbers
+        painter.setPen(grey)
         painter.drawRect(rect)
         series = [s for s in (self.train, self.validation) if s]
         if not series:
@@ -80,9 +82,21 @@ class LossPlot(QWidget):
         lo, hi = float(values.min()), float(values.max())
         hi = hi if hi > lo else lo + 1
         n = max(len(s) for s in series)
-        painter.drawText(6, 12, f"loss {self.train[-1]:.3f}" if self.train else "")
-        for data, colour in ((self.train, QColor(80, 160, 255)),
-                             (self.validation, QColor(255, 160, 60))):
+        # axes: the loss at the top and bottom of the (log) scale, the epochs shown
+        painter.drawText(2, rect.top() + 10, f"{10 ** hi:.3g}")
+        painter.drawText(2, rect.bottom(), f"{10 ** lo:.3g}")
+        painter.drawText(rect.left(), rect.bottom() + 14, "epoch 1")
+        painter.drawText(rect.right() - 50, rect.bottom() + 14, f"epoch {n}")
+        # legend, with the last values
+        x = rect.left()
+        for name, data, colour in (("training", self.train, colours[0]),
+                                   ("validation", self.validation, colours[1])):
+            if data:
+                painter.setPen(colour)
+                text = f"{name} loss {data[-1]:.3f}"
+                painter.drawText(x, 12, text)
+                x += painter.fontMetrics().horizontalAdvance(text) + 12
+        for data, colour in ((self.train, colours[0]), (self.validation, colours[1])):
             if not data:
                 continue
             points = [QPointF(rect.left() + rect.width() * k / max(n - 1, 1),
@@ -231,7 +245,7 @@ class TrainWidget(Container):
         self._saved = path
         self._predict_button.enabled = True
         self._status.value = f"Trained; saved {path}. {self._blend_note} Predict, or load " \
-                             "it in 'Segment with a model'."
+                             "it in 'Segment'."
         show_info(f"Model saved to {path}")
 
     # -- prediction --------------------------------------------------------------------------

@@ -193,7 +193,8 @@ def train_box_click(objects: BoxClickObjects, *, epochs: int = 40, steps_per_epo
                     time_limit: float | None = None, device: str | None = None,
                     mixed_precision: bool | None = None, compile_network: bool | None = None,
                     callback: Callable[[TrainingProgress], None] | None = None,
-                    cancelled: Callable[[], bool] | None = None) -> torch.nn.Module:
+                    cancelled: Callable[[], bool] | None = None,
+                    progress: bool = True) -> torch.nn.Module:
     """Train (or fine-tune, with ``init``) the box + click network.
 
     Parameters
@@ -210,7 +211,7 @@ def train_box_click(objects: BoxClickObjects, *, epochs: int = 40, steps_per_epo
         Seeds sampling, augmentation, click simulation and initialisation.
     validation : BoxClickObjects, optional
         Objects for the validation loss of each report (64 boxes, no clicks).
-    time_limit, device, mixed_precision, compile_network, callback, cancelled
+    time_limit, device, mixed_precision, compile_network, callback, cancelled, progress
         As for :func:`napari_medseg.train_model`.
 
     Returns
@@ -224,7 +225,7 @@ def train_box_click(objects: BoxClickObjects, *, epochs: int = 40, steps_per_epo
     >>> from napari_medseg import nuclei_2d, BoxSession
     >>> image, labels = nuclei_2d()
     >>> net = train_box_click(BoxClickObjects([([image], [labels], 1.0)]), epochs=1,
-    ...                       steps_per_epoch=2, batch_size=4, device="cpu")
+    ...                       steps_per_epoch=2, batch_size=4, device="cpu", progress=False)
     >>> BoxSession(image, (10, 10, 40, 40), network=net).mask.shape
     (30, 30)
     """
@@ -233,7 +234,7 @@ def train_box_click(objects: BoxClickObjects, *, epochs: int = 40, steps_per_epo
         learning_rate=learning_rate, init=init, seed=seed, validation=validation,
         time_limit=time_limit,
         device=device, mixed_precision=mixed_precision, compile_network=compile_network,
-        cancelled=cancelled), callback)
+        cancelled=cancelled), callback, "Training box + click" if progress else None)
 
 
 def train_box_click_steps(objects: BoxClickObjects, *, epochs: int = 40,

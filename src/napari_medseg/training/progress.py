@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TrainingProgress", "blend_message", "setup_message"]
+__all__ = ["KEPT_START_ADVICE", "TrainingProgress", "blend_message", "setup_message"]
+
+KEPT_START_ADVICE = ("to adapt the model, annotate more images (or more of the objects it "
+                     "gets wrong), train longer, or pass blend=1 to keep the fine-tuned "
+                     "weights whatever the validation data say)")
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,37 @@ def setup_message(progress: TrainingProgress) -> str:
 
 
 def blend_message(progress: TrainingProgress) -> str:
-    """What a fine-tuning run's last report says about the share it kept, and why."""
+    """What a fine-tuning run's last report says about the share it kept, and why.
+
+    Examples
+    --------
+    >>> last = TrainingProgress(500, 5, 5, 1.0, 0.4, 0.4, 60.0, blend=0.5,
+    ...                         blend_losses={0.0: 0.42, 0.5: 0.38, 1.0: 0.40})
+    >>> print(blend_message(last))  # doctest: +NORMALIZE_WHITESPACE
+    Kept half of the fine-tuning: the mix of the start and fine-tuned weights that did
+    best on the validation data (validation loss: start model 0.420, half 0.380,
+    fine-tuned 0.400).
+    """
     if progress.blend is None:
         return ""
+    share = _share_words(progress.blend)
     if progress.blend_losses is None:
-        return f"Fine-tuned share {progress.blend:g}."
-    losses = ", ".join(f"{b:g}: {loss:.3f}" for b, loss in progress.blend_losses.items())
+        return f"Kept {share} of the fine-tuning (the fixed mix; no validation data to choose by)."
+    losses = ", ".join(f"{_mix_words(b)} {loss:.3f}" for b, loss in
+                       progress.blend_losses.items())
     if progress.blend == 0:
-        return (f"Fine-tuning did not lower the validation loss ({losses}): the start model "
-                "is kept unchanged.")
-    return f"Fine-tuned share {progress.blend:g}: the lowest validation loss ({losses})."
+        return (f"Fine-tuning did not help on the validation data (validation loss: {losses}): "
+                f"the model returned is the start model, unchanged; {KEPT_START_ADVICE}.")
+    return (f"Kept {share} of the fine-tuning: the mix of the start and fine-tuned weights that "
+            f"did best on the validation data (validation loss: {losses}).")
+
+
+def _share_words(share: float) -> str:
+    return {1.0: "all", 0.75: "three quarters", 0.5: "half", 0.25: "a quarter",
+            0.0: "none"}.get(
+        share, f"a share of {share:g}")
+
+
+def _mix_words(share: float) -> str:
+    return {0.0: "start model", 1.0: "fine-tuned", 0.5: "half",
+            0.25: "a quarter", 0.75: "three quarters"}.get(share, f"{share:g}")

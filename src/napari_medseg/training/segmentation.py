@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from napari_medseg.training.data import (
 )
 from napari_medseg.training.loop import Optimisation, optimise, training_device, validation_score
 from napari_medseg.training.loss import class_weights, segmentation_loss
-from napari_medseg.training.progress import TrainingProgress
+from napari_medseg.training.progress import KEPT_START_ADVICE, TrainingProgress, blend_message
 from napari_medseg.training.targets import IGNORE
 
 __all__ = ["TASKS", "train_model", "train_steps"]
@@ -58,7 +59,8 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                 device: str | None = None, mixed_precision: bool | None = None,
                 compile_network: bool | None = None,
                 callback: Callable[[TrainingProgress], None] | None = None,
-                cancelled: Callable[[], bool] | None = None) -> SegmentationModel:
+                cancelled: Callable[[], bool] | None = None,
+                progress: bool = True) -> SegmentationModel:
     """Train a segmentation network (from scratch or from a model) on labelled images.
 
     Parameters
@@ -151,6 +153,8 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
     cancelled : callable, optional
         Polled every step; once it returns True, training stops with
         :class:`~napari_medseg.runtime.Cancelled`.
+    progress : bool
+        Show a progress bar (with the loss) in a terminal or notebook.
 
     Returns
     -------
@@ -171,7 +175,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
     --------
     >>> from napari_medseg import nuclei_2d
     >>> image, labels = nuclei_2d()
-    >>> model = train_model(image, labels, epochs=1, validation=0, device="cpu",
+    >>> model = train_model(image, labels, epochs=1, validation=0, device="cpu", progress=False,
     ...                     network_kwargs={"channels": (8, 16), "num_res_units": 1})
     >>> model.segment(image).shape
     (384, 384)
@@ -184,7 +188,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                         name=name, description=description,
                         seed=seed, device=device, mixed_precision=mixed_precision,
                         compile_network=compile_network, cancelled=cancelled)
-    return run_steps(steps, callback)
+    return run_steps(steps, callback, "Training" if progress else None)
 
 
 def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
@@ -303,8 +307,14 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                  else lambda net: validation_score(net, val_batch, loss))
         share, blend_losses = apply_blend(network, start_model.network, blend, score)
         report = replace(report, blend=share, blend_losses=blend_losses)
-        info = replace(info, description=f"{info.description}; fine-tuned share {share:g}"
-                                         f"{' (lowest validation loss)' if blend_losses else ''}")
+        if share == 0 and blend_losses is not None:  # chosen, not asked for: say it up front
+            info = replace(info, description=f"{start_model.info.description} (fine-tuning "
+                                             "was tried and not kept: " + KEPT_START_ADVICE)
+            warnings.warn(blend_message(report), UserWarning, stacklevel=3)
+        else:
+            chosen = " (lowest validation loss)" if blend_losses else ""
+            info = replace(info,
+                           description=f"{info.description}; fine-tuned share {share:g}{chosen}")
     yield report
     return SegmentationModel(network.eval(), info, dev)
 
