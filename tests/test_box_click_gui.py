@@ -169,7 +169,7 @@ def test_one_click_without_a_box_segments_the_nucleus_under_it(viewer, qtbot):
 
 def test_switching_the_tool_off_removes_its_preview_layers(viewer, qtbot):
     image, truth = blob_image()
-    widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16))
+    widget, _ = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16))
     ys, xs = np.nonzero(truth)
     widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
     assert "mask preview" in viewer.layers and "Box drawn" in widget._status.value
