@@ -38,7 +38,7 @@ import torch
 from scipy import ndimage as ndi
 
 from napari_medseg import BoxSession, box_segmentation, propagate_mask, read_image, segment_box
-from napari_medseg.box_segmentation import load_box_click_network
+from napari_medseg.box_segmentation import load_box_click_network, propagate_mask_with_report
 from napari_medseg.datasets import (
     DSB_TEST,
     DSB_TRAIN,
@@ -222,11 +222,29 @@ def ct() -> None:
     rows = np.array(rows)
     print(f"CT: {len(rows)} organ cross-sections >= 500 px, box-only mIoU {rows[:, 1].mean():.3f}",
           flush=True)
+    # propagation from the true mask of each organ's middle axial slice, with the reasons it
+    # stopped; and whether any voxel leaks outside the body (HU > -500, holes filled)
+    body = ndi.binary_fill_holes(image > -500, structure=np.ones((3, 3, 3)))
+    for organ, name in CT_ORGANS.items():
+        truth = labels == organ
+        zs = np.flatnonzero(truth.any((1, 2)))
+        z = int(zs[len(zs) // 2])
+        ys, xs = ndi.find_objects(truth[z].astype(np.uint8))[0]
+        stack, (cz, cy, cx), report = propagate_mask_with_report(
+            image, z, truth[z][ys, xs], (ys.start, xs.start))
+        out = np.zeros(truth.shape, bool)
+        out[cz:cz + stack.shape[0], cy:cy + stack.shape[1], cx:cx + stack.shape[2]] = stack
+        print(f"  propagation, {name}: 3D IoU {iou(out, truth):.3f} ({int(out.sum())} voxels, "
+              f"truth {int(truth.sum())}; outside the body {int((out & ~body).sum())}); "
+              f"{report.message()}", flush=True)
     for low, high in ((500, 1000), (1000, 2000), (2000, 10**9)):
         pick = (rows[:, 0] >= low) & (rows[:, 0] < high)
         if pick.any():
             print(f"  {low}-{high if high < 10**9 else 'more'} px: {pick.sum()} sections, "
                   f"mIoU {rows[pick, 1].mean():.3f}", flush=True)
+
+
+CT_ORGANS = {5: "liver", 1: "spleen", 2: "right kidney", 3: "left kidney"}
 
 
 def speed(click_times: list[float]) -> None:

@@ -112,3 +112,18 @@ def viewer(make_napari_viewer):
     return viewer
 
 
+
+
+def leaking_stack():
+    """A disk through 12 slices that, from slice 7 on, touches a bright region reaching the
+    image border (as an organ touches its neighbours): (volume, the disk's true mask)."""
+    from skimage.draw import disk
+
+    volume = np.zeros((12, 96, 96), np.float32)
+    truth = np.zeros(volume.shape, bool)
+    for z in range(12):
+        truth[z][disk((48, 48), 12, shape=(96, 96))] = True
+    volume[truth] = 1
+    volume[7:, 30:66, 48:96] = 1
+    volume = ndi.gaussian_filter(volume, (0, 1, 1))
+    return volume + np.random.default_rng(0).normal(0, 0.05, volume.shape), truth

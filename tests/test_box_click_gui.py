@@ -179,3 +179,17 @@ def test_switching_the_tool_off_removes_its_preview_layers(viewer, qtbot):
     widget._active.value = False
     assert not {"box prompt", "click prompts", "mask preview"} & {lyr.name for lyr in
                                                                    viewer.layers}
+
+
+def test_propagation_stopping_at_a_leak_says_why_in_the_widget(viewer, qtbot):
+    from conftest import leaking_stack
+
+    volume, truth = leaking_stack()
+    widget, layer = _setup(viewer, qtbot, volume, np.zeros(truth.shape, np.uint16))
+    viewer.dims.set_point(0, 3)
+    widget.set_box((34, 34), (62, 62))
+    widget.propagate()
+    qtbot.waitUntil(lambda: not widget._work.running, timeout=30_000)
+    assert "above slice 7" in widget._status.value and "leak" in widget._status.value
+    label = widget.commit()
+    assert not (layer.data[7:] == label).any()  # nothing of the leak was committed

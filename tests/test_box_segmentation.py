@@ -210,3 +210,16 @@ def test_segment_point_finds_the_nucleus_under_one_click_and_refines_it():
     np.testing.assert_array_equal(image, before)
     with pytest.raises(ValueError, match="outside"):
         segment_point(image, (500, 5))
+
+
+def test_propagation_stops_at_a_leak_and_says_why():
+    from conftest import leaking_stack
+    from napari_medseg.box_segmentation import propagate_mask_with_report
+
+    volume, truth = leaking_stack()
+    stack, corner, report = propagate_mask_with_report(volume, 3, truth[3][36:61, 36:61],
+                                                       (36, 36))
+    assert corner[0] == 0 and stack.shape[0] == 7  # slices 0..6: the leak at 7 is not taken
+    assert report.stopped_at[1] == 7 and "leak" in report.ends[1]
+    assert "first slice" in report.ends[-1]
+    assert "above slice 7" in report.message()

@@ -33,8 +33,9 @@ from napari_medseg.validation import as_gray2d, as_integer, as_integers, as_poin
 if TYPE_CHECKING:  # torch is imported on first use: it takes seconds to load
     import torch
 
-__all__ = ["BoxSession", "box_click_network", "load_box_click_network", "propagate_mask",
-           "save_box_click_network", "segment_box"]
+__all__ = ["BoxSession", "PropagationReport", "box_click_network", "load_box_click_network",
+           "propagate_mask", "propagate_mask_with_report", "save_box_click_network",
+           "segment_box"]
 
 CROP = 64  # network input size (pixels)
 _CONTEXT = 1.4  # the crop's side, relative to the box's longer side
@@ -415,6 +416,30 @@ def segment_box(
     return out
 
 
+@dataclass
+class PropagationReport:
+    """Where and why propagation ended on each side.
+
+    Attributes
+    ----------
+    ends : dict
+        ``{-1: reason, 1: reason}`` for the slices below and above the start: why
+        the object was not continued there ("the volume's first slice", "the
+        mask grew 1.9 times from one slice to the next", ...).
+    stopped_at : dict
+        ``{-1: z, 1: z}``: the first slice not taken on each side (the range's end
+        when the range ran out).
+    """
+
+    ends: dict[int, str] = field(default_factory=dict)
+    stopped_at: dict[int, int] = field(default_factory=dict)
+
+    def message(self) -> str:
+        """The ends in words, e.g. "below: ...; above: ..."."""
+        return "; ".join(f"{'below' if d < 0 else 'above'} slice {self.stopped_at[d]}: "
+                         f"{self.ends[d]}" for d in sorted(self.ends))
+
+
 def propagate_mask(
     volume: np.ndarray,
     index: int,
@@ -425,15 +450,20 @@ def propagate_mask(
     min_fraction: float = 0.2,
     limit_box: tuple[int, int, int, int] | None = None,
     min_contrast: float = 0.4,
+    max_growth: float = 1.5,
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
     """Follow an object from slice ``index`` up and down a (Z, Y, X) volume.
 
     Each next slice is segmented with the previous slice's mask as the prior and
-    its bounding box (grown by a margin) as the box; the object ends where the
-    new mask is empty, does not overlap the previous one, shrinks below
-    ``min_fraction`` of it, or stands out from its surroundings by less than
-    ``min_contrast`` of the contrast on slice ``index``. Only the region around
-    the object is read.
+    its bounding box (grown by a margin) as the box. The object ends, on each side,
+    at the first slice whose mask is empty, does not overlap the previous one,
+    shrinks below ``min_fraction`` of it, grows by more than ``max_growth`` times
+    from one slice to the next or to more than twice ``max_growth`` times the first
+    slice's area (a leak into the surroundings), runs into the image border where
+    the first slice did not, or stands out from its surroundings by less than
+    ``min_contrast`` of the contrast on slice ``index``
+    (:func:`propagate_mask_with_report` says which). Only the region around the
+    object is read.
 
     Parameters
     ----------
@@ -457,6 +487,9 @@ def propagate_mask(
     min_contrast : float
         Fraction of the first slice's object/surroundings contrast below which
         the object has ended (the network would otherwise copy its prior).
+    max_growth : float
+        Largest growth of the area from one slice to the next (by more than 50
+        pixels) that still continues the object.
 
     Returns
     -------
@@ -474,6 +507,34 @@ def propagate_mask(
     >>> stack, corner = propagate_mask(volume, 16, start)
     >>> stack.dtype, len(corner)
     (dtype('bool'), 3)
+    """
+    stack, corner, _ = propagate_mask_with_report(
+        volume, index, mask, offset, z_range, clicks, min_fraction, limit_box, min_contrast,
+        max_growth)
+    return stack, corner
+
+
+def propagate_mask_with_report(
+    volume: np.ndarray,
+    index: int,
+    mask: np.ndarray,
+    offset: tuple[int, int] = (0, 0),
+    z_range: tuple[int, int] | None = None,
+    clicks: dict | None = None,
+    min_fraction: float = 0.2,
+    limit_box: tuple[int, int, int, int] | None = None,
+    min_contrast: float = 0.4,
+    max_growth: float = 1.5,
+) -> tuple[np.ndarray, tuple[int, int, int], PropagationReport]:
+    """:func:`propagate_mask`, also returning where and why the object ended on each side.
+
+    Examples
+    --------
+    >>> from napari_medseg import nuclei_3d
+    >>> volume, labels, _ = nuclei_3d()
+    >>> stack, corner, report = propagate_mask_with_report(volume, 16, labels[16] == 30)
+    >>> sorted(report.ends)
+    [-1, 1]
     """
     volume = np.asarray(volume)
     if not (volume.ndim == 3 or (volume.ndim == 4 and volume.shape[-1] in (3, 4))):
@@ -494,9 +555,16 @@ def propagate_mask(
     clicks = clicks or {}
     slices = {index: (np.asarray(mask, bool), tuple(int(v) for v in offset))}
     reference = _contrast(volume[index], *slices[index])
+    start_area = int(mask.sum())
+    start_border = _on_border(mask, slices[index][1], volume.shape[1:3])
+    report = PropagationReport()
     for direction in (-1, 1):
         previous, at = slices[index]
         z = index + direction
+        report.ends[direction] = ("the volume's first slice" if direction < 0
+                                  else "the volume's last slice")
+        if z_range is not None:
+            report.ends[direction] = "the end of the slice range"
         while lo <= z < hi and previous.any():
             ys, xs = np.nonzero(previous)
             margin = int(np.ceil(0.15 * (max(np.ptp(ys), np.ptp(xs)) + 1))) + 2
@@ -510,16 +578,42 @@ def propagate_mask(
             for point, sign in clicks.get(z, []):
                 session.add_click(point, positive=sign)
             current = session.mask
-            if (current.sum() < min_fraction * previous.sum()
-                    or not _overlap(previous, at, current, session.offset)
-                    # "not >=": a NaN contrast ends the object too
-                    or not _contrast(volume[z], current, session.offset)
-                    >= min_contrast * reference):
+            area, before = int(current.sum()), int(previous.sum())
+            why = None
+            if area == 0:
+                why = "the object ended (nothing found)"
+            elif area < min_fraction * before:
+                why = f"the mask shrank below {min_fraction:.0%} of the previous slice's"
+            elif area > max_growth * before and area - before > 50:
+                why = (f"the mask grew {area / before:.1f} times from one slice to the next "
+                       "(a leak into the surroundings?)")
+            elif area > 2 * max_growth * start_area and area - start_area > 50:
+                why = (f"the mask grew to {area / start_area:.1f} times the first slice's area "
+                       "(a leak into the surroundings?)")
+            elif not _overlap(previous, at, current, session.offset):
+                why = "the mask no longer overlaps the previous slice's"
+            elif not start_border and _on_border(current, session.offset, volume.shape[1:3]):
+                why = "the mask ran into the image border, where the first slice's did not"
+            # "not >=": a NaN contrast ends the object too
+            elif not _contrast(volume[z], current, session.offset) >= min_contrast * reference:
+                why = "the object no longer stands out from its surroundings"
+            if why is not None:
+                report.ends[direction] = why
                 break
             slices[z] = (current, session.offset)
             previous, at = current, session.offset
             z += direction
-    return _assemble(slices)
+        report.stopped_at[direction] = z
+    return (*_assemble(slices), report)
+
+
+def _on_border(mask: np.ndarray, at: tuple[int, int], shape: tuple[int, int]) -> bool:
+    """Whether a mask crop placed at ``at`` touches the edge of a ``shape`` slice."""
+    ys, xs = np.nonzero(mask)
+    if not ys.size:
+        return False
+    return bool(at[0] + ys.min() <= 0 or at[1] + xs.min() <= 0
+                or at[0] + ys.max() >= shape[0] - 1 or at[1] + xs.max() >= shape[1] - 1)
 
 
 def _contrast(image: np.ndarray, mask: np.ndarray, at: tuple[int, int]) -> float:

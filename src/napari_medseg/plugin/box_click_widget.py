@@ -18,7 +18,7 @@ from magicgui.widgets import PushButton, SpinBox
 from napari.layers import Labels
 from napari.utils.notifications import show_warning
 
-from napari_medseg.box_segmentation import BoxSession, propagate_mask
+from napari_medseg.box_segmentation import BoxSession, propagate_mask_with_report
 from napari_medseg.plugin.background import BackgroundWork
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
@@ -140,7 +140,7 @@ class BoxClickWidget(LabelsTool):
         image = self._source.value
         volume = self._plane.volume(image.data, rgb=image.rgb)
         index = self._plane.index[self._plane.sliced_axis]
-        return self._run(propagate_mask, volume, index, self._session.mask,
+        return self._run(propagate_mask_with_report, volume, index, self._session.mask,
                          self._session.offset, desc="Propagating through slices")
 
     def _start_at(self, point: tuple[int, int]) -> None:
@@ -162,7 +162,7 @@ class BoxClickWidget(LabelsTool):
         session = BoxSession(volume[z], box)  # shows the middle slice at once
         self._session = session
         self._show()
-        self._run(propagate_mask, volume, z, session.mask, session.offset,
+        self._run(propagate_mask_with_report, volume, z, session.mask, session.offset,
                   z_range=(max(z - d, 0), min(z + d + 1, volume.shape[0])), limit_box=session.box,
                   desc="Segmenting the 3D box")
 
@@ -174,11 +174,11 @@ class BoxClickWidget(LabelsTool):
     def _propagated(self, result, session: BoxSession) -> None:
         if session is not self._session:
             return
-        stack, corner = result
+        stack, corner, report = result
         self._volume_result = (stack, corner)
         n = int(stack.reshape(len(stack), -1).any(1).sum())
         self._status.value = (f"Object found on {n} slices ({corner[0]}..{corner[0] + n - 1}); "
-                              "C / Enter commits.")
+                              f"it ends {report.message()}. C / Enter commits.")
         self._show()
 
     # -- mouse and keys -----------------------------------------------------------------------
