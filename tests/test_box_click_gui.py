@@ -193,3 +193,33 @@ def test_propagation_stopping_at_a_leak_says_why_in_the_widget(viewer, qtbot):
     assert "above slice 7" in widget._status.value and "leak" in widget._status.value
     label = widget.commit()
     assert not (layer.data[7:] == label).any()  # nothing of the leak was committed
+
+
+def test_in_the_3d_view_dragging_is_the_cameras(viewer, qtbot):
+    image, truth = _stack()
+    widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16))
+    assert layer.mouse_pan is False  # 2D: dragging draws boxes
+    viewer.dims.ndisplay = 3
+    assert layer.mouse_pan is True
+    camera = viewer.camera.angles
+    canvas = canvas_of(viewer)
+    centre = canvas.rect().center()
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=centre)
+    for k in range(1, 6):
+        qtbot.mouseMove(canvas, centre + type(centre)(15 * k, 8 * k))
+        qtbot.wait(5)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=centre + type(centre)(75, 40))
+    assert viewer.camera.angles != camera and widget._session is None
+    viewer.dims.ndisplay = 2
+    assert layer.mouse_pan is False
+
+
+def test_a_commit_that_writes_nothing_is_a_warning_and_keeps_the_object(viewer, qtbot):
+    image, truth = blob_image()
+    # every pixel already belongs to object 4 (a region painted earlier)
+    widget, layer = _setup(viewer, qtbot, image, np.full(truth.shape, 4, np.uint16))
+    ys, xs = np.nonzero(truth)
+    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    assert widget.commit() is None
+    assert "Nothing was written" in widget._status.value and widget._session is not None
+    assert (layer.data == 4).all()

@@ -197,6 +197,8 @@ class BoxClickWidget(LabelsTool):
             layer.undo()
 
     def _on_press(self, layer, event):
+        if not self.in_slice_view():
+            return  # the 3D view's camera is the user's
         start = np.asarray(event.position, float)
         negative = event.button == 2 or "Alt" in event.modifiers
         try:

@@ -87,15 +87,33 @@ class LabelsTool(Container):
         label = layer.selected_label if self._label_choice.value == SELECTED else None
         mode = "overwrite" if self._overwrite.value else "preserve"
         try:
-            edit = commit_mask_to_layer(layer, mask, label, mode=mode, offset=offset)
+            edit = commit_mask_to_layer(layer, mask, label, mode=mode, offset=offset,
+                                        select=False)
         except ValueError as err:
             show_warning(str(err))
             return None
+        if not edit.n_changed:  # nothing written: the object stays for another try
+            message = ("Nothing was written: every pixel of the mask already belongs to "
+                       "another object (or to this one). Tick 'overwrite other labels' to "
+                       "paint over them.")
+            self._status.value = message
+            show_warning(message)
+            return None
+        layer.selected_label = edit.label
         self._reset_tool()
         message = f"{verb} label {edit.label}: {edit.n_changed} pixels changed."
         self._status.value = message
         show_info(message)
         return edit.label
+
+    def in_slice_view(self) -> bool:
+        """Whether the viewer shows a 2D slice: in the 3D view the tools leave the mouse to
+        the camera."""
+        return self._viewer.dims.ndisplay == 2
+
+    def _view_changed(self, event=None) -> None:
+        if self._bound is not None:  # dragging rotates the camera in 3D, whatever the tool
+            self._bound.mouse_pan = self.mouse_pan if self.in_slice_view() else True
 
     # -- activation -------------------------------------------------------------------------
     def _toggle(self, active: bool) -> None:
@@ -116,12 +134,13 @@ class LabelsTool(Container):
             self._active.value = False
             return
         layer.mode = "pan_zoom"
-        layer.mouse_pan = self.mouse_pan
+        self._bound = layer
+        self._view_changed()
+        self._viewer.dims.events.ndisplay.connect(self._view_changed)
         for kind, callback in self._mouse_callbacks().items():
             getattr(layer, f"mouse_{kind}_callbacks").append(callback)
         for key, action in self._keys().items():
             layer.bind_key(key, action, overwrite=True)
-        self._bound = layer
         self._viewer.layers.selection.active = layer
         self._status.value = self.ready_message.format(tool=self.tool_name, layer=layer.name)
 
@@ -129,6 +148,7 @@ class LabelsTool(Container):
         layer, self._bound = self._bound, None
         if layer is None:
             return
+        self._viewer.dims.events.ndisplay.disconnect(self._view_changed)
         for kind, callback in self._mouse_callbacks().items():
             callbacks = getattr(layer, f"mouse_{kind}_callbacks")
             if callback in callbacks:

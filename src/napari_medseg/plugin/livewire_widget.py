@@ -116,7 +116,7 @@ class LiveWireWidget(LabelsTool):
         self.cancel()
 
     def _on_press(self, layer, event):
-        if event.button != 1:
+        if event.button != 1 or not self.in_slice_view():
             return
         start = np.asarray(event.position)
         yield
@@ -147,7 +147,7 @@ class LiveWireWidget(LabelsTool):
                 self.cancel()
 
     def _on_move(self, layer, event):
-        if self._wire is None or self._plane is None:
+        if self._wire is None or self._plane is None or not self.in_slice_view():
             return
         point = self._plane.to_plane(layer, event.position)
         if all(0 <= p < s for p, s in zip(np.rint(point), self._plane.shape, strict=True)):
