@@ -137,3 +137,20 @@ def test_cli_interpolates_a_nifti_file_and_keeps_its_affine(tmp_path, capsys):
     assert info.value.code == 1
     assert "already exists" in capsys.readouterr().err
     assert main(["interpolate", str(src), str(dst), "--force", "--labels", "5"]) == 0
+
+
+def test_the_palette_command_interpolates_without_opening_the_widget_first(
+        make_napari_viewer, qtbot):
+    from napari_medseg.plugin.commands import interpolate_selected_labels
+
+    viewer = make_napari_viewer(show=True)
+    truth, sparse = _annotated()
+    layer = viewer.add_labels(sparse.copy())
+    layer.selected_label = 5
+    viewer.layers.selection.active = layer
+    interpolate_selected_labels(viewer)
+    widget = next(w for w in viewer.window.dock_widgets.values()
+                  if isinstance(w, InterpolationWidget))
+    _wait(qtbot, widget)
+    filled = layer.data == 5
+    assert 2 * (filled & (truth == 5)).sum() / (filled.sum() + (truth == 5).sum()) > 0.95
