@@ -1,0 +1,107 @@
+"""Dock widget: a table of a Labels layer's objects (size, physical volume, extent,
+intensity), refreshed after edits, saved as CSV."""
+
+from __future__ import annotations
+
+import napari
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    Container,
+    FileEdit,
+    Label,
+    PushButton,
+    Table,
+    create_widget,
+)
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_info, show_warning
+from qtpy.QtCore import QTimer
+
+from napari_medseg.measurements import measure_labels, write_table
+
+__all__ = ["MeasureWidget"]
+
+_REFRESH_MS = 400  # edits arrive stroke by stroke: measure once they pause
+
+
+class MeasureWidget(Container):
+    """Measure the objects of a Labels layer; the table follows the layer's edits."""
+
+    def __init__(self, napari_viewer: napari.Viewer):
+        self._viewer = napari_viewer
+        self._target = create_widget(annotation=Labels, label="labels")
+        self._source = create_widget(annotation=Image | None, label="intensities of",
+                                    options={"nullable": True})
+        self._follow = CheckBox(value=True, text="refresh after edits")
+        self._measure_button = PushButton(text="Measure")
+        self._output = FileEdit(mode="w", filter="*.csv", label="CSV file")
+        self._save_button = PushButton(text="Save table")
+        self._status = Label(value="Choose a Labels layer.")
+        self._status.native.setWordWrap(True)
+        self.table = Table(value={"label": []})
+        super().__init__(widgets=[self._target, self._source, self._follow,
+                                  self._measure_button, self.table, self._output,
+                                  self._save_button, self._status])
+        self._rows: dict[str, np.ndarray] = {}
+        self._watched: Labels | None = None
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.measure)
+        self._measure_button.changed.connect(self.measure)
+        self._save_button.changed.connect(self.save)
+        self._target.changed.connect(self._watch)
+        self._source.changed.connect(lambda _: self.measure())
+        self._watch(self._target.value)
+
+    def measure(self) -> dict[str, np.ndarray]:
+        """Measure the chosen layer now; returns the table's columns."""
+        layer, image = self._target.value, self._source.value
+        if layer is None:
+            return {}
+        data = np.asarray(layer.data[0] if layer.multiscale else layer.data)
+        intensities = None
+        if image is not None:
+            intensities = np.asarray(image.data[0] if image.multiscale else image.data)
+        try:
+            rows = measure_labels(data, intensities, tuple(layer.scale))
+        except ValueError as err:
+            self._status.value = str(err)
+            return {}
+        self._rows = rows
+        unit = (layer.metadata.get("units") or ("",))[-1]
+        size_name = f"{'area' if data.ndim == 2 else 'volume'}"
+        if unit and unit != "pixel":
+            size_name += f" ({unit}^{data.ndim})"
+        shown = {("size" if k != "size" else size_name): v for k, v in rows.items()}
+        shown = {k: [round(float(x), 3) for x in v] for k, v in shown.items()}
+        self.table.value = shown
+        self._status.value = f"{len(rows['label'])} objects in {layer.name!r}."
+        return rows
+
+    def save(self):
+        """Write the table to the chosen CSV file (never silently over another file)."""
+        if not self._rows:
+            self.measure()
+        try:
+            path = write_table(self._output.value, self._rows)
+        except (ValueError, FileExistsError) as err:
+            show_warning(str(err))
+            return None
+        show_info(f"Saved {path}")
+        self._status.value = f"Saved {path}."
+        return path
+
+    def _watch(self, layer: Labels | None) -> None:
+        if self._watched is not None:
+            self._watched.events.paint.disconnect(self._edited)
+            self._watched.events.data.disconnect(self._edited)
+        self._watched = layer
+        if layer is not None:
+            layer.events.paint.connect(self._edited)
+            layer.events.data.connect(self._edited)
+            self.measure()
+
+    def _edited(self, event=None) -> None:
+        if self._follow.value:
+            self._timer.start(_REFRESH_MS)
