@@ -48,3 +48,19 @@ def test_the_table_follows_edits_and_saves_csv(make_napari_viewer, qtbot, tmp_pa
         rows = list(csv.DictReader(f))
     assert [r["label"] for r in rows] == ["1", "2"] and rows[1]["voxels"] == "9"
     assert widget.save() is None  # never over the file it wrote
+
+
+def test_ct_windows_and_the_full_range_on_the_slider(make_napari_viewer):
+    from napari_medseg import ct_volume
+    from napari_medseg.plugin.display_widget import DisplayWidget
+
+    viewer = make_napari_viewer()
+    hu, _, spacing = ct_volume()
+    layer = viewer.add_image(hu, scale=spacing, contrast_limits=(-100, 100))
+    widget = DisplayWidget(viewer)
+    widget._source.value = layer
+    widget._preset.value = "lung"
+    assert tuple(layer.contrast_limits) == (-1350.0, 150.0)
+    assert layer.contrast_limits_range[0] <= hu.min() and layer.contrast_limits_range[1] >= hu.max()
+    widget._preset.value = "soft tissue"
+    assert tuple(layer.contrast_limits) == (-160.0, 240.0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from napari.types import LayerDataTuple
 
+from napari_medseg.display import auto_contrast
 from napari_medseg.io import ImageFile, is_nifti_path, is_tiff_path, read_image
 
 __all__ = ["get_reader", "image_file_to_layer_data"]
@@ -50,21 +50,5 @@ def image_file_to_layer_data(image: ImageFile) -> LayerDataTuple:
         kwargs["name"] = [f"{image.name} [c{c}]" for c in range(image.data.shape[axis])]
         kwargs["blending"] = "additive"
     else:
-        kwargs["contrast_limits"] = robust_contrast_limits(image.data)
+        kwargs["contrast_limits"] = auto_contrast(image.data)
     return image.data, kwargs, "image"
-
-
-def robust_contrast_limits(data: np.ndarray) -> tuple[float, float]:
-    """Display range from the 0.5th-99.8th percentiles of a subsample.
-
-    Plain min/max washes out CT (air at -1024 next to metal at 3000) and
-    microscopy with a few hot pixels.
-    """
-    sample = data.ravel()[:: max(1, data.size // 1_000_000)]
-    sample = sample[np.isfinite(sample)] if sample.dtype.kind == "f" else sample
-    if sample.size == 0:
-        return 0.0, 1.0
-    lo, hi = (float(v) for v in np.percentile(sample, (0.5, 99.8)))
-    if hi <= lo:
-        lo, hi = float(sample.min()), float(sample.max())
-    return (lo, hi) if hi > lo else (lo, lo + 1.0)
