@@ -55,7 +55,15 @@ from napari_medseg.runtime import processor_name
 MAX_CLICKS = 20
 
 
-def boxes(labels: np.ndarray, margin: int = 2):
+def boxes(labels: np.ndarray, margin: int = 2, max_nuclei: int = 0):
+    """(label, box) of every nucleus of >= 10 px (every k-th to keep at most
+    ``max_nuclei``), box = its bounding box + ``margin``, clipped."""
+    found = list(_boxes(labels, margin))
+    step = max(1, len(found) // max_nuclei + 1) if max_nuclei else 1
+    return found[::step]
+
+
+def _boxes(labels: np.ndarray, margin: int):
     for label, (ys, xs) in enumerate(ndi.find_objects(labels), start=1):
         if ys is None or (labels[ys, xs] == label).sum() < 10:
             continue
@@ -118,10 +126,7 @@ def two_d(max_nuclei: int, margins: list[int]) -> list[float]:
     for name, images in image_sets().items():
         rows = []
         for rgb, gray, labels in images:
-            found = list(boxes(labels))
-            if max_nuclei:
-                found = found[:: max(1, len(found) // max_nuclei + 1)]
-            for label, box in found:
+            for label, box in boxes(labels, max_nuclei=max_nuclei):
                 truth = labels == label
                 scores, times = interactive(gray, truth, box)
                 click_times += times
@@ -150,10 +155,7 @@ def one_click(max_nuclei: int) -> None:
             continue
         first, clicks, times = [], [], []
         for _, gray, labels in images:
-            found = list(boxes(labels))
-            if max_nuclei:
-                found = found[:: max(1, len(found) // max_nuclei + 1)]
-            for label, _ in found:
+            for label, _ in boxes(labels, max_nuclei=max_nuclei):
                 truth = labels == label
                 inner = ndi.distance_transform_edt(np.pad(truth, 1))[1:-1, 1:-1]
                 point = np.unravel_index(int(np.argmax(inner)), truth.shape)

@@ -38,7 +38,7 @@ from napari_medseg.datasets import (
     read_gonuclear,
 )
 from napari_medseg.io import read_image
-from napari_medseg.planes import isotropic_zoom, to_isotropic
+from napari_medseg.planes import plane_slices
 from napari_medseg.runtime import processor_name
 from napari_medseg.training.box_click import BoxClickObjects, train_box_click
 
@@ -49,16 +49,8 @@ MR = ("totalseg-ct", "example_mr_sm.nii.gz", "example_seg_mr.nii.gz")
 
 def planes(image: np.ndarray, labels: np.ndarray, spacing) -> tuple[list, list]:
     """The 2D slices of a stack along each axis, resampled to isotropic voxels."""
-    zoom = isotropic_zoom(spacing)
-    image, labels = to_isotropic(image, zoom), to_isotropic(labels, zoom, labels=True)
-    images, label_maps = [], []
-    for axis in range(3):
-        for k in range(labels.shape[axis]):
-            lab = np.take(labels, k, axis=axis)
-            if lab.any():
-                images.append(np.take(image, k, axis=axis))
-                label_maps.append(lab)
-    return images, label_maps
+    pairs = plane_slices(image, labels, spacing)
+    return [i for i, _ in pairs], [t for _, t in pairs]
 
 
 def objects() -> tuple[BoxClickObjects, BoxClickObjects, dict]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["from_isotropic", "isotropic_zoom", "to_isotropic"]
+__all__ = ["from_isotropic", "isotropic_zoom", "plane_slices", "to_isotropic"]
 
 
 def isotropic_zoom(spacing: Sequence[float] | None, ndim: int = 3) -> tuple[float, ...]:
@@ -60,4 +60,44 @@ def _nearest(shape: Sequence[int], zoom: Sequence[float]) -> list[np.ndarray]:
     for n, z in zip(shape, zoom, strict=True):
         size = max(1, round(n * z))
         out.append(np.minimum(((np.arange(size) + 0.5) / z).astype(int), n - 1))
+    return out
+
+
+def plane_slices(image: np.ndarray, labels: np.ndarray, spacing: Sequence[float] | None,
+                 min_side: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The annotated 2D slices of a stack along each of its three axes, resampled to
+    isotropic voxels: the views of the object a 2D network on its planes sees.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Z, Y, X) or (C, Z, Y, X)
+    labels : ndarray of int, shape (Z, Y, X)
+    spacing : sequence of float or None
+        Voxel size (z, y, x).
+    min_side : int
+        Slices narrower than this along either axis are left out.
+
+    Returns
+    -------
+    list of (image slice, label slice)
+        Image slices keep a leading channel axis when ``image`` has one.
+
+    Examples
+    --------
+    >>> from napari_medseg import nuclei_3d
+    >>> image, labels, spacing = nuclei_3d((8, 32, 32), n_nuclei=2)
+    >>> pairs = plane_slices(image, labels, spacing)
+    >>> {pair[1].shape for pair in pairs} == {(32, 32), (16, 32)}
+    True
+    """
+    zoom = isotropic_zoom(spacing)
+    channel = image.ndim == labels.ndim + 1
+    image, labels = to_isotropic(image, zoom), to_isotropic(labels, zoom, labels=True)
+    out = []
+    for axis in range(3):
+        for k in range(labels.shape[axis]):
+            lab = np.take(labels, k, axis=axis)
+            if lab.any() and min(lab.shape) >= min_side:
+                out.append((np.ascontiguousarray(np.take(image, k, axis=axis + channel)),
+                            np.ascontiguousarray(lab)))
     return out

@@ -21,7 +21,7 @@ from scipy import ndimage as ndi
 from napari_medseg.box_segmentation import BoxSession
 from napari_medseg.validation import as_point, is_colour, real_image
 
-__all__ = ["point_session", "segment_point"]
+__all__ = ["point_session", "preload", "segment_point"]
 
 _WINDOW = 128  # first window around the click (pixels); doubles while the object touches it
 _MAX_WINDOW = 1024
@@ -132,6 +132,17 @@ def _instance_at(image: np.ndarray, point: tuple[int, int], model):
             ys, xs = ndi.find_objects(mask.astype(np.uint8))[0]
             return mask[ys, xs], (y0 + ys.start, x0 + xs.start)
         half *= 2
+
+
+def preload() -> None:
+    """Load (and keep) the networks a box or a click needs: the box + click network and
+    the built-in grey and colour nuclei models (seconds on a CPU, once)."""
+    from napari_medseg.box_segmentation import _shipped_network
+    from napari_medseg.model_files import suggested_model
+
+    _shipped_network()
+    for colour in (False, True):
+        _loaded(suggested_model(colour, 2))
 
 
 @functools.lru_cache(maxsize=4)

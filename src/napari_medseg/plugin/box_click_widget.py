@@ -22,7 +22,7 @@ from napari_medseg.box_segmentation import BoxSession, propagate_mask_with_repor
 from napari_medseg.plugin.background import BackgroundWork
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
-from napari_medseg.point_segmentation import point_session
+from napari_medseg.point_segmentation import point_session, preload
 
 __all__ = ["BoxClickWidget"]
 
@@ -60,6 +60,7 @@ class BoxClickWidget(LabelsTool):
         self._preview_region: tuple[slice, ...] | None = None
         self._commit_button.changed.connect(self.commit)
         self._propagate_button.changed.connect(self.propagate)
+        self._active.changed.connect(lambda on: on and self._preload())
 
     # -- public actions (what the mouse and keys do) ----------------------------------------
     def set_box(self, corner_a, corner_b) -> None:
@@ -142,6 +143,15 @@ class BoxClickWidget(LabelsTool):
         index = self._plane.index[self._plane.sliced_axis]
         return self._run(propagate_mask_with_report, volume, index, self._session.mask,
                          self._session.offset, desc="Propagating through slices")
+
+    def _preload(self) -> None:
+        """Load the networks in the background when the tool is switched on, so that the
+        first box does not wait for them (seconds on a CPU)."""
+        self._work.start(preload, desc="Loading the box + click network",
+                         returned=lambda _: setattr(self._status, "value", self.ready_message
+                                                    .format(tool=self.tool_name,
+                                                            layer=self._bound.name
+                                                            if self._bound else "")))
 
     def _start_at(self, point: tuple[int, int]) -> None:
         """One click, no box: the object under the click, its box inferred."""

@@ -10,7 +10,7 @@ import numpy as np
 from napari_medseg._image import luminance
 from napari_medseg.networks import ceil16
 from napari_medseg.normalization import normalize
-from napari_medseg.planes import isotropic_zoom, to_isotropic
+from napari_medseg.planes import plane_slices
 from napari_medseg.training.augment import Augmentation
 from napari_medseg.training.targets import IGNORE, target
 from napari_medseg.validation import MIN_EXTENT
@@ -102,16 +102,7 @@ def _slices(image: np.ndarray, labels: np.ndarray, volume: str, spacing) -> list
     resampled to isotropic voxels (``volume="planes"``)."""
     if volume == "slices":
         return [(image[:, z], labels[z]) for z in range(labels.shape[0]) if labels[z].any()]
-    zoom = isotropic_zoom(spacing)
-    image, labels = to_isotropic(image, zoom), to_isotropic(labels, zoom, labels=True)
-    out = []
-    for axis in range(3):
-        for k in range(labels.shape[axis]):
-            lab = np.take(labels, k, axis=axis)
-            if lab.any() and min(lab.shape) >= MIN_EXTENT:
-                out.append((np.ascontiguousarray(np.take(image, k, axis=axis + 1)),
-                            np.ascontiguousarray(lab)))
-    return out
+    return plane_slices(image, labels, spacing, MIN_EXTENT)
 
 
 def split_validation(pairs: list, validation, seed: int, check) -> tuple[list, list]:
