@@ -209,3 +209,17 @@ def test_instances_from_boundary_maps_on_real_nuclei(dsb_dir):
     result = instances_from_boundary(interior.astype(np.float32), boundary.astype(np.float32))
     tp, fp, fn = match_instances(result, labels)
     assert tp / (tp + 0.5 * (fp + fn)) > 0.95
+
+
+def test_the_fast_inference_path_gives_the_plain_paths_labels_on_a_real_image(dsb_dir):
+    from conftest import dsb_fluorescence
+
+    [(image, _)] = dsb_fluorescence(dsb_dir, 1, role="test")
+    fast = load_model("nuclei-2d", device="cpu")
+    plain = load_model("nuclei-2d", device="cpu")
+    plain.fast = False
+    np.testing.assert_allclose(fast.predict(image), plain.predict(image), atol=1e-4)
+    np.testing.assert_array_equal(fast.segment(image), plain.segment(image))
+    assert fast._inference_network() is not fast.network  # a separate, folded copy
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) and m.training
+                   for m in fast.network.modules())

@@ -50,14 +50,21 @@ class SegmentationModel:
     test_time_flips : bool
         Average the network's output over the image and its mirror images along
         y, x and both: usually a little more accurate, four times slower.
+    fast : bool
+        Run an inference copy of the network made for speed (batch norm folded into
+        the convolutions, channels-last memory; :attr:`network` itself is unchanged).
+        The answers are those of the plain path within rounding.
     """
 
     def __init__(self, network: torch.nn.Module, info: ModelInfo,
-                 device: str | torch.device | None = None, test_time_flips: bool = False):
+                 device: str | torch.device | None = None, test_time_flips: bool = False,
+                 fast: bool = True):
         self.info = info
         self.test_time_flips = test_time_flips
+        self.fast = fast
         self.device = torch.device(device) if device is not None else best_device()
         self.network = network.to(self.device).eval()
+        self._fast_network: torch.nn.Module | None = None
 
     def __repr__(self) -> str:
         i = self.info
@@ -311,19 +318,34 @@ class SegmentationModel:
             raise ValueError(f"tile_shape must be {self.info.dims} multiples of 16, got {tile}.")
         return tile
 
+    def _inference_network(self) -> torch.nn.Module:
+        """The network to run: with ``fast``, a copy with batch norm folded into the
+        convolutions and channels-last weights (made once), else :attr:`network`."""
+        if not self.fast or self.info.architecture not in ARCHITECTURES:
+            return self.network
+        if self._fast_network is None:
+            self._fast_network = _speed_up(self.network, self.info.dims)
+        return self._fast_network
+
     def _window(self, x: np.ndarray, tile, overlap, cancelled) -> np.ndarray:
         from monai.inferers import sliding_window_inference
 
         roi = tuple(min(t, ceil16(s)) for t, s in zip(tile, x.shape[1:], strict=True))
+        network = self._inference_network()
+        layout = (torch.channels_last if self.info.dims == 2 else torch.channels_last_3d) \
+            if network is not self.network else torch.contiguous_format
+
+        def forward(batch: torch.Tensor) -> torch.Tensor:
+            return network(batch.contiguous(memory_format=layout))
 
         def run(batch: torch.Tensor) -> torch.Tensor:
             if cancelled is not None and cancelled():
                 raise Cancelled
             if not self.test_time_flips:
-                return self.network(batch)
+                return forward(batch)
             total = 0
             for axes in _FLIPS:  # mirrored copies of the tile, mirrored back and averaged
-                flipped = self.network(batch.flip(axes) if axes else batch)
+                flipped = forward(batch.flip(axes) if axes else batch)
                 total = total + (flipped.flip(axes) if axes else flipped)
             return total / len(_FLIPS)
 
@@ -344,6 +366,23 @@ def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
 
 
 _FLIPS = ((), (-1,), (-2,), (-2, -1))
+
+
+def _speed_up(network: torch.nn.Module, dims: int) -> torch.nn.Module:
+    """An inference copy of ``network``: batch norm folded into the convolutions before
+    it (torch.fx), weights in channels-last layout, which CPUs convolve fastest. A network
+    that torch.fx cannot trace is only copied and relaid."""
+    import copy
+
+    from torch.fx.experimental.optimization import fuse
+
+    copied = copy.deepcopy(network).eval()
+    try:
+        copied = fuse(copied)
+    except Exception:  # not traceable (data-dependent control flow): unfused is fine
+        pass
+    layout = torch.channels_last if dims == 2 else torch.channels_last_3d
+    return copied.to(memory_format=layout)
 
 
 def load_model(name_or_path: str | Path, device: str | None = None) -> SegmentationModel:
