@@ -2,15 +2,12 @@
 
     python scripts/train_nuclei.py nuclei-2d      [--epochs N] [--seed 0] [--threads 2]
     python scripts/train_nuclei.py nuclei-he-2d   [--out PATH]
-    python scripts/train_nuclei.py nuclei-3d
 
 Data (napari_medseg.datasets; test images are never read here):
 - nuclei-2d: the fluorescence (grey) images of the DSB2018 stage-1 training set's train
   split, from scratch; the validation split's fluorescence images give the validation loss.
 - nuclei-he-2d: its brightfield / H&E images, as RGB (a model with 3 input channels).
-- nuclei-3d: nuclei-2d fine-tuned on the GoNuclear training crops 1135, 1136 and 1137 in all
-  three planes resampled to isotropic voxels (``volume="planes"``: it also runs on stacks
-  that way); crop 1139 gives the validation loss; crop 1170 is test-only.
+The built-in nuclei-3d is nuclei-2d's file run on a stack's planes (model_files.BUILTIN).
 Everything else is train_model's defaults; the run is seeded (for a given --threads and
 processor). docs/models.md gives the command that made each shipped file.
 """
@@ -24,14 +21,7 @@ from pathlib import Path
 
 import torch
 
-from napari_medseg.datasets import (
-    DSB_TRAIN,
-    GONUCLEAR,
-    data_folder,
-    dsb_split,
-    read_dsb,
-    read_gonuclear,
-)
+from napari_medseg.datasets import DSB_TRAIN, data_folder, dsb_split, read_dsb
 from napari_medseg.runtime import processor_name
 from napari_medseg.training import setup_message, train_model
 
@@ -49,16 +39,6 @@ def dsb(kind: str, rgb: bool):
     return data
 
 
-def gonuclear(train_crops: tuple[str, ...], val_crop: str):
-    def data():
-        folder = data_folder(GONUCLEAR)
-        train = [read_gonuclear(folder, crop) for crop in train_crops]
-        image, labels, spacing = read_gonuclear(folder, val_crop)
-        return ([t[0] for t in train], [t[1] for t in train], ([image], [labels], [spacing]),
-                {"spacing": [t[2] for t in train]})
-    return data
-
-
 RECIPES = {
     "nuclei-2d": {"data": dsb("fluorescence", rgb=False), "epochs": 80, "options": {},
                   "description": "Fluorescence nuclei (2D, grey), bright on dark; trained on "
@@ -68,11 +48,6 @@ RECIPES = {
                      "description": "Nuclei in colour brightfield and H&E images (2D, RGB); "
                                     "trained on the DSB2018 stage-1 training set "
                                     "(scripts/train_nuclei.py)."},
-    "nuclei-3d": {"data": gonuclear(("1135", "1136", "1137"), "1139"), "epochs": 30,
-                  "options": {"init": "nuclei-2d", "volume": "planes", "patch_shape": (96, 96)},
-                  "description": "Fluorescence nuclei in 3D stacks (a 2D network run on the "
-                                 "three planes, 3D watershed); nuclei-2d fine-tuned on "
-                                 "GoNuclear crops (scripts/train_nuclei.py)."},
 }
 
 

@@ -138,7 +138,8 @@ def test_bad_model_files_give_clear_errors(tmp_path):
     for change, message in ((lambda c: c.update(version="2"), "version '2' is not a number"),
                             (lambda c: c.pop("info"), "'info' must be a mapping"),
                             (lambda c: c.update(state_dict=[1, 2]), "'state_dict' must be a"),
-                            (lambda c: c["info"].update(colour="red"), "unknown model fields"),
+                            (lambda c: c["info"].update(flavour="red"), "unknown model fields"),
+                            (lambda c: c["info"].update(colour="red"), "colour must be"),
                             (lambda c: c["info"]["kwargs"].update(channels=(4096, 8192)),
                              "describes a network of")):
         save_model(wrong, net, info, overwrite=True)

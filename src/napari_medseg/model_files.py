@@ -37,7 +37,16 @@ __all__ = ["available_models", "builtin_model", "half_state", "read_model_file",
 
 FORMAT = "napari-medseg/model"
 VERSION = 1
-BUILTIN = {"nuclei-2d": "nuclei_2d.pt"}
+BUILTIN = {  # name -> (file in napari_medseg/models, ModelInfo fields set on loading)
+    "nuclei-2d": ("nuclei_2d.pt", {}),
+    # the same network on a stack's three isotropic planes, one 3D watershed
+    # (docs/models.md: it beats slice-by-slice linking on real 3D nuclei)
+    "nuclei-3d": ("nuclei_2d.pt", {
+        "name": "nuclei-3d", "volume": "planes",
+        "description": "Fluorescence nuclei in 3D stacks: nuclei-2d run on the YX, ZX and ZY "
+                       "planes of the stack resampled to isotropic voxels, averaged, then one "
+                       "3D watershed."}),
+}
 # the built-in model for each kind of image: (colour, spatial dimensions) -> name
 _SUGGESTED = {(False, 2): "nuclei-2d", (True, 2): "nuclei-he-2d", (False, 3): "nuclei-3d"}
 # ModelInfo fields newer than format version 1: left out of files where they are the default
@@ -74,7 +83,7 @@ def suggested_model(rgb: bool, spatial_dims: int) -> str:
 def builtin_model(name: str):
     """The path of the file of the shipped model ``name`` (a key of :data:`BUILTIN`), as a
     context manager."""
-    ref = resources.files("napari_medseg.models").joinpath(BUILTIN[name])
+    ref = resources.files("napari_medseg.models").joinpath(BUILTIN[name][0])
     with resources.as_file(ref) as path:
         yield Path(path)
 

@@ -130,6 +130,10 @@ class ModelInfo:
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got "
                              f"{self.normalization!r}.")
+        for name in ("colour", "bright_objects"):
+            if getattr(self, name) not in (None, True, False):
+                raise ValueError(f"{name} must be true, false or unset, got "
+                                 f"{getattr(self, name)!r}.")
         if self.volume not in VOLUMES:
             raise ValueError(f"volume must be one of {VOLUMES}, got {self.volume!r}.")
         if self.output == "instance-boundary" and len(self.classes) != 3:

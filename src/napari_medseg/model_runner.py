@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -417,7 +418,8 @@ def load_model(name_or_path: str | Path, device: str | None = None) -> Segmentat
     name = str(name_or_path)
     if name in BUILTIN:
         with builtin_model(name) as path:
-            return SegmentationModel(*read_model_file(path, name=name), device)
+            network, info = read_model_file(path, name=name)
+        return SegmentationModel(network, replace(info, **BUILTIN[name][1]), device)
     path = Path(name_or_path)
     if not path.exists():
         if path.suffix == "" and "/" not in name:
