@@ -16,6 +16,7 @@ import napari
 import numpy as np
 from magicgui.widgets import PushButton, SpinBox
 from napari.layers import Labels
+from napari.qt.threading import create_worker
 from napari.utils.notifications import show_warning
 
 from napari_medseg.box_segmentation import BoxSession, propagate_mask_with_report
@@ -147,11 +148,18 @@ class BoxClickWidget(LabelsTool):
     def _preload(self) -> None:
         """Load the networks in the background when the tool is switched on, so that the
         first box does not wait for them (seconds on a CPU)."""
-        self._work.start(preload, desc="Loading the box + click network",
-                         returned=lambda _: setattr(self._status, "value", self.ready_message
-                                                    .format(tool=self.tool_name,
-                                                            layer=self._bound.name
-                                                            if self._bound else "")))
+        # its own thread, not the widget's job: Propagate must not wait for it
+        worker = create_worker(preload, _start_thread=False,
+                               _connect={"errored": lambda err: show_warning(
+                                   f"Loading the box + click network failed: {err}")})
+        worker.returned.connect(lambda _: self._loaded())
+        self._status.value = "Loading the box + click network..."
+        worker.start()
+
+    def _loaded(self) -> None:
+        if self._session is None and self._bound is not None:  # else: the object's message
+            self._status.value = self.ready_message.format(tool=self.tool_name,
+                                                           layer=self._bound.name)
 
     def _start_at(self, point: tuple[int, int]) -> None:
         """One click, no box: the object under the click, its box inferred."""
@@ -236,23 +244,25 @@ class BoxClickWidget(LabelsTool):
 
     # -- preview layers ---------------------------------------------------------------------
     def _draw_box(self, plane: SlicePlane, a, b) -> None:
-        self._preview(_BOX, "shapes").data = [(plane.to_world(self._bound, _corners(a, b)),
-                                               "rectangle")]
+        # the four edges as line vectors: updating them per mouse move costs a third of a
+        # Shapes rectangle's re-triangulation (docs/box_click.md)
+        self._preview(_BOX, "vectors").data = _edges(plane.to_world(self._bound,
+                                                                    _corners(a, b)))
 
     def _show(self) -> None:
         layer, plane = self._bound, self._plane
         if layer is None:
             return
         session = self._session
-        boxes, points, colours = [], np.empty((0, layer.ndim)), []
+        boxes, points, colours = np.empty((0, 2, layer.ndim)), np.empty((0, layer.ndim)), []
         if session is not None:
             y0, x0, y1, x1 = session.box
             corners = _corners((y0 - 0.5, x0 - 0.5), (y1 - 0.5, x1 - 0.5))
-            boxes = [(plane.to_world(layer, corners), "rectangle")]
+            boxes = _edges(plane.to_world(layer, corners))
             if self._prompts:
                 points = plane.to_world(layer, np.array([p for p, _ in self._prompts], float))
                 colours = ["lime" if s else "magenta" for _, s in self._prompts]
-        self._preview(_BOX, "shapes").data = boxes
+        self._preview(_BOX, "vectors").data = boxes
         clicks = self._preview(_CLICKS, "points")
         clicks.data = points
         if len(colours):
@@ -284,9 +294,10 @@ class BoxClickWidget(LabelsTool):
         if kind == "labels":
             self._preview_region = None
         common = {"name": name, "scale": layer.scale, "translate": layer.translate}
-        if kind == "shapes":
-            preview = viewer.add_shapes(ndim=layer.ndim, edge_color="yellow",
-                                        face_color="transparent", edge_width=0.5, **common)
+        if kind == "vectors":
+            preview = viewer.add_vectors(np.empty((0, 2, layer.ndim)), ndim=layer.ndim,
+                                         edge_color="yellow", edge_width=1,
+                                         vector_style="line", **common)
         elif kind == "points":
             preview = viewer.add_points(np.empty((0, layer.ndim)), ndim=layer.ndim, size=4,
                                         border_width=0, **common)
@@ -299,6 +310,11 @@ class BoxClickWidget(LabelsTool):
                 color_dict={None: "transparent", 0: "transparent", 1: "cyan"})
         viewer.layers.selection.active = layer  # keep the mouse on the Labels layer
         return preview
+
+
+def _edges(corners: np.ndarray) -> np.ndarray:
+    """A closed polygon's edges as napari vectors: (N, 2, D) of (start, direction)."""
+    return np.stack([corners, np.roll(corners, -1, axis=0) - corners], axis=1)
 
 
 def _corners(a, b) -> np.ndarray:
