@@ -158,3 +158,34 @@ def test_real_nuclei_with_six_anchors(dsb_dir):
             scores.append(iou(path_to_mask(path, mask.shape), mask))
     assert len(scores) >= 15
     assert np.mean(scores) > 0.85
+
+
+def test_a_network_outline_map_joins_the_cost_and_is_computed_once_per_tile():
+    from napari_medseg import nuclei_2d
+    from napari_medseg.livewire import NetworkBoundary
+
+    image, labels = nuclei_2d()
+    truth = labels == 1
+    boundary = NetworkBoundary(image)
+    calls = []
+    original = boundary.model.predict
+    boundary.model.predict = lambda *a, **k: calls.append(1) or original(*a, **k)
+    anchors = outline_anchors(truth, 5)
+    path = livewire_path(image, anchors, boundary=boundary)
+    assert iou(path_to_mask(path, image.shape), truth) > 0.8
+    first = len(calls)
+    assert 1 <= first <= 4  # the 256-px tiles the windows touch
+    livewire_path(image, anchors, boundary=boundary)
+    assert len(calls) == first  # and they are kept
+    with pytest.raises(ValueError, match="no 2D boundary output"):
+        NetworkBoundary(image, model=_semantic_model())
+
+
+def _semantic_model():
+    from napari_medseg.model_info import ModelInfo
+    from napari_medseg.model_runner import SegmentationModel
+    from napari_medseg.networks import build_network
+
+    info = ModelInfo("unet", 2, 1, ["background", "object"],
+                     kwargs={"channels": (4, 8), "strides": (2,), "num_res_units": 0})
+    return SegmentationModel(build_network("unet", 2, 1, 2, **info.kwargs), info, "cpu")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import napari
 import numpy as np
-from magicgui.widgets import Label
+from magicgui.widgets import CheckBox, Label
 from napari.layers import Labels
 from napari.utils.notifications import show_warning
 
-from napari_medseg.livewire import LiveWire, livewire_path, path_to_mask
+from napari_medseg.livewire import LiveWire, NetworkBoundary, livewire_path, path_to_mask
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
 
@@ -36,9 +36,13 @@ class LiveWireWidget(LabelsTool):
         self._help = Label(value="Double-click or click the first anchor: close and fill. "
                                  "Backspace: remove last anchor. Esc: cancel.")
         self._help.native.setWordWrap(True)
+        self._nuclei = CheckBox(value=False, text="follow the nuclei model's outlines",
+                                tooltip="For nuclei images: the path also follows where the "
+                                        "built-in nuclei model puts the outline, as annotators "
+                                        "draw it, not only the steepest edge")
         super().__init__(napari_viewer, active_text="Live-wire active (click anchors)",
                          status="Activate, then click along an object's outline.",
-                         after_status=[self._help])
+                         after_active=[self._nuclei], after_status=[self._help])
         self._plane: SlicePlane | None = None
         self._wire: LiveWire | None = None
         self._fixed: list[np.ndarray] = []  # traced pieces between consecutive anchors
@@ -97,7 +101,8 @@ class LiveWireWidget(LabelsTool):
         if len(wire.anchors) < 3:
             show_warning("Place at least 3 anchors before closing the contour.")
             return None
-        path = livewire_path(wire.image, wire.anchors, closed=True, spacing=plane.spacing)
+        path = livewire_path(wire.image, wire.anchors, closed=True, spacing=plane.spacing,
+                             boundary=wire.boundary)
         lo = path.min(0)
         crop = path_to_mask(path - lo, tuple(path.max(0) - lo + 1))
         mask, offset = plane.embed(crop, tuple(int(v) for v in lo))
@@ -163,8 +168,9 @@ class LiveWireWidget(LabelsTool):
         image, layer = self._layers()
         if self._plane is None:
             self._plane = SlicePlane(self._viewer, layer)
-        plane = self._plane.extract(image.data, rgb=image.rgb)
-        self._wire = LiveWire(np.asarray(plane), spacing=self._plane.spacing)
+        plane = np.asarray(self._plane.extract(image.data, rgb=image.rgb))
+        boundary = NetworkBoundary(plane) if self._nuclei.value else None
+        self._wire = LiveWire(plane, spacing=self._plane.spacing, boundary=boundary)
 
     def _show(self) -> None:
         """Draw the path (fixed pieces + live piece) and the anchors in preview layers."""
