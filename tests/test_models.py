@@ -219,8 +219,16 @@ def test_the_fast_inference_path_gives_the_plain_paths_labels_on_a_real_image(ds
     fast = load_model("nuclei-2d", device="cpu")
     plain = load_model("nuclei-2d", device="cpu")
     plain.fast = False
-    np.testing.assert_allclose(fast.predict(image), plain.predict(image), atol=1e-4)
-    np.testing.assert_array_equal(fast.segment(image), plain.segment(image))
+    # folded batch norm and channels-last alone: the same numbers within rounding
+    fast_f32 = load_model("nuclei-2d", device="cpu")
+    fast_f32._bfloat16 = lambda: False
+    np.testing.assert_allclose(fast_f32.predict(image), plain.predict(image), atol=1e-4)
+    np.testing.assert_array_equal(fast_f32.segment(image), plain.segment(image))
+    # with bfloat16 where the CPU has it: the same objects, a few boundary pixels aside
+    labels, reference = fast.segment(image), plain.segment(image)
+    tp, fp, fn = match_instances(labels, reference, threshold=0.8)
+    assert 2 * tp / (2 * tp + fp + fn) > 0.98
+    assert ((labels > 0) == (reference > 0)).mean() > 0.995
     assert fast._inference_network() is not fast.network  # a separate, folded copy
     assert not any(isinstance(m, torch.nn.BatchNorm2d) and m.training
                    for m in fast.network.modules())

@@ -33,7 +33,7 @@ from napari_medseg.model_info import ModelInfo
 from napari_medseg.networks import ARCHITECTURES, ceil16
 from napari_medseg.normalization import apply_ranges, intensity_ranges
 from napari_medseg.planes import from_isotropic, isotropic_zoom, to_isotropic
-from napari_medseg.runtime import Cancelled, best_device, run_steps
+from napari_medseg.runtime import Cancelled, best_device, bf16_native, run_steps
 from napari_medseg.validation import is_colour, real_image
 
 __all__ = ["SegmentationModel", "load_model"]
@@ -53,8 +53,10 @@ class SegmentationModel:
         y, x and both: usually a little more accurate, four times slower.
     fast : bool
         Run an inference copy of the network made for speed (batch norm folded into
-        the convolutions, channels-last memory; :attr:`network` itself is unchanged).
-        The answers are those of the plain path within rounding.
+        the convolutions, channels-last memory; :attr:`network` itself is unchanged),
+        in bfloat16 where the processor computes it natively (2D models). False: the
+        plain float32 path. F1 on held-out nuclei moves by less than 0.002
+        (docs/models.md).
     """
 
     def __init__(self, network: torch.nn.Module, info: ModelInfo,
@@ -319,6 +321,12 @@ class SegmentationModel:
             raise ValueError(f"tile_shape must be {self.info.dims} multiples of 16, got {tile}.")
         return tile
 
+    def _bfloat16(self) -> bool:
+        """Whether the fast path computes in bfloat16: 2D models of ours, on a device with
+        native bfloat16 (3D convolutions in bfloat16 once went non-finite in training)."""
+        return (self.fast and self.info.dims == 2 and self.info.architecture in ARCHITECTURES
+                and self.device.type in ("cpu", "cuda") and bf16_native(self.device))
+
     def _inference_network(self) -> torch.nn.Module:
         """The network to run: with ``fast``, a copy with batch norm folded into the
         convolutions and channels-last weights (made once), else :attr:`network`."""
@@ -336,8 +344,11 @@ class SegmentationModel:
         layout = (torch.channels_last if self.info.dims == 2 else torch.channels_last_3d) \
             if network is not self.network else torch.contiguous_format
 
+        bfloat16 = self._bfloat16()
+
         def forward(batch: torch.Tensor) -> torch.Tensor:
-            return network(batch.contiguous(memory_format=layout))
+            with torch.autocast(self.device.type, torch.bfloat16, enabled=bfloat16):
+                return network(batch.contiguous(memory_format=layout)).float()
 
         def run(batch: torch.Tensor) -> torch.Tensor:
             if cancelled is not None and cancelled():
