@@ -99,8 +99,11 @@ def load_box_click_network(path: str | Path) -> torch.nn.Module:
 
 @functools.cache
 def _shipped_network() -> torch.nn.Module:
+    """The shipped network, as an inference copy (batch norm folded, channels-last)."""
+    from napari_medseg.networks import for_inference
+
     with resources.as_file(resources.files("napari_medseg.models").joinpath(WEIGHTS)) as file:
-        return load_box_click_network(file)
+        return for_inference(load_box_click_network(file), 2)
 
 
 # -- geometry of the crop ----------------------------------------------------------------------
@@ -329,7 +332,8 @@ class BoxSession:
         import torch
 
         with torch.inference_mode():
-            self._logits = self.network(torch.from_numpy(x[None]))[0, 0].numpy()
+            batch = torch.from_numpy(x[None]).contiguous(memory_format=torch.channels_last)
+            self._logits = self.network(batch)[0, 0].float().numpy()
         self._prob = 1.0 / (1.0 + np.exp(-self._frame.to_box(self._logits)))
         corner = np.array(self.box[:2])
         return clean_mask(self._prob, (pos - corner).astype(int), (neg - corner).astype(int),

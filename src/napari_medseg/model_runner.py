@@ -30,7 +30,7 @@ from napari_medseg.model_files import (
     suggested_model,
 )
 from napari_medseg.model_info import ModelInfo
-from napari_medseg.networks import ARCHITECTURES, ceil16
+from napari_medseg.networks import ARCHITECTURES, ceil16, for_inference
 from napari_medseg.normalization import apply_ranges, intensity_ranges
 from napari_medseg.planes import from_isotropic, isotropic_zoom, to_isotropic
 from napari_medseg.runtime import Cancelled, best_device, bf16_native, run_steps
@@ -333,7 +333,7 @@ class SegmentationModel:
         if not self.fast or self.info.architecture not in ARCHITECTURES:
             return self.network
         if self._fast_network is None:
-            self._fast_network = _speed_up(self.network, self.info.dims)
+            self._fast_network = for_inference(self.network, self.info.dims)
         return self._fast_network
 
     def _window(self, x: np.ndarray, tile, overlap, cancelled) -> np.ndarray:
@@ -378,23 +378,6 @@ def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
 
 
 _FLIPS = ((), (-1,), (-2,), (-2, -1))
-
-
-def _speed_up(network: torch.nn.Module, dims: int) -> torch.nn.Module:
-    """An inference copy of ``network``: batch norm folded into the convolutions before
-    it (torch.fx), weights in channels-last layout, which CPUs convolve fastest. A network
-    that torch.fx cannot trace is only copied and relaid."""
-    import copy
-
-    from torch.fx.experimental.optimization import fuse
-
-    copied = copy.deepcopy(network).eval()
-    try:
-        copied = fuse(copied)
-    except Exception:  # not traceable (data-dependent control flow): unfused is fine
-        pass
-    layout = torch.channels_last if dims == 2 else torch.channels_last_3d
-    return copied.to(memory_format=layout)
 
 
 def load_model(name_or_path: str | Path, device: str | None = None) -> SegmentationModel:

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["ARCHITECTURES", "SIZE_MULTIPLE", "TransUNet", "build_network", "ceil16"]
+__all__ = ["ARCHITECTURES", "SIZE_MULTIPLE", "TransUNet", "build_network", "ceil16",
+           "for_inference"]
 
 ARCHITECTURES = ("unet", "vnet", "transunet")
 SIZE_MULTIPLE = 16  # inputs whose sides are multiples of this pass every network's strides
@@ -60,6 +61,24 @@ def build_network(architecture: str, dims: int, in_channels: int, out_channels: 
     if architecture == "transunet":
         return TransUNet(dims, in_channels, out_channels, **kwargs)
     raise ValueError(f"unknown architecture {architecture!r}; choose one of {ARCHITECTURES}.")
+
+
+def for_inference(network: nn.Module, dims: int) -> nn.Module:
+    """An inference copy of ``network``: batch norm folded into the convolutions before
+    it (torch.fx), weights in channels-last layout, which CPUs convolve fastest. A
+    network torch.fx cannot trace is only copied and relaid; ``network`` is unchanged.
+    Feed it channels-last inputs (``x.contiguous(memory_format=torch.channels_last)``).
+    """
+    import copy
+
+    from torch.fx.experimental.optimization import fuse
+
+    copied = copy.deepcopy(network).eval()
+    try:
+        copied = fuse(copied)
+    except Exception:  # not traceable (data-dependent control flow): unfused is fine
+        pass
+    return copied.to(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
 
 
 def _conv(dims: int):
