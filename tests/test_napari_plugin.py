@@ -42,6 +42,24 @@ def test_shared_label_tiff_opens_as_labels(viewer, dsb_dir):
     assert layer.__class__.__name__ == "Labels"
 
 
+def test_ome_zarr_opens_lazily_as_a_multiscale_image_with_its_labels(viewer, tmp_path):
+    import zarr
+    from ome_zarr.writer import write_image, write_labels
+
+    image = np.random.default_rng(0).integers(0, 4000, (512, 512), dtype=np.uint16)
+    root = zarr.open_group(str(tmp_path / "cells.ome.zarr"), mode="w")
+    write_image(image, root, axes="yx", scale_factors=(2, 4), scale={"y": 0.4, "x": 0.4})
+    write_labels((image > 3000).astype(np.uint8), root, name="bright", axes="yx",
+                 scale_factors=(2,), scale={"y": 0.4, "x": 0.4})
+    layers = viewer.open(tmp_path / "cells.ome.zarr", plugin=PLUGIN)
+    assert [type(layer).__name__ for layer in layers] == ["Image", "Labels"]
+    picture, labels = layers
+    assert picture.multiscale and len(picture.data) == 3
+    assert type(picture.data[0]).__name__ == "Array"  # dask: read where shown
+    assert tuple(picture.scale) == (0.4, 0.4) and tuple(labels.scale) == (0.4, 0.4)
+    assert labels.multiscale and labels.name == "bright"
+
+
 def test_unreadable_file_raises_a_short_clear_error(viewer, tmp_path):
     bad = tmp_path / "scan.nii.gz"
     bad.write_bytes(b"\x00" * 100)

@@ -4,6 +4,7 @@ The top-level names are the headless (Jupyter) API: they work on numpy arrays
 and need neither Qt nor a napari viewer.
 """
 
+from napari_medseg.blockwise import segment_blockwise
 from napari_medseg.box_segmentation import BoxSession, propagate_mask, segment_box
 from napari_medseg.io import read_image, write_labels
 from napari_medseg.label_edit import MaskEdit, commit_mask, next_free_label, plan_mask_edit
@@ -40,6 +41,7 @@ __all__ = [
     "propagate_mask",
     "read_image",
     "save_model",
+    "segment_blockwise",
     "segment_box",
     "segment_point",
     "train_model",

@@ -43,15 +43,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "predict", help="segment an image file with a model",
         description="Run a built-in model (see napari_medseg.available_models) or a model file "
                     "on a NIfTI, TIFF, PNG or JPEG image and write the labels.")
-    predict.add_argument("input", help="image file (.nii, .nii.gz, .tif, .ome.tif, .png, .jpg)")
+    predict.add_argument("input", help="image file (.nii, .nii.gz, .tif, .ome.tif, .png, .jpg) "
+                                       "or, with --blockwise, an OME-Zarr / zarr folder")
     predict.add_argument("output", help="label file to write: .nii.gz (keeps the input's "
-                                        "affine), .tif or .png (2D, 16-bit)")
+                                        "affine), .tif or .png (2D, 16-bit); with --blockwise "
+                                        "a .zarr or .ome.zarr folder")
     predict.add_argument("--model", required=True, help="built-in model name or model file")
     predict.add_argument("--tile", type=_id_list, metavar="N,N",
                          help="sliding-window tile (default: the model's)")
     predict.add_argument("--overlap", type=float, default=0.25, help="tile overlap (0-1)")
     predict.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     predict.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    predict.add_argument("--blockwise", action="store_true",
+                         help="segment block by block into zarr, reading the image lazily "
+                              "(images larger than memory)")
+    predict.add_argument("--block", type=_id_list, metavar="N,N",
+                         help="with --blockwise: block shape (default 1024 per axis)")
+    predict.add_argument("--halo", type=_id_list, metavar="N,N",
+                         help="with --blockwise: margin around each block (default 64)")
+    predict.add_argument("--scheduler", metavar="ADDR",
+                         help="with --blockwise: a dask.distributed scheduler to run on")
+    predict.add_argument("--workers", type=int, metavar="N",
+                         help="with --blockwise: start a local cluster of N single-threaded "
+                              "worker processes (default: dask's threads)")
     train = sub.add_parser(
         "train", help="train or fine-tune a model on a folder of image/label pairs",
         description="Train a model (see napari_medseg.train_model) on NAME_image.* + "
@@ -105,14 +119,24 @@ def _check_paths(args: argparse.Namespace) -> None:
     without --force, naming the flag."""
     from pathlib import Path
 
-    from napari_medseg.io import is_image_path
+    from napari_medseg.io import is_image_path, is_zarr_path
 
     if args.command in ("predict", "interpolate"):
         source = Path(args.input)
-        if not source.is_file():
+        if is_zarr_path(source) and source.is_dir():
+            if not (args.command == "predict" and args.blockwise):
+                raise ValueError(f"{source.name} is a zarr folder: segment it with predict "
+                                 "--blockwise")
+        elif not source.is_file():
             raise ValueError(f"{source} does not exist or is not a file")
         if not is_image_path(source):
             raise ValueError(f"{source.name} is not a NIfTI, TIFF, PNG, JPEG or BMP file")
+    if args.command == "predict" and args.blockwise != is_zarr_path(args.output):
+        raise ValueError("--blockwise writes a .zarr or .ome.zarr folder, and a .zarr output "
+                         "needs --blockwise")
+    if args.command == "predict" and not args.blockwise and (
+            args.scheduler or args.workers or args.block or args.halo):
+        raise ValueError("--block, --halo, --scheduler and --workers need --blockwise")
     elif args.command == "train" and not Path(args.data).is_dir():
         raise ValueError(f"{args.data} is not a folder")
     if args.command in ("predict", "interpolate", "train"):
@@ -149,12 +173,47 @@ def run_predict(args: argparse.Namespace) -> int:
     from napari_medseg.model_runner import load_model
 
     model = load_model(args.model, device=args.device)
+    if args.blockwise:
+        return _predict_blockwise(args, model)
     [source] = read_image(args.input)
     labels = model.segment(source.data, tile_shape=args.tile, overlap=args.overlap)
     write_labels(args.output, labels, scale=source.scale, translate=source.translate,
                  metadata=source.metadata, overwrite=args.force)
     kind = "objects" if model.info.output == "instance-boundary" else "classes"
     print(f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}; wrote {args.output}")
+    return 0
+
+
+def _predict_blockwise(args: argparse.Namespace, model) -> int:
+    """predict --blockwise: lazily read, segment block by block into zarr."""
+    from napari_medseg.blockwise import segment_blockwise
+    from napari_medseg.io import read_image
+
+    source = read_image(args.input)[0]
+    image = source.data[0] if source.multiscale else source.data
+    client = args.scheduler
+    if args.workers:
+        if client:
+            raise ValueError("pass --scheduler or --workers, not both")
+        from distributed import Client, LocalCluster
+
+        client = Client(LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                     processes=True, dashboard_address=None))
+    spatial = [s for k, s in enumerate(source.scale) if k != source.channel_axis]
+    dims = image.ndim - (source.channel_axis is not None or source.rgb)
+    try:
+        labels = segment_blockwise(model, image, args.output, block_shape=args.block,
+                                   halo=args.halo, client=client, overwrite=args.force,
+                                   scale=spatial[-dims:], tile_shape=args.tile,
+                                   overlap=args.overlap)
+    finally:
+        if args.workers:
+            client.close()
+            client.cluster.close()
+    found = labels.attrs["napari-medseg"]
+    kind = f"{found['objects']} objects" if "objects" in found else "classes"
+    print(f"{model.info.name}: {kind} in {found['blocks']} blocks ({found['skipped']} skipped "
+          f"as empty); wrote {args.output}")
     return 0
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "data_folder",
     "dsb_split",
     "finetune_ids",
+    "mosaic",
     "read_dsb",
     "read_gonuclear",
 ]
@@ -157,3 +158,55 @@ def read_gonuclear(folder: str | Path, crop: str
     [image] = read_image(folder / f"{crop}_image.tif")
     labels = tifffile.imread(folder / f"{crop}_labels.tif")
     return np.asarray(image.data), labels, tuple(float(s) for s in image.scale)
+
+
+def mosaic(pairs: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int]
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Tile 2D ``(image, labels)`` pairs row by row into one large image whose objects are
+    known: large test images made of real ones.
+
+    Pairs are placed left to right in rows as tall as their tallest image, cycling
+    through ``pairs`` until the mosaic is full; images that would cross its right or
+    bottom edge are left out, so every object is whole. Label ids are made unique.
+
+    Parameters
+    ----------
+    pairs : list of (ndarray, ndarray)
+        Grey images ``(Y, X)`` of one dtype and their labels.
+    shape : (int, int)
+
+    Returns
+    -------
+    image : ndarray, shape ``shape``, the images' dtype (0 between images)
+    labels : ndarray of uint32, shape ``shape``
+
+    Examples
+    --------
+    >>> from napari_medseg import nuclei_2d
+    >>> image, labels = mosaic([nuclei_2d()], (1000, 800))
+    >>> image.shape, int(labels.max()) == 4 * int(nuclei_2d()[1].max())  # 2 x 2 copies
+    ((1000, 800), True)
+    """
+    if not pairs:
+        raise ValueError("mosaic needs at least one (image, labels) pair.")
+    image = np.zeros(shape, pairs[0][0].dtype)
+    labels = np.zeros(shape, np.uint32)
+    lowest = min(p.shape[0] for p, _ in pairs)
+    y = x = row = count = k = misses = 0
+    while y + lowest <= shape[0]:
+        picture, objects = pairs[k % len(pairs)]
+        k += 1
+        h, w = picture.shape[:2]
+        if x + w > shape[1] or y + h > shape[0]:
+            misses += 1
+            if misses == len(pairs):  # nothing fits in this row any more
+                if row == 0:
+                    break
+                y, x, row, misses = y + row, 0, 0, 0
+            continue
+        image[y:y + h, x:x + w] = picture
+        ids = objects.astype(np.uint32)
+        labels[y:y + h, x:x + w] = np.where(ids > 0, ids + count, 0)
+        count += int(ids.max(initial=0))
+        x, row, misses = x + w, max(row, h), 0
+    return image, labels

@@ -53,7 +53,13 @@ def data_range(data: np.ndarray) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def _sample(data: np.ndarray) -> np.ndarray:
+def _sample(data) -> np.ndarray:
+    if isinstance(data, list | tuple):  # resolution levels: the coarsest
+        data = data[-1]
+    if not isinstance(data, np.ndarray) and data.size > 4_000_000 and data.ndim > 2:
+        # lazy (dask): one middle plane, since reading it all is what lazy avoids
+        plane = data.ndim - (3 if data.shape[-1] in (3, 4) else 2)
+        data = data[tuple(s // 2 for s in data.shape[:plane])]
     flat = np.asarray(data).ravel()
     sample = flat[:: max(1, flat.size // 2_000_000)]
     return sample[np.isfinite(sample)] if sample.dtype.kind == "f" else sample

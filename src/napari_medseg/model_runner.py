@@ -12,6 +12,7 @@ and written by :mod:`napari_medseg.model_files`.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
@@ -73,6 +74,10 @@ class SegmentationModel:
         i = self.info
         return (f"SegmentationModel({i.name or i.architecture!r}, {i.dims}D {i.architecture}, "
                 f"{i.output}, classes={i.classes}, device={self.device})")
+
+    def __getstate__(self) -> dict:
+        # sent to dask workers: the inference copy is rebuilt there, on first use
+        return {**self.__dict__, "_fast_network": None}
 
     def save(self, path: str | Path, half: bool = True, overwrite: bool = False) -> Path:
         """Write the model as a napari-medseg checkpoint (see
@@ -139,7 +144,7 @@ class SegmentationModel:
                 overlap: float = 0.25, interior_threshold: float = 0.5,
                 foreground_threshold: float = 0.5, split_depth: float = 1.0,
                 min_size: int = 8, *, spacing: Sequence[float] | None = None,
-                progress: bool = True) -> np.ndarray:
+                ranges: np.ndarray | None = None, progress: bool = True) -> np.ndarray:
         """Integer labels: instances (instance models) or class indices (semantic models).
 
         Parameters
@@ -152,6 +157,10 @@ class SegmentationModel:
             Voxel size ``(z, y, x)`` of a stack: the distance map of 3D instances,
             and the resampling of models that run on a stack's planes; default:
             isotropic.
+        ranges : ndarray, shape (C, 2), optional
+            The intensities that normalisation maps to 0 and 1, per input channel
+            (:func:`~napari_medseg.normalization.intensity_ranges`); default: the
+            image's own. Blockwise work passes the whole image's.
         progress : bool
             Show a progress bar for stacks, in a terminal or notebook.
 
@@ -169,14 +178,15 @@ class SegmentationModel:
         """
         return run_steps(self.segment_steps(image, tile_shape, overlap, None, interior_threshold,
                                             foreground_threshold, split_depth, min_size,
-                                            spacing=spacing),
+                                            spacing=spacing, ranges=ranges),
                          progress=self._bar(image, progress, "Segmenting"))
 
     def segment_steps(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
                       overlap: float = 0.25, cancelled: Callable[[], bool] | None = None,
                       interior_threshold: float = 0.5, foreground_threshold: float = 0.5,
                       split_depth: float = 1.0, min_size: int = 8, *,
-                      spacing: Sequence[float] | None = None, probabilities: bool = False
+                      spacing: Sequence[float] | None = None, probabilities: bool = False,
+                      ranges: np.ndarray | None = None
                       ) -> Generator[tuple[int, int], None, np.ndarray | tuple]:
         """:meth:`segment` as a generator, like :meth:`predict_steps`. A 2D model's stack is
         labelled slice by slice (no probability stack is held in memory unless asked for),
@@ -188,14 +198,15 @@ class SegmentationModel:
             warnings.warn(f"This is {why}: the result may be poor{self.alternative(image)}.",
                           UserWarning, stacklevel=3)
         if self._on_planes(image):
-            prob = yield from self._planes(image, tile_shape, overlap, cancelled, spacing)
+            prob = yield from self._planes(image, tile_shape, overlap, cancelled, spacing,
+                                           ranges)
             labels = self.labels_from_probabilities(prob, *options, spacing=(1.0, 1.0, 1.0))
             shape = np.shape(image)[-3:]
             labels = from_isotropic(labels, shape)
             return (labels, from_isotropic(prob, (prob.shape[0], *shape))) if probabilities \
                 else labels
         slices, maps = [], []
-        for done, total, z, prob in self._parts(image, tile_shape, overlap, cancelled):
+        for done, total, z, prob in self._parts(image, tile_shape, overlap, cancelled, ranges):
             yield done, total
             if prob is None:
                 continue
@@ -255,10 +266,11 @@ class SegmentationModel:
         spatial = np.ndim(image) - (1 if self.info.in_channels > 1 else 0)
         return self.info.dims == 2 and self.info.volume == "planes" and spatial == 3
 
-    def _planes(self, image, tile_shape, overlap, cancelled, spacing) -> Generator:
+    def _planes(self, image, tile_shape, overlap, cancelled, spacing, ranges=None
+                ) -> Generator:
         """Yields ``(done, total)`` slices over the three planes of the stack resampled to
         isotropic voxels; returns the averaged probabilities on that grid."""
-        x, ranges = self._prepare(image)
+        x, ranges = self._prepare(image, ranges)
         tile = self._tile(tile_shape)
         iso = to_isotropic(apply_ranges(x, ranges), isotropic_zoom(spacing))
         total, done, out = sum(iso.shape[1:]), 0, None
@@ -275,11 +287,11 @@ class SegmentationModel:
         yield total, total
         return out
 
-    def _parts(self, image, tile_shape, overlap, cancelled) -> Generator:
+    def _parts(self, image, tile_shape, overlap, cancelled, ranges=None) -> Generator:
         """Yields ``(done, total, z, probabilities)``: probabilities are None on the
         progress step before each piece of work, ``z`` is None for a whole image and the
         slice index when a 2D model runs on a stack (normalised one slice at a time)."""
-        x, ranges = self._prepare(image)
+        x, ranges = self._prepare(image, ranges)
         tile = self._tile(tile_shape)
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}.")
@@ -293,8 +305,16 @@ class SegmentationModel:
             yield z + 1, depth, z, self._window(apply_ranges(x[:, z], ranges), tile, overlap,
                                                 cancelled)
 
-    def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The image channel first (a view where possible) and its normalisation ranges."""
+    def input_channels(self, image: np.ndarray) -> np.ndarray:
+        """``image`` laid out as the network takes it, channel first ``(C, ...)`` (a view
+        where possible): a colour image is made grey for a grey model, RGB moved first
+        for a colour one.
+
+        Raises
+        ------
+        ValueError
+            If the image does not fit the model (channels, dimensions) or is empty.
+        """
         image = real_image(image)
         c = self.info.in_channels
         if c == 1:
@@ -313,7 +333,20 @@ class SegmentationModel:
                              f"shape {image.shape[1:]}.")
         if min(image.shape[1:]) < 1:
             raise ValueError(f"the image is empty (shape {image.shape[1:]}).")
-        return image, intensity_ranges(image, self.info.percentiles, self.info.normalization)
+        return image
+
+    def _prepare(self, image: np.ndarray, ranges: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """The image channel first and its normalisation ranges (``ranges`` if given)."""
+        image = self.input_channels(image)
+        if ranges is None:
+            return image, intensity_ranges(image, self.info.percentiles,
+                                           self.info.normalization)
+        ranges = np.asarray(ranges, np.float64)
+        if ranges.shape != (image.shape[0], 2) or not np.isfinite(ranges).all():
+            raise ValueError(f"ranges must be finite, one (low, high) pair per input channel "
+                             f"(shape ({image.shape[0]}, 2)), got {ranges.tolist()}.")
+        return image, ranges
 
     def _tile(self, tile_shape: Sequence[int] | None) -> tuple[int, ...]:
         tile = tuple(int(t) for t in (tile_shape or self.info.tile_shape))
@@ -332,8 +365,9 @@ class SegmentationModel:
         convolutions and channels-last weights (made once), else :attr:`network`."""
         if not self.fast or self.info.architecture not in ARCHITECTURES:
             return self.network
-        if self._fast_network is None:
-            self._fast_network = for_inference(self.network, self.info.dims)
+        with _BUILDING:  # blocks segmented in parallel threads share one copy
+            if self._fast_network is None:
+                self._fast_network = for_inference(self.network, self.info.dims)
         return self._fast_network
 
     def _window(self, x: np.ndarray, tile, overlap, cancelled) -> np.ndarray:
@@ -378,6 +412,7 @@ def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
 
 
 _FLIPS = ((), (-1,), (-2,), (-2, -1))
+_BUILDING = threading.Lock()
 
 
 def load_model(name_or_path: str | Path, device: str | None = None) -> SegmentationModel:

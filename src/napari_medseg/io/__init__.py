@@ -1,4 +1,5 @@
-"""Reading and writing NIfTI and TIFF images and label maps (no Qt, no napari).
+"""Reading and writing NIfTI, TIFF, PNG and (lazily) zarr images and label maps (no Qt,
+no napari).
 
 :func:`read_image` returns :class:`ImageFile` objects whose arrays are laid out the way
 napari slices them (``(..., z, y, x)``), with voxel sizes as ``scale``; :func:`write_labels`
@@ -14,6 +15,7 @@ import numpy as np
 
 from napari_medseg.io._common import ImageFile, ImageReadError, ImageWriteError
 from napari_medseg.io.nifti import read_nifti, write_nifti
+from napari_medseg.io.omezarr import is_zarr_path, read_zarr
 from napari_medseg.io.png import SUFFIXES as _PNG_SUFFIXES
 from napari_medseg.io.png import read_png, write_png
 from napari_medseg.io.tiff import read_tiff, write_tiff
@@ -26,10 +28,12 @@ __all__ = [
     "is_nifti_path",
     "is_png_path",
     "is_tiff_path",
+    "is_zarr_path",
     "read_image",
     "read_nifti",
     "read_png",
     "read_tiff",
+    "read_zarr",
     "write_labels",
     "write_nifti",
     "write_png",
@@ -55,22 +59,25 @@ def is_png_path(path: str | Path) -> bool:
 
 def is_image_path(path: str | Path) -> bool:
     """Whether :func:`read_image` reads files like ``path`` (by its suffix)."""
-    return is_nifti_path(path) or is_tiff_path(path) or is_png_path(path)
+    return is_nifti_path(path) or is_tiff_path(path) or is_png_path(path) or is_zarr_path(path)
 
 
 def read_image(path: str | Path) -> list[ImageFile]:
-    """Read a NIfTI, TIFF, PNG, JPEG or BMP file.
+    """Read a NIfTI, TIFF, PNG, JPEG or BMP file, or an OME-Zarr / zarr folder.
 
     Parameters
     ----------
     path : str or Path
-        A ``.nii``, ``.nii.gz``, ``.tif``, ``.tiff``, ``.png``, ``.jpg`` or ``.bmp`` file.
+        A ``.nii``, ``.nii.gz``, ``.tif``, ``.tiff``, ``.png``, ``.jpg`` or ``.bmp`` file,
+        or a zarr folder (:func:`read_zarr`).
 
     Returns
     -------
     list of ImageFile
-        One entry per layer the file holds (currently always one; channels are
-        described by ``channel_axis``).
+        One entry per layer the file holds (an OME-Zarr image's label images follow
+        it; channels are described by ``channel_axis``). Zarr and TIFF files larger
+        than :data:`~napari_medseg.io.tiff.LAZY_BYTES` come as dask arrays, read only
+        where shown or computed.
 
     Raises
     ------
@@ -93,8 +100,10 @@ def read_image(path: str | Path) -> list[ImageFile]:
         return [read_tiff(path)]
     if is_png_path(path):
         return [read_png(path)]
-    raise ImageReadError(path, "not a NIfTI (.nii, .nii.gz), TIFF (.tif, .tiff) or PNG / "
-                               "JPEG / BMP file")
+    if is_zarr_path(path):
+        return read_zarr(path)
+    raise ImageReadError(path, "not a NIfTI (.nii, .nii.gz), TIFF (.tif, .tiff), PNG / "
+                               "JPEG / BMP file or zarr folder")
 
 
 def write_labels(

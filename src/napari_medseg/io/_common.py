@@ -38,9 +38,10 @@ class ImageFile:
 
     Attributes
     ----------
-    data : ndarray
+    data : ndarray, dask array, or list of them
         Pixel data with spatial axes last as ``(..., z, y, x)`` (plus a trailing
-        colour axis when ``rgb``).
+        colour axis when ``rgb``); a dask array for files read lazily (zarr, big
+        TIFF); the resolution levels, full first, when ``multiscale``.
     kind : {"image", "labels"}
         Whether the file holds intensities or an integer label map.
     scale : tuple of float
@@ -59,6 +60,8 @@ class ImageFile:
         Source-specific information needed to write results back faithfully.
     name : str
         Layer name (the file name without suffix).
+    multiscale : bool
+        Whether ``data`` is a list of resolution levels.
     """
 
     data: np.ndarray
@@ -71,6 +74,7 @@ class ImageFile:
     rgb: bool = False
     units: tuple[str, ...] = ()
     metadata: dict = field(default_factory=dict)
+    multiscale: bool = False
 
 
 def stem(path: str | Path) -> str:

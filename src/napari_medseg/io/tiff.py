@@ -20,7 +20,9 @@ from napari_medseg.io._common import (
     write_atomically,
 )
 
-__all__ = ["read_tiff", "write_tiff"]
+__all__ = ["LAZY_BYTES", "read_tiff", "write_tiff"]
+
+LAZY_BYTES = 2**30  # TIFFs larger than this are read lazily, through tifffile's zarr store
 
 _OME_LABEL_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32")
 # Length units (OME names and ImageJ spellings) in micrometres.
@@ -44,7 +46,9 @@ def read_tiff(path: str | Path) -> ImageFile:
     -------
     ImageFile
         ``data`` in the file's axis order (tifffile's letters in ``axes``, Y and X
-        last, RGB samples moved to the very end); ``scale`` holds physical pixel
+        last, RGB samples moved to the very end), a dask array over tifffile's zarr
+        store for files above :data:`LAZY_BYTES` (all resolution levels of a
+        pyramidal file, ``multiscale``); ``scale`` holds physical pixel
         sizes in µm from OME ``PhysicalSize*`` or ImageJ spacing/resolution (1
         where unknown); a ``C`` axis becomes ``channel_axis``.
 
@@ -60,14 +64,17 @@ def read_tiff(path: str | Path) -> ImageFile:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             axes = series.axes
-            data = series.asarray()
+            lazy = series.nbytes > LAZY_BYTES
+            data = _lazy_levels(path, len(series.levels)) if lazy else series.asarray()
             sizes = _physical_sizes(tif, path.name)
     except Exception as err:  # tifffile raises many types for broken files
         raise ImageReadError(path, f"not a readable TIFF file ({err})") from None
 
+    levels = data if lazy else [data]
     if "S" in axes and axes[-1] != "S":  # planar RGB -> interleaved
-        data = np.moveaxis(data, axes.index("S"), -1)
+        levels = [np.moveaxis(level, axes.index("S"), -1) for level in levels]  # dask too
         axes = axes.replace("S", "") + "S"
+    data = levels[0]
     rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
     if axes.endswith("S") and not rgb:
         raise ImageReadError(path, f"{data.shape[-1]} samples per pixel; expected 1, 3 or 4")
@@ -75,12 +82,15 @@ def read_tiff(path: str | Path) -> ImageFile:
     if data.dtype.kind not in "biuf":
         raise ImageReadError(path, f"unsupported pixel type {data.dtype}")
 
-    kind = "labels" if not rgb and "C" not in spatial and looks_like_labels(data, path) else "image"
+    # a lazy file is not read to tell labels from an image: its name decides
+    labels = looks_like_labels(data, path) if not lazy else \
+        data.dtype.kind in "iu" and looks_like_labels(np.zeros(1, data.dtype), path)
+    kind = "labels" if not rgb and "C" not in spatial and labels else "image"
     scale = tuple(sizes.get(ax, 1.0) for ax in spatial)
     units = tuple("µm" if ax in sizes and ax in "ZYX" else "s" if ax == "T" and ax in sizes
                   else "pixel" for ax in spatial)
     return ImageFile(
-        data=data,
+        data=levels if len(levels) > 1 else data,
         kind=kind,
         scale=scale,
         translate=(0.0,) * len(spatial),
@@ -90,7 +100,21 @@ def read_tiff(path: str | Path) -> ImageFile:
         rgb=rgb,
         units=units,
         metadata={"tiff": {"axes": axes, "path": str(path)}},
+        multiscale=len(levels) > 1,
     )
+
+
+def _lazy_levels(path: Path, levels: int) -> list:
+    """Every resolution level of the file's first series as a dask array over tifffile's
+    zarr store (which opens the file again, so it outlives the TiffFile)."""
+    import dask.array as da
+    import zarr
+
+    node = zarr.open(tifffile.imread(path, aszarr=True, series=0), mode="r")
+    if isinstance(node, zarr.Array):
+        return [da.from_zarr(node)]
+    return [da.from_zarr(node[str(k)]) for k in range(levels)]
+
 
 
 def write_tiff(

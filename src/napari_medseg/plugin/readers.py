@@ -1,4 +1,4 @@
-"""npe2 reader: NIfTI and TIFF files as napari layers."""
+"""npe2 reader: NIfTI and TIFF files and OME-Zarr / zarr folders as napari layers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from napari.types import LayerDataTuple
 
 from napari_medseg.display import auto_contrast
-from napari_medseg.io import ImageFile, is_nifti_path, is_tiff_path, read_image
+from napari_medseg.io import ImageFile, is_nifti_path, is_tiff_path, is_zarr_path, read_image
 
 __all__ = ["get_reader", "image_file_to_layer_data"]
 
@@ -16,9 +16,9 @@ PathLike = str | Path
 
 
 def get_reader(path: PathLike | list[PathLike]) -> Callable[..., list[LayerDataTuple]] | None:
-    """Return a reader if every path is a NIfTI or TIFF file, else None."""
+    """Return a reader if every path is a NIfTI or TIFF file or a zarr folder, else None."""
     paths = [path] if isinstance(path, str | Path) else list(path)
-    if paths and all(is_nifti_path(p) or is_tiff_path(p) for p in paths):
+    if paths and all(is_nifti_path(p) or is_tiff_path(p) or is_zarr_path(p) for p in paths):
         return read_layers
     return None
 
@@ -37,6 +37,8 @@ def image_file_to_layer_data(image: ImageFile) -> LayerDataTuple:
         "translate": image.translate,
         "metadata": {**image.metadata, "axes": image.axes, "units": image.units},
     }
+    if image.multiscale:
+        kwargs["multiscale"] = True
     if image.kind == "labels":
         return image.data, kwargs, "labels"
     if image.rgb:
@@ -47,7 +49,8 @@ def image_file_to_layer_data(image: ImageFile) -> LayerDataTuple:
         kwargs["channel_axis"] = axis
         kwargs["scale"] = tuple(s for i, s in enumerate(image.scale) if i != axis)
         kwargs["translate"] = tuple(t for i, t in enumerate(image.translate) if i != axis)
-        kwargs["name"] = [f"{image.name} [c{c}]" for c in range(image.data.shape[axis])]
+        full = image.data[0] if image.multiscale else image.data
+        kwargs["name"] = [f"{image.name} [c{c}]" for c in range(full.shape[axis])]
         kwargs["blending"] = "additive"
     else:
         kwargs["contrast_limits"] = auto_contrast(image.data)

@@ -1,0 +1,176 @@
+"""Lazy reading of OME-Zarr (NGFF 0.4 and 0.5) and plain zarr arrays, as dask arrays.
+
+An OME-Zarr image is read with its ``multiscales`` metadata: every resolution level
+as a dask array (full resolution first), the axes' names and types, and the scale and
+translation of the first level (the dataset's transformations composed with the
+multiscale's own). Its ``labels`` group's label images come as label layers. Nothing
+is read from the arrays themselves until they are shown or computed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari_medseg.io._common import _LABEL_NAME, ImageFile, ImageReadError
+
+__all__ = ["is_zarr_path", "read_zarr"]
+
+
+def is_zarr_path(path: str | Path) -> bool:
+    """Whether ``path`` is a zarr folder: named ``*.zarr`` or holding zarr metadata."""
+    path = Path(path)
+    if path.name.lower().endswith(".zarr"):
+        return True
+    return path.is_dir() and any((path / m).is_file() for m in ("zarr.json", ".zgroup",
+                                                                 ".zarray"))
+
+
+def read_zarr(path: str | Path) -> list[ImageFile]:
+    """Read an OME-Zarr image (with its label images) or a plain zarr array, lazily.
+
+    Parameters
+    ----------
+    path : str or Path
+        A zarr folder: an OME-Zarr image or label image, or a zarr array.
+
+    Returns
+    -------
+    list of ImageFile
+        The image first, then each label image of its ``labels`` group. ``data`` is
+        a list of dask arrays (full resolution first) with ``multiscale`` set when the
+        image has several levels, else one dask array. ``scale`` and ``translate``
+        come from NGFF's coordinate transformations (1 and 0 for a plain array).
+
+    Raises
+    ------
+    ImageReadError
+        If ``path`` is no zarr folder, or an OME-Zarr whose metadata is missing or
+        inconsistent (the message says what is wrong).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import zarr
+    >>> path = Path(tempfile.mkdtemp()) / "plain.zarr"
+    >>> _ = zarr.create_array(str(path), shape=(64, 80), chunks=(32, 32), dtype="uint16")
+    >>> [image] = read_zarr(path)
+    >>> type(image.data).__name__, image.data.shape, image.axes
+    ('Array', (64, 80), 'YX')
+    """
+    import zarr
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ImageReadError(path, "no such zarr folder")
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as err:  # zarr raises several types for folders that are not zarr
+        raise ImageReadError(path, f"not a zarr array or group ({err})") from None
+    if isinstance(node, zarr.Array):
+        return [_plain(node, path)]
+    attrs = _ngff(node)
+    if "multiscales" not in attrs:
+        arrays = sorted(name for name, _ in node.arrays())
+        raise ImageReadError(path, "a zarr group without OME-Zarr 'multiscales' metadata"
+                             + (f"; open one of its arrays ({', '.join(arrays)}) instead"
+                                if arrays else ""))
+    kind = "labels" if "image-label" in attrs else "image"
+    files = [_multiscale(node, attrs, path, kind, path.name.removesuffix(".zarr")
+                         .removesuffix(".ome"))]
+    if "labels" in node and kind == "image":
+        labels = node["labels"]
+        for name in _ngff(labels).get("labels", []):
+            if name not in labels:
+                raise ImageReadError(path, f"its labels group lists {name!r}, which is missing")
+            label = labels[name]
+            files.append(_multiscale(label, _ngff(label), path / "labels" / name, "labels",
+                                     name))
+    return files
+
+
+def _ngff(group) -> dict:
+    """NGFF metadata: under "ome" in 0.5 (zarr v3), at the top of the attributes in 0.4."""
+    attrs = dict(group.attrs)
+    return dict(attrs.get("ome", attrs))
+
+
+def _plain(array, path: Path) -> ImageFile:
+    import dask.array as da
+
+    data = da.from_zarr(array)
+    axes = "TZYX"[4 - data.ndim:] if data.ndim <= 4 else "Q" * (data.ndim - 4) + "TZYX"
+    labels = data.dtype.kind in "biu" and bool(_LABEL_NAME.search(path.name))
+    return ImageFile(data=data, kind="labels" if labels else "image",
+                     scale=(1.0,) * data.ndim, translate=(0.0,) * data.ndim, axes=axes,
+                     name=path.name.removesuffix(".zarr"), units=("pixel",) * data.ndim,
+                     metadata={"zarr": {"path": str(path)}})
+
+
+def _multiscale(group, attrs: dict, path: Path, kind: str, name: str) -> ImageFile:
+    import dask.array as da
+
+    try:
+        multiscale = attrs["multiscales"][0]
+        datasets = multiscale["datasets"]
+        axes = [a if isinstance(a, dict) else {"name": a} for a in multiscale["axes"]]
+    except (KeyError, IndexError, TypeError):
+        raise ImageReadError(path, "its 'multiscales' metadata lacks 'datasets' or 'axes'") \
+            from None
+    if not datasets:
+        raise ImageReadError(path, "its 'multiscales' metadata lists no datasets")
+    levels = []
+    for dataset in datasets:
+        key = dataset.get("path") if isinstance(dataset, dict) else None
+        if key is None or key not in group:
+            raise ImageReadError(path, f"dataset {key!r} of its 'multiscales' is missing")
+        levels.append(da.from_zarr(group[key]))
+    n = levels[0].ndim
+    if len(axes) != n or any(level.ndim != n for level in levels):
+        raise ImageReadError(path, f"{len(axes)} axes in its metadata for arrays of "
+                             f"{[level.ndim for level in levels]} dimensions")
+    scale, translate = _transforms(datasets[0], path, n)
+    outer_scale, outer_translate = _transforms(multiscale, path, n)
+    scale = [s * o for s, o in zip(scale, outer_scale, strict=True)]
+    translate = [t * o + u for t, o, u in zip(translate, outer_scale, outer_translate,
+                                             strict=True)]
+    types = [a.get("type", "") for a in axes]
+    channel = types.index("channel") if "channel" in types and kind == "image" else None
+    letters = "".join(str(a.get("name", "?"))[:1].upper() for a in axes)
+    return ImageFile(
+        data=levels if len(levels) > 1 else levels[0],
+        kind=kind,
+        scale=tuple(float(v) for v in scale),
+        translate=tuple(float(v) for v in translate),
+        axes=letters,
+        name=name,
+        channel_axis=channel,
+        units=tuple(str(a.get("unit", "pixel")) for a in axes),
+        metadata={"ome-zarr": {"path": str(path), "version": attrs.get(
+            "version", multiscale.get("version", ""))}},
+        multiscale=len(levels) > 1,
+    )
+
+
+def _transforms(node: dict, path: Path, n: int) -> tuple[list[float], list[float]]:
+    """Scale and translation of NGFF ``coordinateTransformations`` (identity if none)."""
+    scale, translate = [1.0] * n, [0.0] * n
+    for transform in node.get("coordinateTransformations", []) or []:
+        kind = transform.get("type") if isinstance(transform, dict) else None
+        values = transform.get(kind) if kind in ("scale", "translation") else None
+        if kind == "identity":
+            continue
+        if values is None or len(values) != n:
+            raise ImageReadError(path, f"a coordinate transformation {transform!r} that is "
+                                 f"not a scale or translation of {n} values")
+        try:
+            values = [float(v) for v in values]
+        except (TypeError, ValueError):
+            raise ImageReadError(path, f"non-numeric {kind} {values!r}") from None
+        if kind == "scale":
+            if any(not v > 0 for v in values):
+                raise ImageReadError(path, f"scale {values} is not positive")
+            scale = [s * v for s, v in zip(scale, values, strict=True)]
+            translate = [t * v for t, v in zip(translate, values, strict=True)]
+        else:
+            translate = [t + v for t, v in zip(translate, values, strict=True)]
+    return scale, translate
