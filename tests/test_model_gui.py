@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
+import pytest
 import tifffile
 from napari.layers import Labels
 
@@ -37,24 +39,49 @@ def test_builtin_nuclei_model_segments_in_a_worker(make_napari_viewer, qtbot):
     assert "probabilities" in viewer.layers[-2].name or "probabilities" in viewer.layers[-4].name
 
 
-def test_cancel_adds_no_layer(make_napari_viewer, qtbot, tmp_path):
+@pytest.mark.parametrize("lazy", [False, True])
+def test_cancel_adds_no_layer(make_napari_viewer, qtbot, tmp_path, lazy):
     info = ModelInfo(architecture="unet", dims=2, in_channels=1,
                      classes=["background", "interior", "boundary"], output="instance-boundary",
                      kwargs={"channels": (8, 16), "strides": (2,)}, tile_shape=(64, 64))
     path = save_model(tmp_path / "tiny.pt", build_network("unet", 2, 1, 3, **info.kwargs), info)
     viewer = make_napari_viewer()
-    layer = viewer.add_image(np.random.default_rng(0).random((200, 256, 256), np.float32))
+    stack = np.random.default_rng(0).random((200, 256, 256), np.float32)
+    layer = viewer.add_image(da.from_array(stack, chunks=(8, 256, 256)) if lazy else stack)
     widget = ModelWidget(viewer)
     widget._source.value = layer
+    widget._zarr.value = tmp_path / "out.zarr"
     widget._model.value = "model file..."
     widget._file.value = path
     worker = widget.run()
     qtbot.wait(300)
     widget._cancel_button.native.click()
     _wait(qtbot, widget)
-    assert worker.abort_requested
+    assert worker.abort_requested or lazy  # the blockwise job stops itself, cleaning up
     assert [lyr.name for lyr in viewer.layers] == [layer.name]
     assert "Cancelled" in widget._status.value
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.pt"]  # no partial zarr
+
+
+def test_a_lazy_image_is_segmented_block_by_block_into_a_zarr_backed_layer(
+        make_napari_viewer, qtbot, tmp_path):
+    import dask.array as da
+    import zarr
+
+    viewer = make_napari_viewer()
+    image, truth = nuclei_2d((512, 512), n_nuclei=24, seed=2)[:2]
+    layer = viewer.add_image(da.from_array(image, chunks=(256, 256)), scale=(0.5, 0.5))
+    widget = ModelWidget(viewer)
+    widget._source.value = layer
+    widget._zarr.value = tmp_path / "nuclei.zarr"
+    assert widget.run() is not None
+    _wait(qtbot, widget)
+    labels = viewer.layers[-1]
+    assert isinstance(labels, Labels) and isinstance(labels.data, zarr.Array)
+    assert tuple(labels.scale) == (0.5, 0.5) and "block by block" in widget._status.value
+    tp, fp, fn = match_instances(np.asarray(labels.data), truth)
+    assert 2 * tp / (2 * tp + fp + fn) > 0.7
+    assert (tmp_path / "nuclei.zarr" / "zarr.json").is_file()
 
 
 def test_predict_cli_writes_labels(tmp_path, capsys):

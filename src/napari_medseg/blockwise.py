@@ -37,7 +37,7 @@ from napari_medseg.evaluation import matches
 from napari_medseg.runtime import Cancelled, run_steps
 from napari_medseg.validation import is_colour
 
-__all__ = ["BlockGrid", "segment_blockwise", "segment_blockwise_steps"]
+__all__ = ["BlockGrid", "open_labels", "segment_blockwise", "segment_blockwise_steps"]
 
 DEFAULT_BLOCK = 1024  # pixels along y and x (and z for 3D models)
 DEFAULT_BLOCK_Z = 64  # planes per block when a 2D model runs on a stack
@@ -254,7 +254,7 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return _open_labels(target)
+    return open_labels(target)
 
 
 # -- validation at the edge -------------------------------------------------------------------
@@ -406,12 +406,15 @@ def _chunk(block: int, limit: int) -> int:
     return block
 
 
-def _open_labels(target: Path):
+def open_labels(out: str | os.PathLike, mode: str = "r"):
+    """The label array :func:`segment_blockwise` wrote to ``out`` (its level 0 in an
+    OME-Zarr), opened with ``mode`` ("r", or "r+" to edit it)."""
     import zarr
 
+    target = Path(out)
     if _is_ome(target):
-        return zarr.open_group(str(target), mode="r")["0"]
-    return zarr.open_array(str(target), mode="r")
+        return zarr.open_group(str(target), mode=mode)["0"]
+    return zarr.open_array(str(target), mode=mode)
 
 
 # -- the passes -------------------------------------------------------------------------------
@@ -482,10 +485,18 @@ def _completed(tasks: list, client, cancelled) -> Generator:
             raise Cancelled()
 
     if client is None:
-        batch = 2 * (os.cpu_count() or 1)
-        for start in range(0, len(tasks), batch):
-            check()
-            yield from dask.compute(*tasks[start:start + batch], scheduler="threads")
+        import torch
+
+        workers = os.cpu_count() or 1
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, threads // workers))  # the cores go to the blocks
+        try:
+            for start in range(0, len(tasks), 2 * workers):
+                check()
+                yield from dask.compute(*tasks[start:start + 2 * workers], scheduler="threads",
+                                        num_workers=workers)
+        finally:
+            torch.set_num_threads(threads)
         return
     from distributed import as_completed
 

@@ -53,6 +53,7 @@ class BackgroundWork:
         self._cancelled_message = cancelled_message
         self.cancel_event = threading.Event()
         self.worker = None
+        self._stops_itself = False
         cancel_button.enabled = False
         cancel_button.changed.connect(self.cancel)
 
@@ -62,12 +63,15 @@ class BackgroundWork:
 
     def start(self, fn: Callable, *args, desc: str, returned: Callable[[Any], None],
               progress: Callable[[Any], None] | None = None,
-              finished: Callable[[], None] | None = None, total: int = 0, **kwargs):
+              finished: Callable[[], None] | None = None, total: int = 0,
+              stops_itself: bool = False, **kwargs):
         """Run ``fn(*args, **kwargs)`` in a worker; ``returned(result)`` unless cancelled.
 
         ``progress(step)`` gets what a generator ``fn`` yields (default: ``(done,
-        total)`` steps move the progress bar). Returns the worker, or None (with a
-        warning) while another job runs.
+        total)`` steps move the progress bar). ``stops_itself``: ``fn`` watches
+        :attr:`cancel_event` and stops by raising (running its own clean-up), so Cancel
+        does not abandon it at a step. Returns the worker, or None (with a warning)
+        while another job runs.
         """
         if self.running:
             show_warning("Still working on the last request; wait for it or cancel it.")
@@ -84,6 +88,7 @@ class BackgroundWork:
                                 else returned(result))
         worker.finished.connect(lambda: self._finished(finished))
         self.worker = worker
+        self._stops_itself = stops_itself
         self._set_running(True)
         self.status.value = f"{desc}..."
         worker.start()
@@ -93,7 +98,8 @@ class BackgroundWork:
         """Stop the running job; its result is dropped."""
         if self.worker is not None:
             self.cancel_event.set()
-            self.worker.quit()
+            if not self._stops_itself:
+                self.worker.quit()
             self.status.value = self._cancelled_message
 
     def _failed(self, desc: str, err: Exception) -> None:

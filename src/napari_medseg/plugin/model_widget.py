@@ -1,8 +1,12 @@
-"""Dock widget: run a segmentation model on an image layer in a worker thread."""
+"""Dock widget: run a segmentation model on an image layer in a worker thread; lazy or
+very large images are segmented block by block into a zarr folder
+(:func:`~napari_medseg.blockwise.segment_blockwise`), shown as a zarr-backed layer."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,10 +30,12 @@ from napari_medseg.model_files import available_models, suggested_model
 from napari_medseg.model_runner import SegmentationModel, load_model
 from napari_medseg.plugin.background import BackgroundWork
 
-__all__ = ["ModelWidget", "add_result_layers", "segment_worker", "start_segmentation"]
+__all__ = ["BLOCKWISE_PIXELS", "ModelWidget", "add_result_layers", "blockwise_worker",
+           "segment_worker", "start_segmentation"]
 
 _FILE = "model file..."
 _DEVICES = ("auto", "cpu", "cuda", "mps")
+BLOCKWISE_PIXELS = 2**27  # in-memory images above this (11,585^2 px) are segmented blockwise
 
 
 class ModelWidget(Container):
@@ -51,13 +57,19 @@ class ModelWidget(Container):
                                    label="split depth (px)")
         self._flips = CheckBox(value=False, text="average mirrored predictions (4x slower)")
         self._probabilities = CheckBox(value=False, text="also add probability maps")
+        self._zarr = FileEdit(mode="w", filter="*.zarr", label="large images into",
+                              tooltip="zarr folder for the labels of lazy (zarr, big TIFF) or "
+                                      "very large images, segmented block by block; empty: "
+                                      "a new folder in the temporary directory")
+        self._zarr.value = ""
         self._run_button = PushButton(text="Segment")
         self._cancel_button = PushButton(text="Cancel")
         self._status = Label(value="Choose an image and a model.")
         self._status.native.setWordWrap(True)
         super().__init__(widgets=[
             self._source, self._model, self._file, self._device, self._tile, self._overlap,
-            self._fg, self._split, self._flips, self._probabilities, self._run_button,
+            self._fg, self._split, self._flips, self._probabilities, self._zarr,
+            self._run_button,
             self._cancel_button, self._status])
         self._work = BackgroundWork([self._run_button], self._cancel_button, self._status,
                                     "Cancelled; no layer was added.")
@@ -91,9 +103,11 @@ class ModelWidget(Container):
                    "split_depth": self._split.value, "test_time_flips": self._flips.value,
                    # voxel size of a stack (models on its planes resample by it)
                    "spacing": tuple(image.scale[-3:]) if image.ndim - image.rgb == 3 else None}
+        out = str(self._zarr.value)
         return start_segmentation(self._work, self._viewer, image, source, options,
                                   device=device, tile=self._tile.value,
-                                  with_prob=self._probabilities.value)
+                                  with_prob=self._probabilities.value,
+                                  zarr_out=out if out not in ("", ".") else None)
 
     def cancel(self) -> None:
         """Stop the running model; no layer is added."""
@@ -110,7 +124,13 @@ def add_result_layers(viewer: napari.Viewer, image: Image, model: SegmentationMo
                          blending="additive", visible=False, **common)
     viewer.add_labels(labels, name=name, **common)
     kind = "objects" if model.info.output == "instance-boundary" else "classes"
-    message = f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}."
+    if isinstance(labels, np.ndarray):
+        message = f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}."
+    else:  # blockwise, in zarr: its record says what it found without reading it all
+        record = labels.attrs["napari-medseg"]
+        found = f"{record['objects']} objects" if "objects" in record else "classes"
+        message = (f"{model.info.name}: {found}, block by block into {labels.store_path} "
+                   f"({record['skipped']} of {record['blocks']} blocks empty).")
     why = model.info.mismatch(image.data[0] if image.multiscale else image.data)
     if why:  # the model was made for other images: say so, and which to take
         message += (f" Check the result: this is {why}"
@@ -123,19 +143,30 @@ def add_result_layers(viewer: napari.Viewer, image: Image, model: SegmentationMo
 
 def start_segmentation(work: BackgroundWork, viewer: napari.Viewer, image: Image, source,
                        options: dict, *, device: str | None = None, tile: int = 0,
-                       with_prob: bool = False, finished: Callable[[], None] | None = None):
+                       with_prob: bool = False, finished: Callable[[], None] | None = None,
+                       zarr_out: str | None = None):
     """Segment ``image`` with the model ``source`` (name or file) as ``work``'s job; the
     result layers are added unless it is cancelled, and the status line says what was
-    found. Returns the worker (None if another job runs)."""
-    data = np.asarray(image.data[0] if image.multiscale else image.data)
+    found. A lazy image (dask, zarr) or one above :data:`BLOCKWISE_PIXELS` is segmented
+    block by block into the zarr folder ``zarr_out`` (default: a new one in the
+    temporary directory). Returns the worker (None if another job runs)."""
+    data = image.data[0] if image.multiscale else image.data
 
     def add_layers(result) -> None:
         work.status.value = add_result_layers(viewer, image, *result)
 
-    return work.start(segment_worker, str(source), device, data, tile, options, with_prob,
-                      work.cancel_event,
-                      desc=f"Segmenting {image.name!r} with {Path(str(source)).name}",
-                      returned=add_layers, finished=finished)
+    desc = f"Segmenting {image.name!r} with {Path(str(source)).name}"
+    if isinstance(data, np.ndarray) and data.size <= BLOCKWISE_PIXELS:
+        return work.start(segment_worker, str(source), device, data, tile, options, with_prob,
+                          work.cancel_event, desc=desc, returned=add_layers, finished=finished)
+    if zarr_out is None:
+        folder = Path(tempfile.gettempdir()) / "napari-medseg"
+        folder.mkdir(exist_ok=True)
+        zarr_out = str(folder / f"{image.name}-{int(time.time())}.zarr")
+    # it removes its unfinished zarr folder when cancelled
+    return work.start(blockwise_worker, str(source), device, data, tile, options, zarr_out,
+                      work.cancel_event, desc=f"{desc}, block by block", returned=add_layers,
+                      finished=finished, stops_itself=True)
 
 
 def segment_worker(source, device, data, tile, options, with_prob, cancel: threading.Event):
@@ -149,3 +180,19 @@ def segment_worker(source, device, data, tile, options, with_prob, cancel: threa
                                             **post, spacing=options.get("spacing"),
                                             probabilities=with_prob)
     return (model, *result) if with_prob else (model, result, None)
+
+
+def blockwise_worker(source, device, data, tile, options, out: str, cancel: threading.Event):
+    """Worker body for lazy or huge images: yields (done, total) block steps; returns
+    (model, labels as a writable zarr array, None)."""
+    from napari_medseg.blockwise import open_labels, segment_blockwise_steps
+
+    model = load_model(source, device=device)
+    model.test_time_flips = options.get("test_time_flips", False)
+    tile_shape = (tile,) * model.info.dims if tile else None
+    yield from segment_blockwise_steps(
+        model, data, out, cancelled=cancel.is_set, tile_shape=tile_shape,
+        overlap=options["overlap"], foreground_threshold=options["foreground_threshold"],
+        split_depth=options["split_depth"], spacing=options.get("spacing"))
+    # opened for writing: the layer is edited in place, chunk by chunk
+    return model, open_labels(out, mode="r+"), None
