@@ -156,23 +156,29 @@ def interpolation_steps(
     if not np.shares_memory(dst, out):  # reshape had to copy; work on a copy, write back below
         dst = dst.copy()
 
-    present = _present_ids(labels)
+    # boxes of every id per volume: one pass each; an id is present if it has one
+    boxes = [_bounding_boxes(src[:, b], int(src[:, b].max())) for b in range(src.shape[1])]
+    present = sorted(set().union(*boxes))
     if requested is None:
         wanted = present
     else:
         wanted = sorted(set(requested) & set(present))
         report.skipped.update({i: "not present" for i in requested if i not in wanted})
-    total = src.shape[1] * len(wanted)
-    for b in range(src.shape[1]):
-        volume, target = src[:, b], dst[:, b]
-        boxes = _bounding_boxes(volume, max(wanted, default=0))
-        for i, label in enumerate(wanted):
-            box = boxes.get(label)
-            if box is not None:
-                slices = _fill_object(volume, target, label, box, overwrite)
-                if slices:
-                    report.filled.setdefault(label, []).extend(slices)
-            yield b * len(wanted) + i + 1, total
+    jobs = [(b, label, boxes[b][label]) for b in range(src.shape[1]) for label in wanted
+            if label in boxes[b]]
+    total = len(jobs)
+
+    def shapes(job):
+        b, label, box = job
+        return _object_shapes(src[:, b], label, box)
+
+    # shapes are computed on both cores (scipy's transforms release the GIL) and written
+    # in id order, so the result is the serial one
+    for done, ((b, label, _), found) in enumerate(_in_parallel(shapes, jobs), start=1):
+        slices = _write_shapes(dst[:, b], label, found, overwrite)
+        if slices:
+            report.filled.setdefault(label, []).extend(slices)
+        yield done, total
 
     if not np.shares_memory(dst, out):
         out[...] = dst.reshape([labels.shape[a] for a in order]).transpose(np.argsort(order))
@@ -184,12 +190,29 @@ def interpolation_steps(
     return out, report
 
 
-def _present_ids(labels: np.ndarray) -> list[int]:
-    top = int(labels.max())
-    if top < 1 << 24:
-        counts = np.bincount(labels.ravel(), minlength=top + 1)
-        return [int(i) for i in np.flatnonzero(counts[1:]) + 1]
-    return [int(i) for i in np.unique(labels) if i > 0]
+def _in_parallel(fn, jobs: list) -> Generator:
+    """``(job, fn(job))`` in the order of ``jobs``, computed by a pool of threads (one per
+    core) a few jobs ahead; closing the generator waits for at most those few."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(os.cpu_count() or 1, max(len(jobs), 1))
+    if workers == 1:
+        yield from ((job, fn(job)) for job in jobs)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending = [(job, pool.submit(fn, job)) for job in jobs[:2 * workers]]
+        queued = len(pending)
+        try:
+            while pending:
+                job, future = pending.pop(0)
+                if queued < len(jobs):
+                    pending.append((jobs[queued], pool.submit(fn, jobs[queued])))
+                    queued += 1
+                yield job, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
 def _bounding_boxes(volume: np.ndarray, top: int) -> dict[int, tuple[slice, ...]]:
@@ -208,15 +231,16 @@ def _bounding_boxes(volume: np.ndarray, top: int) -> dict[int, tuple[slice, ...]
     return boxes
 
 
-def _fill_object(volume, target, label, box, overwrite) -> list[int]:
-    """Interpolate one id inside its bounding box; returns the slice indices written."""
+def _object_shapes(volume, label, box) -> tuple[tuple[slice, slice], list]:
+    """Interpolate one id inside its bounding box: the crop's ``(ys, xs)`` and a list of
+    ``(slice index, mask)`` for the slices between its annotated ones."""
     kz, ky, kx = box
     ys = slice(max(ky.start - _PAD, 0), min(ky.stop + _PAD, volume.shape[1]))
     xs = slice(max(kx.start - _PAD, 0), min(kx.stop + _PAD, volume.shape[2]))
     crop = volume[kz, ys, xs] == label
     annotated = np.flatnonzero(crop.any(axis=(1, 2)))
     simple = {int(k): ndi.label(crop[k], _EIGHT_CONNECTED)[1] == 1 for k in annotated}
-    written = []
+    found = []
     for i in range(len(annotated) - 1):
         a, b = annotated[i], annotated[i + 1]
         if b - a < 2:
@@ -231,14 +255,22 @@ def _fill_object(volume, target, label, box, overwrite) -> list[int]:
             shapes = interpolate_cubic(crop, p, a, b, n, ks)
         else:
             shapes = interpolate_pair(crop[a], crop[b], (ks - a) / (b - a))
-        for k, shape in zip(ks, shapes, strict=True):
-            region = target[kz.start + k, ys, xs]
-            allowed = shape & (region != label)
-            if not overwrite:
-                allowed &= region == 0
-            if allowed.any():
-                region[allowed] = label
-                written.append(kz.start + k)
+        found.extend((kz.start + int(k), shape) for k, shape in zip(ks, shapes, strict=True))
+    return (ys, xs), found
+
+
+def _write_shapes(target, label, found, overwrite) -> list[int]:
+    """Write :func:`_object_shapes`' masks; returns the slice indices written."""
+    (ys, xs), shapes = found
+    written = []
+    for k, shape in shapes:
+        region = target[k, ys, xs]
+        allowed = shape & (region != label)
+        if not overwrite:
+            allowed &= region == 0
+        if allowed.any():
+            region[allowed] = label
+            written.append(k)
     return written
 
 
