@@ -70,3 +70,28 @@ def test_bad_paths_are_answered_at_once_and_name_the_flag(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["predict", str(tmp_path / "in.tif"), str(existing), "--model", "nuclei-2d"])
     assert "pass --force to replace it" in capsys.readouterr().err
+
+
+def test_predict_on_a_folder_loads_the_model_once_and_reports_images_per_second(
+        tmp_path, capsys):
+    from skimage.io import imread, imsave
+
+    from napari_medseg import nuclei_2d
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for seed in range(3):
+        image = nuclei_2d((128, 128), n_nuclei=8, seed=seed)[0]
+        imsave(folder / f"cells{seed}.png", (image / image.max() * 255).astype(np.uint8),
+               check_contrast=False)
+    out = tmp_path / "labels"
+    assert main(["predict", str(folder), str(out), "--model", "nuclei-2d",
+                 "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"cells{seed}_labels.png" for seed in range(3)]
+    assert imread(out / "cells0_labels.png").max() >= 4
+    printed = capsys.readouterr().out
+    assert "3 images in" in printed and "images/s" in printed
+    with pytest.raises(SystemExit):  # written already: refused without --force, all named
+        main(["predict", str(folder), str(out), "--model", "nuclei-2d"])
+    assert "cells0_labels.png (and 2 more) already exists" in capsys.readouterr().err

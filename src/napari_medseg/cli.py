@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -117,7 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check_paths(args: argparse.Namespace) -> None:
     """Refuse a missing or unreadable input and an output that would be replaced
     without --force, naming the flag."""
-    from pathlib import Path
 
     from napari_medseg.io import is_image_path, is_zarr_path
 
@@ -127,6 +128,9 @@ def _check_paths(args: argparse.Namespace) -> None:
             if not (args.command == "predict" and args.blockwise):
                 raise ValueError(f"{source.name} is a zarr folder: segment it with predict "
                                  "--blockwise")
+        elif args.command == "predict" and source.is_dir() and not args.blockwise:
+            _folder_outputs(source, Path(args.output), args.force)  # checks them all now
+            return
         elif not source.is_file():
             raise ValueError(f"{source} does not exist or is not a file")
         if not is_image_path(source):
@@ -175,12 +179,62 @@ def run_predict(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device)
     if args.blockwise:
         return _predict_blockwise(args, model)
+    if Path(args.input).is_dir():
+        return _predict_folder(args, model)
     [source] = read_image(args.input)
     labels = model.segment(source.data, tile_shape=args.tile, overlap=args.overlap)
     write_labels(args.output, labels, scale=source.scale, translate=source.translate,
                  metadata=source.metadata, overwrite=args.force)
     kind = "objects" if model.info.output == "instance-boundary" else "classes"
     print(f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}; wrote {args.output}")
+    return 0
+
+
+def _folder_outputs(folder: Path, out: Path, force: bool) -> dict[Path, Path]:
+    """The image files of ``folder`` and the label file each is written to in ``out``
+    (``NAME_labels`` in the image's format, PNG for JPEG and BMP), refusing existing
+    ones without --force."""
+    from napari_medseg.io import is_image_path, is_zarr_path
+    from napari_medseg.io._common import stem
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; predict on a folder writes into a folder")
+    images = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p)
+                    and not is_zarr_path(p))
+    if not images:
+        raise ValueError(f"{folder} holds no NIfTI, TIFF, PNG, JPEG or BMP files")
+    suffixes = {".nii": ".nii.gz", ".gz": ".nii.gz", ".tif": ".tif", ".tiff": ".tif"}
+    outputs = {p: out / f"{stem(p)}_labels{suffixes.get(p.suffix.lower(), '.png')}"
+               for p in images}
+    taken = [str(o) for o in outputs.values() if o.exists()]
+    if taken and not force:
+        raise FileExistsError(17, "exists", f"{taken[0]} (and {len(taken) - 1} more)"
+                              if len(taken) > 1 else taken[0])
+    return outputs
+
+
+def _predict_folder(args: argparse.Namespace, model) -> int:
+    """predict on a folder: every image segmented with the model loaded once; images per
+    second printed."""
+    from napari_medseg.io import read_image, write_labels
+
+    outputs = _folder_outputs(Path(args.input), Path(args.output), args.force)
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    started, done = time.perf_counter(), 0
+    for path, target in outputs.items():
+        [source] = read_image(path)
+        if source.kind == "labels":
+            print(f"{path.name}: a label map, skipped")
+            continue
+        labels = model.segment(source.data, tile_shape=args.tile, overlap=args.overlap,
+                               progress=False)
+        write_labels(target, labels, scale=source.scale, translate=source.translate,
+                     metadata=source.metadata, overwrite=args.force)
+        done += 1
+        print(f"{path.name}: {len(np.unique(labels)) - 1} objects -> {target.name}")
+    seconds = time.perf_counter() - started
+    print(f"{model.info.name}: {done} images in {seconds:.1f} s "
+          f"({done / max(seconds, 1e-9):.2f} images/s); wrote {args.output}")
     return 0
 
 
@@ -219,8 +273,6 @@ def _predict_blockwise(args: argparse.Namespace, model) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train a model on a folder of pairs and save it, printing the loss per epoch."""
-    from pathlib import Path
-
     from napari_medseg.training import (
         BLEND,
         blend_message,
