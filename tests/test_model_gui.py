@@ -63,6 +63,24 @@ def test_cancel_adds_no_layer(make_napari_viewer, qtbot, tmp_path, lazy):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.pt"]  # no partial zarr
 
 
+def test_a_colour_layer_gets_the_colour_model_which_finds_real_he_nuclei(
+        make_napari_viewer, qtbot, dsb_train_dir):
+    from napari_medseg.datasets import dsb_split, read_dsb
+
+    split = dsb_split(dsb_train_dir)
+    [(image, truth)] = read_dsb(dsb_train_dir, split.of_kind(split.test, "brightfield")[:1])
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(image, rgb=True)
+    widget = ModelWidget(viewer)
+    viewer.window.add_dock_widget(widget)  # as napari docks it: the layer list fills it
+    assert widget._source.value is layer
+    assert widget._model.value == "nuclei-he-2d" and "colour" in widget._status.value
+    assert widget.run() is not None
+    _wait(qtbot, widget)
+    tp, fp, fn = match_instances(viewer.layers[-1].data, truth)
+    assert 2 * tp / (2 * tp + fp + fn) > 0.7
+
+
 def test_a_lazy_image_is_segmented_block_by_block_into_a_zarr_backed_layer(
         make_napari_viewer, qtbot, tmp_path):
     import dask.array as da

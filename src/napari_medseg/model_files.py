@@ -39,6 +39,7 @@ FORMAT = "napari-medseg/model"
 VERSION = 1
 BUILTIN = {  # name -> (file in napari_medseg/models, ModelInfo fields set on loading)
     "nuclei-2d": ("nuclei_2d.pt", {}),
+    "nuclei-he-2d": ("nuclei_he_2d.pt", {}),
     # the same network on a stack's three isotropic planes, one 3D watershed
     # (docs/models.md: it beats slice-by-slice linking on real 3D nuclei)
     "nuclei-3d": ("nuclei_2d.pt", {

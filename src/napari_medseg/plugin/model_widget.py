@@ -82,7 +82,7 @@ class ModelWidget(Container):
         """Choose the built-in model made for the image's kind (colour, stack), and say so."""
         if image is None or self._model.value == _FILE:
             return
-        name = suggested_model(image.rgb, image.ndim - (1 if image.rgb else 0))
+        name = suggested_model(image.rgb, image.ndim)  # napari's ndim leaves out RGB
         if name != self._model.value:
             self._model.value = name
             kind = "a colour" if image.rgb else ("a 3D" if image.ndim == 3 else "a 2D")
@@ -102,7 +102,7 @@ class ModelWidget(Container):
         options = {"overlap": self._overlap.value, "foreground_threshold": self._fg.value,
                    "split_depth": self._split.value, "test_time_flips": self._flips.value,
                    # voxel size of a stack (models on its planes resample by it)
-                   "spacing": tuple(image.scale[-3:]) if image.ndim - image.rgb == 3 else None}
+                   "spacing": tuple(image.scale[-3:]) if image.ndim == 3 else None}
         out = str(self._zarr.value)
         return start_segmentation(self._work, self._viewer, image, source, options,
                                   device=device, tile=self._tile.value,
