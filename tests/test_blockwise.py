@@ -68,6 +68,20 @@ def test_a_local_cluster_of_worker_processes_gives_the_same_labels(model, real_m
     np.testing.assert_array_equal(labels[:], blockwise_result[:])
 
 
+def test_stacks_are_segmented_in_3d_blocks_as_in_memory(tmp_path):
+    from napari_medseg import nuclei_3d
+    from napari_medseg.model_runner import load_model
+
+    image, _, spacing = nuclei_3d()
+    planes = load_model("nuclei-3d", device="cpu")  # 2D network on the stack's three planes
+    whole = planes.segment(image, spacing=spacing, progress=False)
+    labels = segment_blockwise(planes, image, tmp_path / "stack.zarr",
+                               block_shape=(16, 128, 128), spacing=spacing, progress=False)[:]
+    assert labels.shape == image.shape and whole.max() > 20
+    assert len(matches(whole, labels, 0.9)) >= 0.99 * whole.max()
+    assert seam_splits(whole, labels, (16, 128, 128)) == 0
+
+
 def test_empty_blocks_are_skipped_and_never_written(model, tmp_path):
     image, _ = nuclei_2d((256, 256), n_nuclei=10, seed=3)
     sparse = np.zeros((1024, 1024), image.dtype)
