@@ -21,9 +21,10 @@ Data (napari_medseg.datasets; none of it is trained on):
 - One click (``--parts point``): napari_medseg.segment_point at the innermost point of each
   fluorescence nucleus (no box), mIoU of that click alone and NoC@90 (the first click counts
   as 1; then the same click simulation), on both test sets.
-- Speed: median time per click on the nucleus boxes; session setup and per-click time on a
-  512x512 box; and how sharply a 300x300 px object's boundary is resolved (the mean distance
-  of the mask's boundary to the true one, in pixels).
+- Speed: median time per click on the nucleus boxes; per click on a 40 px box with the
+  plain float32 network and with the tools' inference copy (networks.for_inference);
+  session setup and per-click time on a 512x512 box; and how sharply a 300x300 px object's
+  boundary is resolved (the mean distance of the mask's boundary to the true one, in pixels).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from importlib import resources
 
 import cv2
 import numpy as np
@@ -50,6 +52,7 @@ from napari_medseg.datasets import (
     read_gonuclear,
 )
 from napari_medseg.evaluation import iou, next_click
+from napari_medseg.networks import for_inference
 from napari_medseg.runtime import processor_name
 
 MAX_CLICKS = 20
@@ -249,11 +252,26 @@ def ct() -> None:
 CT_ORGANS = {5: "liver", 1: "spleen", 2: "right kidney", 3: "left kidney"}
 
 
-def speed(click_times: list[float]) -> None:
+def speed(click_times: list[float], plain: torch.nn.Module) -> None:
     if click_times:
         print(f"latency per click, nucleus boxes: median {np.median(click_times) * 1e3:.1f} ms "
               f"(p95 {np.percentile(click_times, 95) * 1e3:.1f} ms, {len(click_times)} clicks)")
     rng = np.random.default_rng(0)
+    # the inference copy the tools run (batch norm folded, channels-last) against the plain
+    # float32 network, on the same 40 px nucleus box, in one run
+    nucleus = ndi.gaussian_filter((np.hypot(*np.mgrid[-32:32, -32:32]) < 14).astype(np.float32),
+                                  1.5) + rng.normal(0, 0.05, (64, 64))
+    medians = {}
+    for name, network in (("plain float32", plain), ("fast", box_segmentation._shipped_network())):
+        session = BoxSession(nucleus, (12, 12, 52, 52), network=network)
+        times = []
+        for _ in range(40):
+            t0 = time.perf_counter()
+            session.add_click(rng.integers(14, 50, 2), positive=bool(rng.integers(2)))
+            times.append(time.perf_counter() - t0)
+        medians[name] = float(np.median(times[5:]))
+    print(f"per click, 40 px box: plain {medians['plain float32'] * 1e3:.1f} ms, fast "
+          f"{medians['fast'] * 1e3:.1f} ms ({medians['fast'] / medians['plain float32']:.2f}x)")
     yy, xx = np.mgrid[:600, :600]
     # a 300 px wide blob with a wavy outline, blurred, on noise: a large object
     radius = 150 + 12 * np.sin(8 * np.arctan2(yy - 300, xx - 300))
@@ -293,8 +311,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.network:  # every tool (sessions, 3D boxes, propagation) takes the shipped one
-        network = load_box_click_network(args.network)
-        box_segmentation._shipped_network = lambda: network
+        plain = load_box_click_network(args.network)
+        fast = for_inference(plain, 2)
+        box_segmentation._shipped_network = lambda: fast
+    else:
+        with resources.as_file(resources.files("napari_medseg.models")
+                               .joinpath(box_segmentation.WEIGHTS)) as file:
+            plain = load_box_click_network(file)
     print(f"{processor_name()}, {args.threads} threads", flush=True)
     parts = args.parts.split(",")
     margins = [int(m) for m in args.margins.split(",") if m]
@@ -306,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     if "ct" in parts:
         ct()
     if "speed" in parts:
-        speed(click_times)
+        speed(click_times, plain)
     return 0
 
 

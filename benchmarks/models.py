@@ -18,9 +18,12 @@ split instead (for choices made while training; never the test images).
 ``--split validation`` the four other crops), for the model given (``nuclei-3d`` on its three
 planes; a slice-by-slice model as it runs), beside Otsu + 3D watershed, and the seconds the
 model takes for the 100^3 crop.
-Speed: segment() on a 512x512 image; sliding-window throughput against MONAI's
-sliding_window_inference with the same network, tiles and overlap.
-Memory: peak resident memory of segmenting a 64x1024x1024 uint16 stack slice by slice.
+Speed: segment() on a 512x512 image, the plain float32 path and the fast one (fused batch
+norm, channels-last, bfloat16 where native) in one run; the network's achieved GFLOP/s on 4
+tiles of 256 beside a plain channels-last 3x3 convolution's; sliding-window time against
+MONAI's sliding_window_inference with the plain network (``--plain``: accuracy of both paths).
+Memory: time and peak resident memory of segmenting a 64x1024x1024 uint16 stack slice by
+slice, plain path first, then fast.
 """
 
 from __future__ import annotations
@@ -109,11 +112,13 @@ def test_sets(kind: str, split_name: str) -> dict[str, list]:
     return sets
 
 
-def accuracy(model, split_name: str) -> None:
+def accuracy(model, split_name: str, plain: bool = False) -> None:
     kind = "brightfield" if model.info.in_channels == 3 else "fluorescence"
     for set_name, pairs in test_sets(kind, split_name).items():
         print(f"{kind} nuclei, {set_name}:", flush=True)
         report(model.info.name, scores(pairs, model.segment))
+        if plain:
+            report(f"{model.info.name} plain float32", scores(pairs, plain_path(model).segment))
         report("Otsu + watershed", scores(pairs, otsu_watershed))
 
 
@@ -133,38 +138,88 @@ def stacks(model, split_name: str) -> None:
 
 
 def speed(model) -> None:
+    """segment() on 512x512 and the network's achieved GFLOP/s, plain float32 path and the
+    fast one (SegmentationModel(fast=True)) in one run, beside a plain 3x3 convolution."""
     from monai.inferers import sliding_window_inference
+    from torch.utils.flop_counter import FlopCounterMode
 
     rng = np.random.default_rng(0)
     shape = (512, 512, 3) if model.info.in_channels == 3 else (512, 512)
     image = rng.normal(1000, 100, shape).astype(np.float32)
-    model.segment(image)
-    t0 = time.perf_counter()
-    model.segment(image)
-    print(f"segment() on 512x512: {time.perf_counter() - t0:.2f} s")
+    paths = {"plain float32": plain_path(model), "fast": model}
+    seconds = {}
+    for name, runner in paths.items():
+        runner.segment(image, progress=False)  # warm-up: builds the inference copy
+        seconds[name] = best_of(3, lambda r=runner: r.segment(image, progress=False))
+    print(f"segment() on 512x512: plain {seconds['plain float32']:.3f} s, fast "
+          f"{seconds['fast']:.3f} s ({seconds['fast'] / seconds['plain float32']:.2f}x)")
+    # the network on a batch of 4 tiles, as the sliding window feeds it
+    tiles = torch.from_numpy(rng.normal(size=(4, model.info.in_channels, 256, 256))
+                             .astype(np.float32))
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model.network(tiles)
+    flops = counter.get_total_flops()
+    fast_net = model._inference_network()  # what segment() runs (private: measured as is)
+    bf16 = model._bfloat16()
+    last = tiles.contiguous(memory_format=torch.channels_last)
+
+    def run(network, x, low):
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=low):
+            network(x)
+
+    net_plain = flops / best_of(5, lambda: run(model.network, tiles, False)) / 1e9
+    net_fast = flops / best_of(5, lambda: run(fast_net, last, bf16)) / 1e9
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(4, 64, 256, 256).contiguous(memory_format=torch.channels_last)
+    conv_flops = 2 * 64 * 64 * 9 * 4 * 256 * 256
+    conv32 = conv_flops / best_of(5, lambda: run(conv, x, False)) / 1e9
+    conv16 = conv_flops / best_of(5, lambda: run(conv, x, True)) / 1e9
+    reference = conv16 if bf16 else conv32
+    print(f"network, 4 tiles of 256 ({flops / 1e9:.1f} GFLOP): plain {net_plain:.0f} GFLOP/s, "
+          f"fast ({'bfloat16' if bf16 else 'float32'}) {net_fast:.0f} GFLOP/s = "
+          f"{net_fast / reference:.0%} of a channels-last 3x3 convolution (64 channels) at "
+          f"{reference:.0f} GFLOP/s (float32 {conv32:.0f}, bfloat16 {conv16:.0f})")
     big = rng.normal(size=(model.info.in_channels, 1024, 1024)).astype(np.float32)
     tile = model.info.tile_shape
     t0 = time.perf_counter()
-    model.predict(big if model.info.in_channels > 1 else big[0], tile, 0.25)
+    model.predict(big if model.info.in_channels > 1 else big[0], tile, 0.25, progress=False)
     ours = time.perf_counter() - t0
-    x = torch.from_numpy(big[None])
     t0 = time.perf_counter()
     with torch.inference_mode():
-        sliding_window_inference(x, tile, 4, model.network, overlap=0.25, mode="gaussian")
+        sliding_window_inference(torch.from_numpy(big[None]), tile, 4, model.network,
+                                 overlap=0.25, mode="gaussian")
     monai = time.perf_counter() - t0
-    print(f"1024x1024 sliding window: ours {ours:.2f} s, MONAI {monai:.2f} s "
-          f"(ratio {ours / monai:.2f})")
+    print(f"1024x1024 sliding window: ours (fast) {ours:.2f} s, MONAI with the plain network "
+          f"{monai:.2f} s ({ours / monai:.2f}x)")
+
+
+def plain_path(model):
+    """The same network on the plain float32 path."""
+    from napari_medseg.model_runner import SegmentationModel
+
+    return SegmentationModel(model.network, model.info, model.device, fast=False)
+
+
+def best_of(n: int, fn) -> float:
+    runs = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return min(runs)
 
 
 def memory(model) -> None:
+    """A 64x1024x1024 stack slice by slice: the plain path first, then the fast one (peak
+    RSS only grows, so the second figure is the larger of the two)."""
     stack = np.random.default_rng(0).integers(0, 4000, (64, 1024, 1024), dtype=np.uint16)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t0 = time.perf_counter()
-    labels = model.segment(stack)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"64x1024x1024 uint16 stack: {time.perf_counter() - t0:.0f} s, peak RSS {after:.0f} MiB "
-          f"(input {stack.nbytes / 2**20:.0f} MiB, labels {labels.nbytes / 2**20:.0f} MiB, "
-          f"peak before {before:.0f} MiB)")
+    for name, runner in (("plain float32", plain_path(model)), ("fast", model)):
+        t0 = time.perf_counter()
+        labels = runner.segment(stack, progress=False)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"64x1024x1024 uint16 stack, {name}: {time.perf_counter() - t0:.0f} s, peak RSS "
+              f"so far {peak:.0f} MiB (input {stack.nbytes / 2**20:.0f} MiB, labels "
+              f"{labels.nbytes / 2**20:.0f} MiB)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stacks", action="store_true", help="only the 3D GoNuclear figures")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--plain", action="store_true",
+                        help="also score the plain float32 path (fast=False)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"{processor_name()}, {args.threads} threads")
@@ -182,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.stacks:
         stacks(model, args.split)
         return 0
-    accuracy(model, args.split)
+    if not args.skip_accuracy:
+        accuracy(model, args.split, args.plain)
     if not args.skip_speed:
         speed(model)
     if not args.skip_memory and model.info.in_channels == 1:
