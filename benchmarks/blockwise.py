@@ -150,11 +150,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         parts = args.parts.split(",")
-        if "same" in parts:
-            same(args.model, args.side, folder)
-        if "memory" in parts:
+        if "memory" in parts:  # first: a child's peak RSS counts the parent's memory it forks
             print("flat memory (blockwise, dask threads, 1 torch thread each):")
             memory(args.model, folder)
+        if "same" in parts:
+            same(args.model, args.side, folder)
         if "scale" in parts:
             print(f"scaling out, {args.side}x{args.side} mosaic, LocalCluster:")
             scale(args.model, args.side, folder)

@@ -11,7 +11,8 @@ Data (napari_medseg.datasets; none of it is trained on):
   the standard simulation (napari_medseg.evaluation.next_click: innermost point of the
   largest error region, positive for a miss), one network pass per click as the widget
   does, at most 20 clicks; NoC@90 counts the box as click 1 and is 20 when 0.90 is never
-  reached. Baseline in the same run: OpenCV grabCut initialised with the same box.
+  reached. Baseline in the same run: OpenCV grabCut initialised with the same box (on the box grown
+  by its size per side).
 - 3D nuclei: GoNuclear crop 1170 (test-only): a 3D box around each nucleus (its bounding
   box + 1 voxel along every axis), box-only 3D IoU; and propagate_mask from the true mask of
   each nucleus' middle slice, 3D IoU.
@@ -100,14 +101,21 @@ def noc(scores: list[float], target: float = 0.90) -> int:
 
 
 def grabcut(rgb: np.ndarray, box) -> np.ndarray:
+    """GrabCut from the box, on the box grown by its own size per side (its background
+    model sees the object's surroundings, not the whole image: 100x faster on large ones)."""
     y0, x0, y1, x1 = box
-    mask = np.zeros(rgb.shape[:2], np.uint8)
+    out = np.zeros(rgb.shape[:2], bool)
     if min(y1 - y0, x1 - x0) < 2:
-        return mask.astype(bool)
+        return out
+    h, w = y1 - y0, x1 - x0
+    cy0, cx0 = max(y0 - h, 0), max(x0 - w, 0)
+    cy1, cx1 = min(y1 + h, rgb.shape[0]), min(x1 + w, rgb.shape[1])
+    mask = np.zeros((cy1 - cy0, cx1 - cx0), np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(np.ascontiguousarray(rgb), mask, (x0, y0, x1 - x0, y1 - y0), bgd, fgd, 5,
-                cv2.GC_INIT_WITH_RECT)
-    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    cv2.grabCut(np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1]), mask, (x0 - cx0, y0 - cy0, w, h),
+                bgd, fgd, 5, cv2.GC_INIT_WITH_RECT)
+    out[cy0:cy1, cx0:cx1] = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    return out
 
 
 def image_sets() -> dict[str, list]:
