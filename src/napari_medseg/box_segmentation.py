@@ -41,11 +41,10 @@ CROP = 64  # network input size (pixels)
 _CONTEXT = 1.4  # the crop's side, relative to the box's longer side
 _CONTEXT_PAD = 8  # extra context (image pixels) for tiny boxes
 _CLICK_RADIUS = 3  # click disks in the crop (pixels)
-# Masks from a box alone keep probability > 0.35, not 0.5: annotators outline generously.
-# Chosen on the DSB2018 training set's validation split (benchmarks' box + 2 px, box-only
-# mIoU): fluorescence 0.876 at 0.30-0.35 against 0.872 at 0.5, colour flat (0.808-0.809).
-# With clicks or a prior mask, 0.5, what the network's response to them was trained for
-# (a lower threshold there costs clicks and lets masks grow slice by slice in propagation).
+# Masks from a box alone keep probability > 0.35, not 0.5: annotators outline generously
+# (chosen on the training set's validation split; figures in docs/box_click.md). With clicks
+# or a prior mask, 0.5, what the network's response to them was trained for (lower costs
+# clicks there and lets masks grow slice by slice in propagation).
 _BOX_ONLY_THRESHOLD = 0.35
 WEIGHTS = "box_click_2d.pt"
 BOX_CLICK_FORMAT = "napari-medseg/box-click"
