@@ -227,3 +227,14 @@ def test_cli_predict_blockwise_reads_zarr_and_writes_ome_zarr(tmp_path, capsys):
         main(["predict", str(tmp_path / "in.zarr"), str(tmp_path / "x.tif"), "--blockwise",
               "--model", "nuclei-2d"])
     assert "writes a .zarr or .ome.zarr folder" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_a_result_only_once_the_new_one_is_complete(model, tmp_path):
+    image, _ = nuclei_2d((256, 256), n_nuclei=10, seed=8)
+    out = tmp_path / "labels.zarr"
+    first = segment_blockwise(model, image, out, block_shape=(128, 128), halo=(32, 32),
+                              progress=False)[:]
+    second = segment_blockwise(model, image, out, block_shape=(128, 128), halo=(32, 32),
+                               overwrite=True, progress=False)[:]
+    np.testing.assert_array_equal(first, second)
+    assert [p.name for p in tmp_path.iterdir()] == ["labels.zarr"]  # nothing set aside left

@@ -233,6 +233,7 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
     grid = BlockGrid(spatial, *_block_and_halo(model, spatial, chunks, block_shape, halo),
                      *_tile_grid(model, spatial, options))
     target = _output_path(out, overwrite)
+    own_client = isinstance(client, str)  # connected here: closed here
     client = _as_client(client)
     partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
@@ -247,14 +248,30 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
             record["objects"] = max((int(lut.max(initial=0)) for lut in results.values()),
                                     default=0)
         labels.attrs.update({"napari-medseg": record})
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(partial, target)
+        _move_into_place(partial, target)
         _register(target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    finally:
+        if own_client:
+            client.close()
     return open_labels(target)
+
+
+def _move_into_place(partial: Path, target: Path) -> None:
+    """Rename the finished folder to ``target``; an old ``target`` is set aside first and
+    removed only once the new one is in place."""
+    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(partial, target)
+    except BaseException:
+        if old.exists():
+            os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # -- validation at the edge -------------------------------------------------------------------
