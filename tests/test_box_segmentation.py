@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tifffile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
-from skimage.io import imread
 
-from conftest import blob_image
+from conftest import blob_image, dsb_fluorescence
 from napari_medseg import BoxSession, ct_volume, nuclei_3d, propagate_mask, segment_box
 from napari_medseg.evaluation import iou, next_click
 
@@ -163,22 +161,18 @@ def test_ct_organ_box_is_sensible():
     assert iou(mask, organ) > 0.6
 
 
-def test_held_out_real_nuclei_box_only(dsb_dir):
-    """Held-out DSB2018 fluorescence images (never trained on): box-only IoU."""
-    ids = sorted(p.name[: -len("_labels.tif")] for p in dsb_dir.glob("*_labels.tif"))[::5][:6]
+def test_held_out_real_nuclei_box_only(dsb_train_dir):
+    """Fluorescence nuclei of the DSB2018 training set's test split (never trained on):
+    box-only IoU, box + 2 px."""
     scores = []
-    for image_id in ids:
-        rgb = imread(dsb_dir / f"{image_id}_image.png")[..., :3]
-        if np.ptp(rgb.astype(int), axis=-1).any():
-            continue
-        labels = tifffile.imread(dsb_dir / f"{image_id}_labels.tif")
+    for image, labels in dsb_fluorescence(dsb_train_dir, 6, role="test"):
         for label, where in list(enumerate(ndi.find_objects(labels), start=1))[::6]:
             if where is None or (labels[where] == label).sum() < 10:
                 continue
             truth = labels == label
-            scores.append(iou(segment_box(rgb[..., 0], _bbox(truth)), truth))
+            scores.append(iou(segment_box(image, _bbox(truth)), truth))
     assert len(scores) >= 30
-    assert np.mean(scores) > 0.75  # 0.81 over all held-out fluorescence nuclei
+    assert np.mean(scores) > 0.80  # 0.859 over all 2,502 (docs/box_click.md)
 
 
 def test_propagation_reads_rgb_stacks_without_converting_them_whole():
