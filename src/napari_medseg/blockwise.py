@@ -356,23 +356,20 @@ def _as_client(client):
 
 
 def _is_ome(target: Path) -> bool:
-    return target.name.lower().endswith(".ome.zarr") or _image_labels(target) is not None
+    return target.name.lower().endswith(".ome.zarr") or _in_ome_image(target)
 
 
-def _image_labels(target: Path):
-    """The ``labels`` group of the OME-Zarr image that ``target`` (``IMAGE/labels/NAME``)
-    belongs to, or None."""
+def _in_ome_image(target: Path) -> bool:
+    """Whether ``target`` is ``IMAGE/labels/NAME`` of an OME-Zarr image."""
     import zarr
 
     if target.parent.name != "labels" or not target.parent.parent.is_dir():
-        return None
+        return False
     try:
         image = zarr.open_group(str(target.parent.parent), mode="r")
     except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError):
-        return None
-    if "multiscales" not in image.attrs.get("ome", image.attrs):
-        return None
-    return zarr.open_group(str(target.parent), mode="a")
+        return False
+    return "multiscales" in image.attrs.get("ome", image.attrs)
 
 
 def _create_output(folder: Path, target: Path, grid: BlockGrid, scale, translate):
@@ -386,6 +383,8 @@ def _create_output(folder: Path, target: Path, grid: BlockGrid, scale, translate
     from ome_zarr.format import CurrentFormat
     from ome_zarr.writer import add_metadata, write_multiscales_metadata
 
+    if _in_ome_image(target):  # the image's labels group, which the output goes into
+        zarr.open_group(str(target.parent), mode="a")
     n = len(grid.shape)
     scale = [float(s) for s in scale] if scale is not None else [1.0] * n
     translate = [float(t) for t in translate] if translate is not None else [0.0] * n
@@ -407,10 +406,11 @@ def _create_output(folder: Path, target: Path, grid: BlockGrid, scale, translate
 
 def _register(target: Path) -> None:
     """List a label image written into an OME-Zarr image's ``labels`` group there."""
+    import zarr
     from ome_zarr.writer import add_metadata, get_metadata
 
-    labels = _image_labels(target)
-    if labels is not None:
+    if _in_ome_image(target):
+        labels = zarr.open_group(str(target.parent), mode="a")
         names = get_metadata(labels).get("labels", [])
         if target.name not in names:
             add_metadata(labels, {"labels": [*names, target.name]})
@@ -613,11 +613,11 @@ def _relabel_block(labels, region: tuple[slice, ...], lut: np.ndarray) -> None:
 
 
 class _Joins:
-    """Objects of neighbouring blocks matched in their shared region, joined by
-    union-find over ``(block, id)`` keys (block << 32 | id)."""
+    """Objects of neighbouring blocks matched in their shared region; joined as the
+    connected components of the graph of matches (scipy.sparse.csgraph)."""
 
     def __init__(self):
-        self.parent: dict[int, int] = {}
+        self.pairs: list[tuple[tuple[int, int], tuple[int, int]]] = []  # (block, id) x 2
         self.waiting: dict[tuple[int, int], tuple] = {}
 
     def add(self, index: int, strips: dict) -> None:
@@ -627,35 +627,30 @@ class _Joins:
                 self.waiting[(index, j)] = strip
                 continue
             a, b = _unpack(strip), _unpack(other)
-            for p, q in matches(a, b, _MATCH_IOU).items():
-                self.union(index << 32 | p, j << 32 | q)
-
-    def find(self, key: int) -> int:
-        root = key
-        while self.parent.get(root, root) != root:
-            root = self.parent[root]
-        while self.parent.get(key, key) != root:  # path compression
-            self.parent[key], key = root, self.parent[key]
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+            self.pairs.extend(((index, p), (j, q)) for p, q in matches(a, b, _MATCH_IOU).items())
 
     def final(self, counts: dict[int, tuple[int, int]]) -> dict[int, np.ndarray]:
         """Per block, the lookup table from its core ids to ids 1..N over the volume
         (numbered in block order)."""
-        numbers: dict[int, int] = {}
-        tables = {}
-        for index in sorted(counts):
-            n_core = counts[index][0]
-            lut = np.zeros(n_core + 1, np.uint32)
-            for local in range(1, n_core + 1):
-                root = self.find(index << 32 | local)
-                lut[local] = numbers.setdefault(root, len(numbers) + 1)
-            tables[index] = lut
-        return tables
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        if not counts:
+            return {}
+        blocks = sorted(counts)
+        starts = np.cumsum([0] + [counts[b][1] + 1 for b in blocks])  # a node per id, 0 too
+        start = dict(zip(blocks, starts[:-1].tolist(), strict=True))
+        ends = np.array([[start[a] + p, start[b] + q] for (a, p), (b, q) in self.pairs],
+                        np.int64).reshape(-1, 2)
+        graph = coo_matrix((np.ones(len(ends)), (ends[:, 0], ends[:, 1])),
+                           shape=(int(starts[-1]),) * 2)
+        component = connected_components(graph, directed=False)[1]
+        cores = [component[start[b] + 1:start[b] + counts[b][0] + 1] for b in blocks]
+        found, first = np.unique(np.concatenate(cores), return_index=True)
+        number = np.zeros(component.max(initial=0) + 1, np.uint32)
+        number[found[np.argsort(first)]] = np.arange(1, found.size + 1)
+        return {b: np.concatenate([[0], number[core]]).astype(np.uint32)
+                for b, core in zip(blocks, cores, strict=True)}
 
 
 def _unpack(strip: tuple) -> np.ndarray:

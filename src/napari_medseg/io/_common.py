@@ -13,7 +13,8 @@ from napari_medseg.safe_write import FileWriteError, write_atomically
 from napari_medseg.safe_write import check_writable as _check_writable
 
 __all__ = ["ImageFile", "ImageReadError", "ImageWriteError", "check_writable",
-           "looks_like_labels", "smallest_label_dtype", "stem", "write_atomically"]
+           "labels_by_name", "looks_like_labels", "smallest_label_dtype", "stem",
+           "write_atomically"]
 
 # File names that mark a label map rather than an intensity image.
 _LABEL_NAME = re.compile(r"(label|mask|seg|annot|instance|roi)", re.IGNORECASE)
@@ -86,6 +87,12 @@ def stem(path: str | Path) -> str:
     return Path(path).stem
 
 
+def labels_by_name(dtype: np.dtype, path: str | Path) -> bool:
+    """Whether integer data named ``path`` is a label map by its name alone (``label``,
+    ``mask``, ``seg``...): the rule for lazy arrays, which are not read to decide."""
+    return np.dtype(dtype).kind in "biu" and bool(_LABEL_NAME.search(stem(path)))
+
+
 def looks_like_labels(data: np.ndarray, path: str | Path) -> bool:
     """Whether an integer array named ``path`` is a label map rather than an image.
 
@@ -98,7 +105,7 @@ def looks_like_labels(data: np.ndarray, path: str | Path) -> bool:
     sample = data.ravel()[:: max(1, data.size // 2_000_000)]
     if sample.min() < 0:
         return False
-    if _LABEL_NAME.search(stem(path)):
+    if labels_by_name(data.dtype, path):
         return True
     values, counts = np.unique(sample, return_counts=True)
     return len(values) <= 64 and values[0] == 0 and counts.argmax() == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from napari_medseg.io._common import _LABEL_NAME, ImageFile, ImageReadError
+from napari_medseg.io._common import ImageFile, ImageReadError, labels_by_name
 
 __all__ = ["is_zarr_path", "read_zarr"]
 
@@ -99,8 +99,7 @@ def _plain(array, path: Path) -> ImageFile:
 
     data = da.from_zarr(array)
     axes = "TZYX"[4 - data.ndim:] if data.ndim <= 4 else "Q" * (data.ndim - 4) + "TZYX"
-    labels = data.dtype.kind in "biu" and bool(_LABEL_NAME.search(path.name))
-    return ImageFile(data=data, kind="labels" if labels else "image",
+    return ImageFile(data=data, kind="labels" if labels_by_name(data.dtype, path) else "image",
                      scale=(1.0,) * data.ndim, translate=(0.0,) * data.ndim, axes=axes,
                      name=path.name.removesuffix(".zarr"), units=("pixel",) * data.ndim,
                      metadata={"zarr": {"path": str(path)}})

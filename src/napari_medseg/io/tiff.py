@@ -14,6 +14,7 @@ from napari_medseg.io._common import (
     ImageReadError,
     ImageWriteError,
     check_writable,
+    labels_by_name,
     looks_like_labels,
     smallest_label_dtype,
     stem,
@@ -83,8 +84,7 @@ def read_tiff(path: str | Path) -> ImageFile:
         raise ImageReadError(path, f"unsupported pixel type {data.dtype}")
 
     # a lazy file is not read to tell labels from an image: its name decides
-    labels = looks_like_labels(data, path) if not lazy else \
-        data.dtype.kind in "iu" and looks_like_labels(np.zeros(1, data.dtype), path)
+    labels = labels_by_name(data.dtype, path) if lazy else looks_like_labels(data, path)
     kind = "labels" if not rgb and "C" not in spatial and labels else "image"
     scale = tuple(sizes.get(ax, 1.0) for ax in spatial)
     units = tuple("µm" if ax in sizes and ax in "ZYX" else "s" if ax == "T" and ax in sizes
