@@ -138,3 +138,115 @@ def test_commit_refuses_non_numpy_layers(viewer):
     layer = viewer.add_labels(da.zeros((8, 8), dtype=np.uint8, chunks=4))
     with pytest.raises(ValueError, match="in-memory numpy"):
         commit_mask_to_layer(layer, np.ones((8, 8), bool))
+
+
+def _drop(viewer, path: Path) -> list:
+    """Drop ``path`` on the canvas as a file manager would; return the layers it added."""
+    from qtpy.QtCore import QMimeData, QPointF, Qt, QUrl
+    from qtpy.QtGui import QDropEvent
+
+    before = list(viewer.layers)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    viewer.window._qt_viewer.dropEvent(event)
+    return [layer for layer in viewer.layers if layer not in before]
+
+
+@pytest.fixture
+def reader_choices():
+    """napari's remembered reader per extension, restored after the test."""
+    from napari.settings import get_settings
+
+    plugins = get_settings().plugins
+    before = dict(plugins.extension2reader)
+    plugins.extension2reader = {}
+    yield plugins
+    plugins.extension2reader = before
+
+
+def _answer_reader_dialog(choice: str, remember: bool) -> list[str]:
+    """Answer napari's "choose reader" dialog, once it shows, as a user would; return the
+    readers it offered."""
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication, QDialogButtonBox
+
+    offered: list[str] = []
+
+    def answer():
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            QTimer.singleShot(50, answer)
+            return
+        buttons = dialog.reader_btn_group.buttons()
+        offered.extend(b.text() for b in buttons)
+        next(b for b in buttons if b.text() == choice).click()
+        dialog.persist_checkbox.setChecked(remember)
+        dialog.btn_box.button(QDialogButtonBox.StandardButton.Ok).click()
+
+    QTimer.singleShot(50, answer)
+    return offered
+
+
+def test_a_dropped_nifti_asks_once_then_opens_with_our_reader_and_voxel_size(
+        viewer, reader_choices):
+    # napari's own reader claims NIfTI too, so napari asks; MedSeg, remembered:
+    offered = _answer_reader_dialog("MedSeg", remember=True)
+    [image] = _drop(viewer, NIBABEL_DATA / "anatomical.nii")
+    assert "MedSeg" in offered and len(offered) > 1
+    assert tuple(image.scale) == (2.0, 2.0, 2.0) and "nifti" in image.metadata
+    [again] = _drop(viewer, NIBABEL_DATA / "anatomical.nii")  # no dialog this time
+    assert tuple(again.scale) == (2.0, 2.0, 2.0)
+
+
+def test_after_the_file_menu_command_dropped_tiffs_open_as_our_layers(
+        viewer, reader_choices, dsb_dir, gonuclear_dir):
+    from napari._app_model import get_app_model
+
+    app = get_app_model()
+    menu = [item.command.id for item in app.menus.get_menu("napari/file/io_utilities")
+            if hasattr(item, "command")]
+    assert "napari-medseg.open_files_with_medseg" in menu
+    reader_choices.extension2reader = {"*.tiff": "napari"}  # a choice the user made stays
+    app.commands.execute_command("napari-medseg.open_files_with_medseg").result()
+    assert reader_choices.extension2reader["*.tiff"] == "napari"
+    assert reader_choices.extension2reader["*.nii.gz"] == PLUGIN
+    [labels] = _drop(viewer, sorted(dsb_dir.glob("*_labels.tif"))[0])
+    [stack] = _drop(viewer, gonuclear_dir / "1135_image.tif")
+    assert type(labels).__name__ == "Labels"
+    assert type(stack).__name__ == "Image" and stack.ndim == 3
+    assert tuple(np.round(stack.scale, 3)) != (1.0, 1.0, 1.0)  # the stack's voxel size
+
+
+def test_a_label_file_napari_opened_as_an_image_becomes_labels_in_one_click(
+        make_napari_viewer, dsb_dir):
+    from qtpy.QtWidgets import QApplication
+
+    from napari_medseg.plugin.box_click_widget import BoxClickWidget
+
+    viewer = make_napari_viewer(show=True)
+    path = sorted(dsb_dir.glob("*_labels.tif"))[0]
+    [picture] = viewer.open(path)  # napari's own reader, as viewer.open does by default
+    assert type(picture).__name__ == "Image"
+    widget = BoxClickWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    QApplication.processEvents()
+    button = widget._as_labels
+    assert button.visible and picture.name in button.text
+    data = picture.data
+    button.native.click()
+    [labels] = viewer.layers
+    assert type(labels).__name__ == "Labels" and labels.data is data
+    assert widget._target.value is labels and not button.visible
+
+
+def test_intensity_images_are_not_offered_as_labels(viewer, dsb_dir):
+    from napari_medseg.plugin.labels_target import image_as_labels, label_like_images
+
+    viewer.open(sorted(dsb_dir.glob("*_image.png"))[0])
+    viewer.add_image(np.random.default_rng(0).random((32, 32)), name="float_mask")
+    assert label_like_images(viewer) == []
+    with pytest.raises(ValueError, match="only integer images"):
+        image_as_labels(viewer, viewer.layers["float_mask"])
+    assert len(viewer.layers) == 2

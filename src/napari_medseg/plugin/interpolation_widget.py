@@ -9,6 +9,7 @@ from napari.layers import Labels
 from napari.utils.notifications import show_info, show_warning
 
 from napari_medseg.plugin.background import BackgroundWork
+from napari_medseg.plugin.labels_target import ImageAsLabelsButton
 from napari_medseg.plugin.layer_edit import merge_into_layer
 from napari_medseg.plugin.slice_plane import slider_axis
 from napari_medseg.slice_interpolation import InterpolationReport, interpolation_steps
@@ -26,14 +27,15 @@ class InterpolationWidget(Container):
         # napari passes the viewer by this parameter name when it builds the dock widget.
         viewer = self._viewer = napari_viewer
         self._layer = create_widget(annotation=Labels, label="labels")
+        self._as_labels = ImageAsLabelsButton(viewer, self._layer)
         self._which = ComboBox(choices=[_SELECTED, _ALL], value=_SELECTED, label="interpolate")
         self._overwrite = CheckBox(value=False, text="overwrite other labels")
         self._run_button = PushButton(text=f"Interpolate along slider axis ({SHORTCUT})")
         self._cancel_button = PushButton(text="Cancel")
         self._status = Label(value="Annotate an object on a few slices, then interpolate.")
         self._status.native.setWordWrap(True)
-        super().__init__(widgets=[self._layer, self._which, self._overwrite, self._run_button,
-                                  self._cancel_button, self._status])
+        super().__init__(widgets=[self._layer, self._as_labels, self._which, self._overwrite,
+                                  self._run_button, self._cancel_button, self._status])
         self._work = BackgroundWork([self._run_button], self._cancel_button, self._status)
         self._run_button.changed.connect(self.run)
         for layer in viewer.layers:

@@ -17,6 +17,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, Label, Widget, creat
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info, show_warning
 
+from napari_medseg.plugin.labels_target import ImageAsLabelsButton
 from napari_medseg.plugin.layer_edit import commit_mask_to_layer
 
 __all__ = ["LabelsTool"]
@@ -42,13 +43,14 @@ class LabelsTool(Container):
         self._viewer = napari_viewer
         self._source = create_widget(annotation=Image, label="image")
         self._target = create_widget(annotation=Labels, label="labels")
+        self._as_labels = ImageAsLabelsButton(napari_viewer, self._target)
         self._label_choice = ComboBox(choices=[NEXT_FREE, SELECTED], value=NEXT_FREE,
                                       label="fill with")
         self._overwrite = CheckBox(value=False, text="overwrite other labels")
         self._active = CheckBox(value=False, text=active_text)
         self._status = Label(value=status)
         self._status.native.setWordWrap(True)
-        super().__init__(widgets=[self._source, self._target, self._label_choice,
+        super().__init__(widgets=[self._source, self._target, self._as_labels, self._label_choice,
                                   self._overwrite, self._active, *after_active, self._status,
                                   *after_status])
         self._bound: Labels | None = None

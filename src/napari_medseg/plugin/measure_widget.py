@@ -19,6 +19,7 @@ from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
 
 from napari_medseg.measurements import measure_labels, write_table
+from napari_medseg.plugin.labels_target import ImageAsLabelsButton
 
 __all__ = ["MeasureWidget"]
 
@@ -31,6 +32,7 @@ class MeasureWidget(Container):
     def __init__(self, napari_viewer: napari.Viewer):
         self._viewer = napari_viewer
         self._target = create_widget(annotation=Labels, label="labels")
+        self._as_labels = ImageAsLabelsButton(napari_viewer, self._target)
         self._source = create_widget(annotation=Image | None, label="intensities of",
                                     options={"nullable": True})
         self._follow = CheckBox(value=True, text="refresh after edits")
@@ -40,7 +42,7 @@ class MeasureWidget(Container):
         self._status = Label(value="Choose a Labels layer.")
         self._status.native.setWordWrap(True)
         self.table = Table(value={"label": []})
-        super().__init__(widgets=[self._target, self._source, self._follow,
+        super().__init__(widgets=[self._target, self._as_labels, self._source, self._follow,
                                   self._measure_button, self.table, self._output,
                                   self._save_button, self._status])
         self._rows: dict[str, np.ndarray] = {}

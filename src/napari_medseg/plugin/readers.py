@@ -10,7 +10,7 @@ from napari.types import LayerDataTuple
 from napari_medseg.display import auto_contrast
 from napari_medseg.io import ImageFile, is_nifti_path, is_tiff_path, is_zarr_path, read_image
 
-__all__ = ["get_reader", "image_file_to_layer_data"]
+__all__ = ["get_reader", "image_file_to_layer_data", "prefer_this_reader"]
 
 PathLike = str | Path
 
@@ -21,6 +21,28 @@ def get_reader(path: PathLike | list[PathLike]) -> Callable[..., list[LayerDataT
     if paths and all(is_nifti_path(p) or is_tiff_path(p) or is_zarr_path(p) for p in paths):
         return read_layers
     return None
+
+
+def prefer_this_reader(replace: bool = False) -> list[str]:
+    """Make MedSeg napari's remembered reader for the files it reads; return the patterns set.
+
+    napari asks which plugin should open a file that several can read (its own reader
+    claims NIfTI, TIFF and zarr too, without voxel sizes or labels) and can remember the
+    answer per extension; this remembers MedSeg for every pattern of our manifest at
+    once. A choice the user made for a pattern is kept unless ``replace``.
+    ``viewer.open(path)`` without ``plugin=`` does not consult it: napari's default
+    there is its own reader (pass ``plugin=None`` or ``"napari-medseg"``).
+    """
+    from napari.settings import get_settings
+    from npe2 import PluginManager
+
+    manifest = PluginManager.instance().get_manifest("napari-medseg")
+    patterns = [p for reader in manifest.contributions.readers for p in reader.filename_patterns]
+    plugins = get_settings().plugins
+    chosen = dict(plugins.extension2reader)
+    changed = [p for p in patterns if replace or p not in chosen]
+    plugins.extension2reader = {**chosen, **dict.fromkeys(changed, manifest.name)}
+    return changed
 
 
 def read_layers(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:

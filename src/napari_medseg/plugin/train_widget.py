@@ -28,6 +28,7 @@ from napari_medseg.model_files import available_models
 from napari_medseg.model_runner import SegmentationModel
 from napari_medseg.networks import ARCHITECTURES
 from napari_medseg.plugin.background import BackgroundWork, advance_progress
+from napari_medseg.plugin.labels_target import ImageAsLabelsButton
 from napari_medseg.plugin.model_widget import start_segmentation
 from napari_medseg.training import (
     BLEND,
@@ -114,6 +115,8 @@ class TrainWidget(Container):
         self._data = ComboBox(choices=[_LAYERS, _FOLDER], label="data")
         self._source = create_widget(annotation=Image, label="image")
         self._target = create_widget(annotation=Labels, label="labels")
+        self._as_labels = ImageAsLabelsButton(napari_viewer, self._target,
+                                              offered=lambda: self._data.value == _LAYERS)
         self._folder = FileEdit(mode="d", label="folder", visible=False)
         self._architecture = ComboBox(choices=ARCHITECTURES, value="unet", label="network")
         self._dims = ComboBox(choices=[2, 3], value=2, label="dims")
@@ -144,9 +147,9 @@ class TrainWidget(Container):
         self._status.native.setWordWrap(True)
         self.plot = LossPlot()
         super().__init__(widgets=[
-            self._data, self._source, self._target, self._folder, self._architecture,
-            self._dims, self._task, self._init, self._init_file, self._blend, self._minutes,
-            self._epochs, self._patch, self._sparse, self._background, self._output,
+            self._data, self._source, self._target, self._as_labels, self._folder,
+            self._architecture, self._dims, self._task, self._init, self._init_file, self._blend,
+            self._minutes, self._epochs, self._patch, self._sparse, self._background, self._output,
             self._train_button, self._cancel_button, self._status, self._predict_button])
         self.native.layout().insertWidget(self.index(self._status), self.plot)
         self._work = BackgroundWork([self._train_button, self._predict_button],
@@ -169,6 +172,7 @@ class TrainWidget(Container):
     def _show_data_choice(self, value: str) -> None:
         # the image layer stays: it is what "Predict on this layer" segments
         self._target.visible = value == _LAYERS
+        self._as_labels.reset_choices()
         self._folder.visible = value != _LAYERS
 
     # -- training ----------------------------------------------------------------------------
