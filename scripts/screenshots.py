@@ -1,6 +1,10 @@
-"""Render the documentation screenshots with the real plugin (run under Xvfb).
+"""Render the documentation screenshots with the real plugin on real data (run under Xvfb).
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py
+
+The 2D pictures show a DSB2018 fluorescence image of the training set's test split
+(NUCLEI_ID), the interpolation one a GoNuclear training crop (STACK); both from the shared
+data folder (napari_medseg.datasets), which must be present.
 """
 
 from __future__ import annotations
@@ -11,6 +15,14 @@ import napari
 import numpy as np
 from qtpy.QtWidgets import QApplication
 
+from napari_medseg.datasets import (
+    DSB_TRAIN,
+    GONUCLEAR,
+    data_folder,
+    read_dsb,
+    read_gonuclear,
+)
+from napari_medseg.display import auto_contrast
 from napari_medseg.plugin.box_click_widget import BoxClickWidget
 from napari_medseg.plugin.demo import open_demo
 from napari_medseg.plugin.interpolation_widget import InterpolationWidget
@@ -18,6 +30,25 @@ from napari_medseg.plugin.livewire_widget import LiveWireWidget
 from napari_medseg.plugin.train_widget import TrainWidget
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+NUCLEI_ID = "212b858a66f0"  # 520x696, 100 nuclei
+STACK = "1135"
+
+
+def _real_nuclei(viewer: napari.Viewer):
+    """Add the DSB2018 image and its annotation (hidden): (image layer, truth layer)."""
+    [(image, truth)] = read_dsb(data_folder(DSB_TRAIN), [NUCLEI_ID])
+    layer = viewer.add_image(image, name=f"DSB2018 {NUCLEI_ID}",
+                             contrast_limits=auto_contrast(image))
+    return layer, viewer.add_labels(truth, name="annotation", visible=False)
+
+
+def _central_nuclei(truth: np.ndarray, count: int) -> list[int]:
+    """Ids of ``count`` nuclei of >= 300 px nearest the image centre, nearest first."""
+    ids, sizes = np.unique(truth, return_counts=True)
+    centre = np.array(truth.shape) / 2
+    kept = [i for i, n in zip(ids[1:], sizes[1:], strict=True) if n >= 300]
+    return sorted(kept, key=lambda i: np.linalg.norm(
+        np.argwhere(truth == i).mean(0) - centre))[:count]
 
 
 def _save(viewer: napari.Viewer, name: str) -> None:
@@ -30,18 +61,19 @@ def _save(viewer: napari.Viewer, name: str) -> None:
 
 def interpolation() -> None:
     viewer = napari.Viewer(title="napari-medseg: slice interpolation")
-    image, truth = viewer.open_sample("napari-medseg", "nuclei-3d")
-    truth.visible = False
-    sparse = np.zeros_like(truth.data)
-    sparse[::4] = truth.data[::4]  # an annotator outlined every 4th slice
+    volume, truth, spacing = read_gonuclear(data_folder(GONUCLEAR), STACK)
+    image = viewer.add_image(volume, name=f"GoNuclear {STACK}", scale=spacing,
+                             contrast_limits=auto_contrast(volume))
+    sparse = np.zeros_like(truth)
+    sparse[::4] = truth[::4]  # an annotator outlined every 4th slice
     labels = viewer.add_labels(sparse, name="annotations", scale=image.scale)
     widget = InterpolationWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Slice interpolation")
     widget._which.value = "all labels"
     widget._layer.value = labels
-    viewer.dims.set_point(0, 14 * image.scale[0])  # a slice between annotated ones
+    viewer.dims.set_point(0, (len(volume) // 8 * 4 + 2) * image.scale[0])  # between annotated
     worker = widget.run(labels)
-    while worker is not None and widget._worker is not None:
+    while worker is not None and widget._work.running:
         QApplication.processEvents()
     _save(viewer, "interpolation.png")
     viewer.close()
@@ -49,15 +81,14 @@ def interpolation() -> None:
 
 def livewire() -> None:
     viewer = napari.Viewer(title="napari-medseg: live-wire scissors")
-    image, truth = viewer.open_sample("napari-medseg", "nuclei-2d")
-    truth.visible = False
+    image, truth = _real_nuclei(viewer)
     labels = viewer.add_labels(np.zeros_like(truth.data), name="annotations")
     widget = LiveWireWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Live-wire scissors")
     widget._source.value, widget._target.value = image, labels
     widget._active.value = True
-    ids = np.unique(truth.data)[1:]
-    for k, label in enumerate(ids[:2]):  # one nucleus filled, one being traced
+    # one nucleus filled, one being traced
+    for k, label in enumerate(_central_nuclei(truth.data, 2)):
         ys, xs = np.nonzero(truth.data == label)
         cy, cx = ys.mean(), xs.mean()
         angles = np.linspace(0, 2 * np.pi, 6, endpoint=False)
@@ -77,15 +108,14 @@ def livewire() -> None:
 
 def box_click() -> None:
     viewer = napari.Viewer(title="napari-medseg: box + click")
-    image, truth = viewer.open_sample("napari-medseg", "nuclei-2d")
-    truth.visible = False
+    image, truth = _real_nuclei(viewer)
     labels = viewer.add_labels(np.zeros_like(truth.data), name="annotations")
     widget = BoxClickWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Box + click segmentation")
     widget._source.value, widget._target.value = image, labels
     widget._active.value = True
-    ids = np.unique(truth.data)[1:]
-    for k, label in enumerate(ids[:4]):  # three nuclei committed, a fourth in progress
+    # three nuclei committed, a fourth in progress
+    for k, label in enumerate(_central_nuclei(truth.data, 4)):
         ys, xs = np.nonzero(truth.data == label)
         widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
         if k < 3:
@@ -100,7 +130,8 @@ def box_click() -> None:
 
 def training() -> None:
     viewer = napari.Viewer(title="napari-medseg: train a model")
-    image, truth = viewer.open_sample("napari-medseg", "nuclei-2d")
+    image, truth = _real_nuclei(viewer)
+    truth.visible = True
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train a model")
     widget._source.value, widget._target.value = image, truth
@@ -109,7 +140,7 @@ def training() -> None:
     widget._output.value = Path("/tmp/napari-medseg-screenshot-model.pt")
     for worker_start in (widget.train, widget.predict):
         worker_start()
-        while widget._worker is not None:
+        while widget._work.running:
             QApplication.processEvents()
     truth.visible = False
     _save(viewer, "training.png")
@@ -117,7 +148,9 @@ def training() -> None:
 
 
 def demo() -> None:
-    viewer = open_demo("nuclei-2d")
+    viewer = napari.Viewer(title="napari-medseg demo")
+    _real_nuclei(viewer)
+    open_demo(None, viewer)
     _save(viewer, "demo.png")
     viewer.close()
 

@@ -16,10 +16,13 @@ def plugin_widget_names() -> list[str]:
     return [w.display_name for w in manifest.contributions.widgets or []]
 
 
-def open_demo(sample: str = "nuclei-2d", viewer: napari.Viewer | None = None) -> napari.Viewer:
-    """Open (or fill) a viewer with a sample and dock all plugin widgets (as tabs)."""
+def open_demo(sample: str | None = "nuclei-2d", viewer: napari.Viewer | None = None
+              ) -> napari.Viewer:
+    """Open (or fill) a viewer with a sample (None: the layers it has) and dock all plugin
+    widgets (as tabs)."""
     viewer = viewer or napari.Viewer(title="napari-medseg demo")
-    viewer.open_sample(PLUGIN, sample)
+    if sample is not None:
+        viewer.open_sample(PLUGIN, sample)
     for k, name in enumerate(plugin_widget_names()):
         # tabbed together: six docked widgets stacked would each get a sliver of height
         viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=k > 0)
