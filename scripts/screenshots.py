@@ -1,6 +1,6 @@
 """Render the documentation screenshots with the real plugin on real data (run under Xvfb).
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [NAME ...]
 
 The 2D pictures show a DSB2018 fluorescence image of the training set's test split
 (NUCLEI_ID), the interpolation one a GoNuclear training crop (STACK); both from the shared
@@ -147,6 +147,29 @@ def training() -> None:
     viewer.close()
 
 
+def planes() -> None:
+    """The real CT in three planes (sagittal in the main view) and a GoNuclear stack."""
+    from napari_medseg.plugin.view_planes import ViewPlanesWidget
+
+    folder = data_folder("totalseg-ct")
+    for name, image_file, labels_file, plane in (
+            ("planes_ct.png", folder / "example_ct_sm.nii.gz", folder / "example_seg.nii.gz",
+             "sagittal"),
+            ("planes_gonuclear.png", data_folder(GONUCLEAR) / f"{STACK}_image.tif",
+             data_folder(GONUCLEAR) / f"{STACK}_labels.tif", "coronal")):
+        viewer = napari.Viewer(title="napari-medseg: three planes")
+        [image] = viewer.open(image_file, plugin="napari-medseg")
+        [labels] = viewer.open(labels_file, plugin="napari-medseg")
+        labels.opacity = 0.4
+        widget = ViewPlanesWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Planes")
+        widget._layer.value = image
+        widget._three.value = True
+        widget.show(plane)
+        _save(viewer, name)
+        viewer.close()
+
+
 def demo() -> None:
     viewer = napari.Viewer(title="napari-medseg demo")
     _real_nuclei(viewer)
@@ -156,9 +179,10 @@ def demo() -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
     IMAGES.mkdir(parents=True, exist_ok=True)
-    demo()
-    interpolation()
-    livewire()
-    box_click()
-    training()
+    pictures = {f.__name__: f for f in (demo, interpolation, livewire, box_click, training,
+                                        planes)}
+    for name in sys.argv[1:] or pictures:
+        pictures[name]()

@@ -101,6 +101,8 @@ def screen_point(viewer, layer, data_point) -> QPoint:
     center = np.asarray(camera.center)[-2:]
     canvas = canvas_of(viewer)
     offset = (world[displayed] - center) * canvas_zoom(viewer)
+    vertical, horizontal = camera.orientation2d  # "up": rows grow upwards on screen
+    offset *= (-1 if vertical == "up" else 1, -1 if horizontal == "left" else 1)
     return QPoint(round(canvas.width() / 2 + offset[1]),
                   round(canvas.height() / 2 + offset[0]))
 

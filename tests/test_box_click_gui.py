@@ -223,3 +223,48 @@ def test_a_commit_that_writes_nothing_is_a_warning_and_keeps_the_object(viewer, 
     assert widget.commit() is None
     assert "Nothing was written" in widget._status.value and widget._session is not None
     assert (layer.data == 4).all()
+
+
+def _widening_cone():
+    """A bright disk growing 0.5 px in radius per slice (12 slices): propagated from its
+    small end, the object is on average 1.8 times that slice's area."""
+    from skimage.draw import disk
+
+    rng = np.random.default_rng(0)
+    volume = rng.normal(200, 20, (12, 96, 96))
+    truth = np.zeros(volume.shape, bool)
+    for z in range(12):
+        truth[z][disk((48, 48), 8 + 0.5 * z, shape=(96, 96))] = True
+    volume[truth] += 800
+    return volume.astype(np.uint16), truth
+
+
+def test_a_propagated_commit_far_larger_than_its_first_slice_asks_first(viewer, qtbot):
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication, QMessageBox
+
+    volume, truth = _widening_cone()
+    widget, layer = _setup(viewer, qtbot, volume, np.zeros(truth.shape, np.uint16))
+    viewer.dims.set_point(0, 0)
+    ys, xs = np.nonzero(truth[0])
+    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    widget.propagate()
+    qtbot.waitUntil(lambda: not widget._work.running, timeout=30_000)
+    asked = []
+
+    def answer(button):
+        def press():
+            box = QApplication.activeModalWidget()
+            if not isinstance(box, QMessageBox):
+                QTimer.singleShot(50, press)
+                return
+            asked.append(box.text())
+            box.button(button).click()
+        QTimer.singleShot(50, press)
+
+    answer(QMessageBox.StandardButton.No)
+    assert widget.commit() is None and not layer.data.any()  # declined: nothing written
+    assert "times the first slice's object" in asked[0]
+    answer(QMessageBox.StandardButton.Yes)
+    label = widget.commit()
+    assert len(asked) == 2 and iou(layer.data == label, truth) > 0.7

@@ -64,21 +64,47 @@ def build_network(architecture: str, dims: int, in_channels: int, out_channels: 
 
 
 def for_inference(network: nn.Module, dims: int) -> nn.Module:
-    """An inference copy of ``network``: batch norm folded into the convolutions before
-    it (torch.fx), weights in channels-last layout, which CPUs convolve fastest. A
-    network torch.fx cannot trace is only copied and relaid; ``network`` is unchanged.
+    """An inference copy of ``network``: batch norm folded into the convolution before it,
+    weights in channels-last layout, which CPUs convolve fastest; ``network`` is unchanged.
     Feed it channels-last inputs (``x.contiguous(memory_format=torch.channels_last)``).
     """
     import copy
 
-    from torch.fx.experimental.optimization import fuse
-
     copied = copy.deepcopy(network).eval()
-    try:
-        copied = fuse(copied)
-    except Exception:  # not traceable (data-dependent control flow): unfused is fine
-        pass
+    _fold_batch_norm(copied)
     return copied.to(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
+
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _fold_batch_norm(network: nn.Module) -> None:
+    """Fold, in place, every batch norm that a convolution feeds directly into it: in an
+    ``nn.Sequential``, the next module, or the first module of the next one if that is a
+    Sequential too (MONAI's Convolution: its conv, then ADN starting with the norm).
+
+    A walk over the module tree, not torch.fx: fx patches ``nn.Module.__call__`` for the
+    whole process while it traces, which breaks networks running in other threads
+    (a box preview while the tool preloads its networks).
+    """
+    import itertools
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for parent in list(network.modules()):
+        if not isinstance(parent, nn.Sequential):  # elsewhere the order of use is unknown
+            continue
+        children = list(parent.named_children())
+        for (conv_name, conv), (name, after) in itertools.pairwise(children):
+            if not isinstance(conv, _CONVS):
+                continue
+            holder = parent
+            while isinstance(after, nn.Sequential) and len(after):
+                holder, (name, after) = after, next(iter(after.named_children()))
+            if isinstance(after, _BATCH_NORMS):
+                setattr(parent, conv_name, fuse_conv_bn_eval(conv, after))
+                setattr(holder, name, nn.Identity())
 
 
 def _conv(dims: int):

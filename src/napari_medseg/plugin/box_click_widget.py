@@ -25,6 +25,9 @@ from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
 from napari_medseg.point_segmentation import point_session, preload
 
+LARGE_GROWTH = 1.5  # a propagated object above this many times (first slice x slices) asks
+LARGE_SHARE = 0.10  # as does one above this share of the layer's voxels
+
 __all__ = ["BoxClickWidget"]
 
 _BOX, _CLICKS, _PREVIEW = "box prompt", "click prompts", "mask preview"
@@ -124,12 +127,38 @@ class BoxClickWidget(LabelsTool):
             return None
         if self._volume_result is not None:
             mask, offset = self._plane.embed_volume(*self._volume_result)
+            if not self._large_commit_confirmed(int(mask.sum()), layer.data.size):
+                self._status.value = ("Not committed. Refine the slice and propagate again, "
+                                      "or use a 3D box with fewer slices.")
+                return None
         else:
             mask, offset = self._plane.embed(self._session.mask, self._session.offset)
         if not mask.any():
             show_warning("The mask is empty; add a positive click on the object.")
             return None
         return self._write(layer, mask, offset, "Committed")
+
+    def _large_commit_confirmed(self, voxels: int, total: int) -> bool:
+        """Ask before writing a propagated object far larger than the slice it came from
+        suggested (more than LARGE_GROWTH times its area on every slice it reaches) or
+        more than LARGE_SHARE of the layer: the signs of a leak into the neighbours."""
+        stack = self._volume_result[0]
+        slices = int(stack.reshape(len(stack), -1).any(1).sum())
+        seed = int(self._session.mask.sum()) if self._session is not None else 0
+        expected = max(seed, 1) * slices
+        if voxels <= LARGE_GROWTH * expected and voxels <= LARGE_SHARE * total:
+            return True
+        from qtpy.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(
+            self.native, "Commit a large object?",
+            f"This commit writes {voxels:,} voxels on {slices} slices: "
+            f"{voxels / expected:.1f} times the first slice's object on every slice, "
+            f"{voxels / total:.0%} of the volume. Propagation may have leaked into "
+            "neighbouring structures. Commit anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def propagate(self):
         """Follow the current 2D mask up and down the slices (in a worker thread)."""
@@ -158,8 +187,11 @@ class BoxClickWidget(LabelsTool):
 
     def _loaded(self) -> None:
         if self._session is None and self._bound is not None:  # else: the object's message
-            self._status.value = self.ready_message.format(tool=self.tool_name,
-                                                           layer=self._bound.name)
+            try:
+                self._status.value = self.ready_message.format(tool=self.tool_name,
+                                                               layer=self._bound.name)
+            except RuntimeError:  # the widget was closed while the networks loaded
+                pass
 
     def _start_at(self, point: tuple[int, int]) -> None:
         """One click, no box: the object under the click, its box inferred."""
