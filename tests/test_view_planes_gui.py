@@ -10,6 +10,7 @@ from qtpy.QtCore import Qt
 from conftest import canvas_of
 from napari_medseg.plugin.box_click_widget import BoxClickWidget
 from napari_medseg.plugin.labels_target import new_labels_for_image
+from napari_medseg.plugin.slice_plane import camera_of
 from napari_medseg.plugin.view_planes import ViewPlanesWidget, axis_labels, show_plane
 from test_box_click_gui import _drag
 
@@ -38,13 +39,13 @@ def test_planes_follow_the_radiological_convention_with_anatomical_names(viewer,
     for plane, (displayed, vertical) in expected.items():
         show_plane(viewer, image, plane)
         assert tuple(viewer.dims.displayed) == displayed
-        assert viewer.camera.orientation2d[0] == vertical  # superior at the top
+        assert camera_of(viewer).orientation2d[0] == vertical  # superior at the top
     assert tuple(viewer.dims.axis_labels) == axis_labels(image)
     stack = viewer.add_image(np.zeros((4, 8, 8)), scale=(2.0, 0.5, 0.5),
                              metadata={"units": ("um", "um", "um"), "axes": "ZYX"})
     show_plane(viewer, stack, "coronal")  # microscopy: xz, z downwards as in Fiji
     assert axis_labels(stack) == ("z (um)", "y (um)", "x (um)")
-    assert viewer.camera.orientation2d[0] == "down"
+    assert camera_of(viewer).orientation2d[0] == "down"
     with pytest.raises(ValueError, match="planes need a volume"):
         show_plane(viewer, viewer.add_image(np.zeros((8, 8))), "axial")
 
@@ -66,7 +67,7 @@ def test_a_box_drawn_in_the_sagittal_plane_of_three_commits_and_undoes(viewer, q
     side = [w.vm_container.viewer_model for w in (manager.right_widget,
                                                   manager.bottom_widget)]
     assert {tuple(m.dims.displayed) for m in side} == {(0, 2), (1, 2)}  # coronal, axial
-    assert [m.camera.orientation2d[0] for m in side if m.dims.displayed[0] == 0] == ["up"]
+    assert [camera_of(m).orientation2d[0] for m in side if m.dims.displayed[0] == 0] == ["up"]
 
     x = int(np.median(np.nonzero(organs == KIDNEY)[2]))
     viewer.dims.set_point(2, image.data_to_world((0, 0, x))[2])
@@ -76,7 +77,7 @@ def test_a_box_drawn_in_the_sagittal_plane_of_three_commits_and_undoes(viewer, q
     tool._active.value = True
     qtbot.waitUntil(lambda: "Loading" not in tool._status.value, timeout=60_000)
     zs, ys = np.nonzero(organs[:, :, x] == KIDNEY)
-    viewer.camera.center = image.data_to_world((zs.mean(), ys.mean(), x))[:2]  # in the canvas
+    camera_of(viewer).center = image.data_to_world((zs.mean(), ys.mean(), x))[:2]  # in the canvas
     _drag(qtbot, viewer, labels, (zs.min() - 1, ys.min() - 1, x), (zs.max() + 1, ys.max() + 1, x))
     assert tool._session is not None, "the drag in the sagittal plane drew no box"
     # the mouse lands where it should on the flipped plane (box clipped to the image;

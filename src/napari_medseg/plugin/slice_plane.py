@@ -6,7 +6,7 @@ import napari
 import numpy as np
 from napari.layers import Layer
 
-__all__ = ["SlicePlane", "canvas_zoom", "slider_axis"]
+__all__ = ["SlicePlane", "camera_of", "canvas_zoom", "slider_axis"]
 
 
 def slider_axis(viewer: napari.Viewer, layer: Layer) -> int:
@@ -114,7 +114,12 @@ class SlicePlane:
         return np.transpose(stack, order).reshape(shape), tuple(offset)
 
 
-def canvas_zoom(viewer: napari.Viewer) -> float:
-    """Screen pixels per world unit (napari 0.9 moved the camera to ``viewer.scene``)."""
+def camera_of(viewer):
+    """The camera of a viewer (or ViewerModel): napari 0.9 moved it to ``viewer.scene``."""
     scene = getattr(viewer, "scene", None)
-    return float((scene.camera if scene is not None else viewer.camera).zoom)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def canvas_zoom(viewer: napari.Viewer) -> float:
+    """Screen pixels per world unit."""
+    return float(camera_of(viewer).zoom)

@@ -26,6 +26,8 @@ from magicgui.widgets import CheckBox, Container, Label, PushButton, create_widg
 from napari.layers import Image, Layer
 from napari.utils.notifications import show_warning
 
+from napari_medseg.plugin.slice_plane import camera_of
+
 __all__ = ["ViewPlanesWidget", "axis_labels", "hide_three_planes", "plane_names",
            "show_plane", "show_three_planes"]
 
@@ -76,7 +78,7 @@ def _check_volume(viewer: napari.Viewer, layer: Layer) -> int:
 def _orient(model, layer: Layer, z_dim: int) -> None:
     """Point a view's camera the convention's way for the plane it shows."""
     rows_are_z = model.dims.order[-2] == z_dim
-    model.camera.orientation2d = _row_up(layer) if rows_are_z else ("down", "right")
+    camera_of(model).orientation2d = _row_up(layer) if rows_are_z else ("down", "right")
 
 
 def show_plane(viewer: napari.Viewer, layer: Layer, plane: str) -> None:
