@@ -31,6 +31,7 @@ Data (napari_medseg.datasets; none of it is trained on):
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from importlib import resources
@@ -252,18 +253,18 @@ def ct() -> None:
     # propagation from the true mask of each organ's middle axial slice, with the reasons it
     # stopped; and whether any voxel leaks outside the body (HU > -500, holes filled)
     body = ndi.binary_fill_holes(image > -500, structure=np.ones((3, 3, 3)))
-    for organ, name in CT_ORGANS.items():
-        truth = labels == organ
+    for method, organ in itertools.product(("network", "intensity"), CT_ORGANS):
+        truth, name = labels == organ, CT_ORGANS[organ]
         zs = np.flatnonzero(truth.any((1, 2)))
         z = int(zs[len(zs) // 2])
         ys, xs = ndi.find_objects(truth[z].astype(np.uint8))[0]
         stack, (cz, cy, cx), report = propagate_mask_with_report(
-            image, z, truth[z][ys, xs], (ys.start, xs.start))
+            image, z, truth[z][ys, xs], (ys.start, xs.start), method=method)
         out = np.zeros(truth.shape, bool)
         out[cz:cz + stack.shape[0], cy:cy + stack.shape[1], cx:cx + stack.shape[2]] = stack
-        print(f"  propagation, {name}: 3D IoU {iou(out, truth):.3f} ({int(out.sum())} voxels, "
-              f"truth {int(truth.sum())}; outside the body {int((out & ~body).sum())}); "
-              f"{report.message()}", flush=True)
+        print(f"  propagation by {method}, {name}: 3D IoU {iou(out, truth):.3f} "
+              f"({int(out.sum())} voxels, truth {int(truth.sum())}; outside the body "
+              f"{int((out & ~body).sum())}); {report.message()}", flush=True)
     for low, high in ((500, 1000), (1000, 2000), (2000, 10**9)):
         pick = (rows[:, 0] >= low) & (rows[:, 0] < high)
         if pick.any():

@@ -217,3 +217,47 @@ def test_propagation_stops_at_a_leak_and_says_why():
     assert report.stopped_at[1] == 7 and "leak" in report.ends[1]
     assert "first slice" in report.ends[-1]
     assert "above slice 7" in report.message()
+
+
+@pytest.mark.parametrize("method", ["network", "intensity"])
+def test_neither_propagation_method_follows_a_leak(method):
+    # the network stops at the leak; intensity moves an outline by at most
+    # INTENSITY_REACH px per slice, so the bright neighbour is entered only at its edge
+    from conftest import leaking_stack
+
+    volume, truth = leaking_stack()
+    stack, (z0, y0, x0) = propagate_mask(volume, 3, truth[3][36:61, 36:61], (36, 36),
+                                         method=method)
+    out = np.zeros_like(truth)
+    out[z0:z0 + len(stack), y0:y0 + stack.shape[1], x0:x0 + stack.shape[2]] = stack
+    assert iou(out[:7], truth[:7]) > 0.9 and (out & ~truth).sum() < 0.1 * out.sum()
+
+
+def test_intensity_propagation_follows_the_real_ct_liver_inside_the_body():
+    # The CT is test-only: INTENSITY_REACH / SPREAD were chosen on the shared MR's organs.
+    from napari_medseg import read_image
+    from napari_medseg.box_segmentation import propagate_mask_with_report
+    from napari_medseg.datasets import data_folder
+
+    try:
+        folder = data_folder("totalseg-ct")
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    [ct] = read_image(folder / "example_ct_sm.nii.gz")
+    [organs] = read_image(folder / "example_seg.nii.gz")
+    image, truth = np.asarray(ct.data), np.asarray(organs.data) == 5  # the liver
+    zs = np.flatnonzero(truth.any((1, 2)))
+    z = int(zs[len(zs) // 2])
+    ys, xs = ndi.find_objects(truth[z].astype(np.uint8))[0]
+    stack, (z0, y0, x0), _ = propagate_mask_with_report(
+        image, z, truth[z][ys, xs], (ys.start, xs.start), method="intensity")
+    out = np.zeros_like(truth)
+    out[z0:z0 + len(stack), y0:y0 + stack.shape[1], x0:x0 + stack.shape[2]] = stack
+    body = ndi.binary_fill_holes(image > -500, structure=np.ones((3, 3, 3)))
+    assert iou(out, truth) > 0.8 and not (out & ~body).any()
+
+
+def test_an_unknown_propagation_method_is_refused():
+    image, labels, _ = nuclei_3d(seed=2)
+    with pytest.raises(ValueError, match="method must be"):
+        propagate_mask(image, 16, labels[16] == 3, method="magic")

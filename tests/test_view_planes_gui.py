@@ -74,6 +74,7 @@ def test_a_box_drawn_in_the_sagittal_plane_of_three_commits_and_undoes(viewer, q
     tool = BoxClickWidget(viewer)
     viewer.window.add_dock_widget(tool)
     tool._source.value, tool._target.value = image, labels
+    assert tool._method.value == "intensity"  # a NIfTI volume propagates by intensity
     tool._active.value = True
     qtbot.waitUntil(lambda: "Loading" not in tool._status.value, timeout=60_000)
     zs, ys = np.nonzero(organs[:, :, x] == KIDNEY)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import napari
 import numpy as np
-from magicgui.widgets import PushButton, SpinBox
+from magicgui.widgets import ComboBox, PushButton, SpinBox
 from napari.layers import Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_warning
@@ -48,11 +48,19 @@ class BoxClickWidget(LabelsTool):
                                       "N slices up and down")
         self._commit_button = PushButton(text="Commit (C / Enter)")
         self._propagate_button = PushButton(text="Propagate through slices")
+        self._method = ComboBox(
+            choices=[("network (microscopy)", "network"), ("intensity (CT / MR organs)",
+                                                          "intensity")],
+            value="network", label="propagate by",
+            tooltip="How each next slice is found: the box + click network, or the first "
+                    "slice's intensities near the previous outline (organs in CT and MR, "
+                    "which the network knows little of). Chosen by the image's file; "
+                    "NIfTI volumes take intensity.")
         self._cancel_button = PushButton(text="Cancel")
         super().__init__(napari_viewer, active_text="Box + click active (drag a box)",
                          status="Activate, then drag a box around an object or click one; "
                                 "right-click (or Alt+click) marks what is not the object.",
-                         after_active=[self._depth, self._commit_button,
+                         after_active=[self._depth, self._commit_button, self._method,
                                        self._propagate_button, self._cancel_button])
         self._plane: SlicePlane | None = None
         self._session: BoxSession | None = None
@@ -64,6 +72,8 @@ class BoxClickWidget(LabelsTool):
         self._preview_region: tuple[slice, ...] | None = None
         self._commit_button.changed.connect(self.commit)
         self._propagate_button.changed.connect(self.propagate)
+        self._source.changed.connect(self._choose_method)
+        self._choose_method(self._source.value)
         self._active.changed.connect(lambda on: on and self._preload())
 
     # -- public actions (what the mouse and keys do) ----------------------------------------
@@ -172,7 +182,13 @@ class BoxClickWidget(LabelsTool):
         volume = self._plane.volume(image.data, rgb=image.rgb)
         index = self._plane.index[self._plane.sliced_axis]
         return self._run(propagate_mask_with_report, volume, index, self._session.mask,
-                         self._session.offset, desc="Propagating through slices")
+                         self._session.offset, method=self._method.value,
+                         desc="Propagating through slices")
+
+    def _choose_method(self, image) -> None:
+        """Intensity propagation for medical volumes (NIfTI), the network otherwise."""
+        if image is not None:
+            self._method.value = "intensity" if "nifti" in image.metadata else "network"
 
     def _preload(self) -> None:
         """Load the networks in the background when the tool is switched on, so that the
@@ -214,7 +230,7 @@ class BoxClickWidget(LabelsTool):
         self._show()
         self._run(propagate_mask_with_report, volume, z, session.mask, session.offset,
                   z_range=(max(z - d, 0), min(z + d + 1, volume.shape[0])), limit_box=session.box,
-                  desc="Segmenting the 3D box")
+                  method=self._method.value, desc="Segmenting the 3D box")
 
     def _run(self, fn, *args, desc: str, **kwargs):
         session = self._session  # a result is shown only if the box is still the same
