@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 from skimage.draw import ellipse
 
 from napari_medseg.datasets import DSB_TEST, DSB_TRAIN, GONUCLEAR, data_folder, dsb_split, read_dsb
-from napari_medseg.plugin.slice_plane import canvas_zoom
+from napari_medseg.plugin.slice_plane import camera_of, canvas_zoom
 
 
 def _folder(name: str) -> Path:
@@ -93,13 +93,14 @@ def canvas_of(viewer):
     return viewer.window._qt_viewer.canvas.native
 
 
-def screen_point(viewer, layer, data_point) -> QPoint:
-    """Canvas pixel (logical) of a data point of ``layer`` on the displayed plane."""
+def screen_point(viewer, layer, data_point, canvas=None) -> QPoint:
+    """Canvas pixel (logical) of a data point of ``layer`` on the displayed plane; a side
+    view (a ViewerModel) with its ``canvas`` widget works too."""
     world = np.asarray(layer.data_to_world(data_point))
     displayed = list(viewer.dims.displayed)
-    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    camera = camera_of(viewer)
     center = np.asarray(camera.center)[-2:]
-    canvas = canvas_of(viewer)
+    canvas = canvas or canvas_of(viewer)
     offset = (world[displayed] - center) * canvas_zoom(viewer)
     vertical, horizontal = camera.orientation2d  # "up": rows grow upwards on screen
     offset *= (-1 if vertical == "up" else 1, -1 if horizontal == "left" else 1)

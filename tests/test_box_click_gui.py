@@ -25,9 +25,9 @@ def _setup(viewer, qtbot, image, labels, **layer_kw):
     return widget, labels_layer
 
 
-def _drag(qtbot, viewer, layer, a, b):
-    canvas = canvas_of(viewer)
-    pa, pb = screen_point(viewer, layer, a), screen_point(viewer, layer, b)
+def _drag(qtbot, viewer, layer, a, b, canvas=None):
+    canvas = canvas or canvas_of(viewer)
+    pa, pb = screen_point(viewer, layer, a, canvas), screen_point(viewer, layer, b, canvas)
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=pa)
     for t in np.linspace(0, 1, 6)[1:]:
         qtbot.mouseMove(canvas, pa + (pb - pa) * t)

@@ -95,3 +95,43 @@ def test_a_box_drawn_in_the_sagittal_plane_of_three_commits_and_undoes(viewer, q
     qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not labels.data.any()  # one undo step
     planes._three.value = False
+
+
+def test_box_click_works_in_a_side_view_and_commits_to_the_main_layer(viewer, qtbot, ct):
+    pytest.importorskip("napari_orthogonal_views")
+    viewer.window._qt_window.resize(1600, 1100)
+    image, organs = ct
+    labels = new_labels_for_image(viewer, image, np.uint16, name="annotations")
+    planes = ViewPlanesWidget(viewer)
+    viewer.window.add_dock_widget(planes)
+    planes._layer.value = image
+    planes._three.value = True  # main view axial; sagittal and coronal beside it
+    tool = BoxClickWidget(viewer)
+    viewer.window.add_dock_widget(tool)
+    tool._source.value, tool._target.value = image, labels
+    tool._active.value = True
+    qtbot.waitUntil(lambda: "Loading" not in tool._status.value, timeout=60_000)
+    from napari_orthogonal_views.ortho_view_manager import _get_manager
+
+    manager = _get_manager(viewer)
+    [side] = [w for w in (manager.right_widget, manager.bottom_widget)
+              if tuple(w.vm_container.viewer_model.dims.displayed) == (0, 1)]  # sagittal
+    model, canvas = side.vm_container.viewer_model, side.qt_viewer.canvas.native
+    [copy] = [layer for layer in model.layers if layer.data is labels.data]
+    x = int(np.median(np.nonzero(organs == KIDNEY)[2]))
+    viewer.dims.set_point(2, image.data_to_world((0, 0, x))[2])
+    qtbot.waitUntil(lambda: round(copy.world_to_data(model.dims.point)[2]) == x, timeout=5000)
+    zs, ys = np.nonzero(organs[:, :, x] == KIDNEY)
+    model.reset_view()  # the whole plane inside the (narrow) side canvas
+    qtbot.wait(50)
+    _drag(qtbot, model, copy, (zs.min() - 1, ys.min() - 1, x), (zs.max() + 1, ys.max() + 1, x),
+          canvas)
+    assert tool._session is not None and tool._view is model
+    assert tool._method.value == "intensity"
+    tool.commit()
+    written = np.argwhere(labels.data == 1)  # the main layer: copies share its data
+    assert len(written) and set(written[:, 2]) == {x}  # one sagittal slice
+    assert (organs[tuple(written.T)] == KIDNEY).mean() > 0.5
+    labels.undo()
+    assert not labels.data.any()  # one undo step
+    planes._three.value = False

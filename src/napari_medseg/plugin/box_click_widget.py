@@ -81,7 +81,7 @@ class BoxClickWidget(LabelsTool):
         """Start an object from a box given by two opposite corners ``(row, col)`` (plane)."""
         self.clear()
         image, layer = self._layers()
-        self._plane = plane = SlicePlane(self._viewer, layer)
+        self._plane = plane = SlicePlane(self._view, layer)
         a, b = np.asarray(corner_a, float), np.asarray(corner_b, float)
         lo = np.floor(np.minimum(a, b) + 0.5).astype(int)
         hi = np.floor(np.maximum(a, b) + 0.5).astype(int) + 1
@@ -185,6 +185,13 @@ class BoxClickWidget(LabelsTool):
                          self._session.offset, method=self._method.value,
                          desc="Propagating through slices")
 
+    def _rebind(self) -> None:
+        super()._rebind()
+        if self._bound is not None:
+            # the preview layers now: made at a drag's first move, they moved the views'
+            # cameras under the mouse (napari fits views to new layers)
+            self._show()
+
     def _choose_method(self, image) -> None:
         """Intensity propagation for medical volumes (NIfTI), the network otherwise."""
         if image is not None:
@@ -212,7 +219,7 @@ class BoxClickWidget(LabelsTool):
     def _start_at(self, point: tuple[int, int]) -> None:
         """One click, no box: the object under the click, its box inferred."""
         image, layer = self._layers()
-        self._plane = plane = SlicePlane(self._viewer, layer)
+        self._plane = plane = SlicePlane(self._view, layer)
         self._session = point_session(plane.extract(image.data, rgb=image.rgb), point)
         self._prompts, self._from_point = [(point, True)], True
         self._status.value = ("Object under the click; click to add to it, right-click to "
@@ -263,12 +270,13 @@ class BoxClickWidget(LabelsTool):
             layer.undo()
 
     def _on_press(self, layer, event):
-        if not self.in_slice_view():
+        if not self.in_slice_view(layer):
             return  # the 3D view's camera is the user's
+        view = self.view_of(layer)  # the main view or a side view of the three planes
         start = np.asarray(event.position, float)
         negative = event.button == 2 or "Alt" in event.modifiers
         try:
-            plane = SlicePlane(self._viewer, layer)
+            plane = SlicePlane(view, layer)
         except ValueError as err:  # 3D view
             show_warning(str(err))
             return
@@ -277,11 +285,14 @@ class BoxClickWidget(LabelsTool):
         dragged = False
         while event.type == "mouse_move":
             now = np.asarray(event.position, float)
-            if np.linalg.norm(now - start) * canvas_zoom(self._viewer) > DRAG_PX:
+            if np.linalg.norm(now - start) * canvas_zoom(view) > DRAG_PX:
                 dragged = True
                 self._draw_box(plane, a, plane.to_plane(layer, now))
             yield
         try:
+            if view is not self._view:  # a click in another view starts a new object there
+                self.clear()
+                self._view = view
             if dragged and event.button == 1:
                 self.set_box(a, plane.to_plane(layer, np.asarray(event.position, float)))
             elif not dragged and event.button in (1, 2):
@@ -294,8 +305,8 @@ class BoxClickWidget(LabelsTool):
     def _draw_box(self, plane: SlicePlane, a, b) -> None:
         # the four edges as line vectors: updating them per mouse move costs a third of a
         # Shapes rectangle's re-triangulation (docs/box_click.md)
-        self._preview(_BOX, "vectors").data = _edges(plane.to_world(self._bound,
-                                                                    _corners(a, b)))
+        self._preview(_BOX, "vectors").data = _edges(plane.to_world(
+            self._bound, _corners(*(_inside(plane, p) for p in (a, b)))))
 
     def _show(self) -> None:
         layer, plane = self._bound, self._plane
@@ -305,7 +316,8 @@ class BoxClickWidget(LabelsTool):
         boxes, points, colours = np.empty((0, 2, layer.ndim)), np.empty((0, layer.ndim)), []
         if session is not None:
             y0, x0, y1, x1 = session.box
-            corners = _corners((y0 - 0.5, x0 - 0.5), (y1 - 0.5, x1 - 0.5))
+            corners = _corners(_inside(plane, (y0 - 0.5, x0 - 0.5)),
+                               _inside(plane, (y1 - 0.5, x1 - 0.5)))
             boxes = _edges(plane.to_world(layer, corners))
             if self._prompts:
                 points = plane.to_world(layer, np.array([p for p, _ in self._prompts], float))
@@ -363,6 +375,13 @@ class BoxClickWidget(LabelsTool):
 def _edges(corners: np.ndarray) -> np.ndarray:
     """A closed polygon's edges as napari vectors: (N, 2, D) of (start, direction)."""
     return np.stack([corners, np.roll(corners, -1, axis=0) - corners], axis=1)
+
+
+def _inside(plane: SlicePlane, point) -> np.ndarray:
+    """``point`` moved onto the plane's pixel centres where it lies beyond them: a preview
+    reaching past the image would widen the viewer's range on every mouse move (and
+    napari-orthogonal-views then re-centres its views under the mouse)."""
+    return np.clip(np.asarray(point, float), 0, np.asarray(plane.shape) - 1)
 
 
 def _corners(a, b) -> np.ndarray:

@@ -19,6 +19,7 @@ from napari.utils.notifications import show_info, show_warning
 
 from napari_medseg.plugin.labels_target import ImageAsLabelsButton
 from napari_medseg.plugin.layer_edit import commit_mask_to_layer
+from napari_medseg.plugin.view_planes import side_copies, watch_side_copies
 
 __all__ = ["LabelsTool"]
 
@@ -54,6 +55,9 @@ class LabelsTool(Container):
                                   self._overwrite, self._active, *after_active, self._status,
                                   *after_status])
         self._bound: Labels | None = None
+        # copies of the bound layer in side views (view_planes): id -> (copy, its view)
+        self._copies: dict[int, tuple[Labels, object]] = {}
+        self._view = napari_viewer  # the view (main or side) the current object is drawn in
         self._active.changed.connect(self._toggle)
         self._target.changed.connect(lambda _: self._active.value and self._rebind())
 
@@ -108,10 +112,19 @@ class LabelsTool(Container):
         show_info(message)
         return edit.label
 
-    def in_slice_view(self) -> bool:
-        """Whether the viewer shows a 2D slice: in the 3D view the tools leave the mouse to
-        the camera."""
-        return self._viewer.dims.ndisplay == 2
+    def in_slice_view(self, layer: Labels | None = None) -> bool:
+        """Whether the view of ``layer`` (the bound layer: the main view) shows a 2D slice:
+        in the 3D view the tools leave the mouse to the camera."""
+        return self.view_of(layer).dims.ndisplay == 2
+
+    def view_of(self, layer: Labels | None):
+        """The viewer (or side view) showing ``layer``: the bound layer or a copy of it."""
+        return self._copies.get(id(layer), (None, self._viewer))[1]
+
+    def copy_made(self, layer, copy, view) -> None:
+        """A side view copied ``layer`` (view_planes.watch_side_copies): bind to the copy."""
+        if layer is self._bound:
+            self._attach(copy, view)
 
     def _view_changed(self, event=None) -> None:
         if self._bound is not None:  # dragging rotates the camera in 3D, whatever the tool
@@ -139,10 +152,10 @@ class LabelsTool(Container):
         self._bound = layer
         self._view_changed()
         self._viewer.dims.events.ndisplay.connect(self._view_changed)
-        for kind, callback in self._mouse_callbacks().items():
-            getattr(layer, f"mouse_{kind}_callbacks").append(callback)
-        for key, action in self._keys().items():
-            layer.bind_key(key, action, overwrite=True)
+        self._attach(layer, None)
+        watch_side_copies(self)
+        for copy, view in side_copies(self._viewer, layer):
+            self._attach(copy, view)
         self._viewer.layers.selection.active = layer
         self._status.value = self.ready_message.format(tool=self.tool_name, layer=layer.name)
 
@@ -151,10 +164,24 @@ class LabelsTool(Container):
         if layer is None:
             return
         self._viewer.dims.events.ndisplay.disconnect(self._view_changed)
+        for bound in (layer, *(copy for copy, _ in self._copies.values())):
+            for kind, callback in self._mouse_callbacks().items():
+                callbacks = getattr(bound, f"mouse_{kind}_callbacks")
+                if callback in callbacks:
+                    callbacks.remove(callback)
+            for key in self._keys():
+                bound.bind_key(key, None)
+            bound.mouse_pan = True
+        self._copies.clear()
+        self._view = self._viewer
+
+    def _attach(self, layer: Labels, view) -> None:
+        """Bind the tool's mouse callbacks and keys to ``layer`` (a side view's copy when
+        ``view`` is given)."""
+        if view is not None:
+            self._copies[id(layer)] = (layer, view)
+            layer.mouse_pan = self.mouse_pan
         for kind, callback in self._mouse_callbacks().items():
-            callbacks = getattr(layer, f"mouse_{kind}_callbacks")
-            if callback in callbacks:
-                callbacks.remove(callback)
-        for key in self._keys():
-            layer.bind_key(key, None)
-        layer.mouse_pan = True
+            getattr(layer, f"mouse_{kind}_callbacks").append(callback)
+        for key, action in self._keys().items():
+            layer.bind_key(key, action, overwrite=True)

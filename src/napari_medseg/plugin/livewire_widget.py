@@ -121,7 +121,7 @@ class LiveWireWidget(LabelsTool):
         self.cancel()
 
     def _on_press(self, layer, event):
-        if event.button != 1 or not self.in_slice_view():
+        if event.button != 1 or not self.in_slice_view(layer):
             return
         start = np.asarray(event.position)
         yield
@@ -129,20 +129,28 @@ class LiveWireWidget(LabelsTool):
         while event.type == "mouse_move":
             moved = max(moved, float(np.linalg.norm(np.asarray(event.position) - start)))
             yield
-        if moved * canvas_zoom(self._viewer) > DRAG_PX:
+        if moved * canvas_zoom(self.view_of(layer)) > DRAG_PX:
             return  # that was a pan
         self._click(layer, start)
 
     def _click(self, layer: Labels, world_position) -> None:
+        view = self.view_of(layer)
+        if view is not self._view:  # a contour lives in the view it was begun in
+            if self._wire is not None and self._wire.anchors:
+                show_warning("Finish (double-click) or drop (Esc) the contour in the view "
+                             "where it was begun first.")
+                return
+            self.cancel()
+            self._view = view
         try:
             if self._plane is None:
-                self._plane = SlicePlane(self._viewer, layer)
+                self._plane = SlicePlane(self._view, layer)
             point = self._plane.to_plane(layer, world_position)
             wire = self._wire
             if wire is not None and len(wire.anchors) >= 3:
                 first = np.asarray(wire.anchors[0], float)
                 distance = np.linalg.norm((point - first) * self._plane.spacing)
-                if distance * canvas_zoom(self._viewer) <= _CLOSE_PX:
+                if distance * canvas_zoom(self._view) <= _CLOSE_PX:
                     self.close_contour()
                     return
             self.add_anchor(point)
@@ -152,7 +160,8 @@ class LiveWireWidget(LabelsTool):
                 self.cancel()
 
     def _on_move(self, layer, event):
-        if self._wire is None or self._plane is None or not self.in_slice_view():
+        if (self._wire is None or self._plane is None or self.view_of(layer) is not self._view
+                or not self.in_slice_view(layer)):
             return
         point = self._plane.to_plane(layer, event.position)
         if all(0 <= p < s for p, s in zip(np.rint(point), self._plane.shape, strict=True)):
@@ -167,7 +176,7 @@ class LiveWireWidget(LabelsTool):
     def _start(self) -> None:
         image, layer = self._layers()
         if self._plane is None:
-            self._plane = SlicePlane(self._viewer, layer)
+            self._plane = SlicePlane(self._view, layer)
         plane = np.asarray(self._plane.extract(image.data, rgb=image.rgb))
         boundary = NetworkBoundary(plane) if self._nuclei.value else None
         self._wire = LiveWire(plane, spacing=self._plane.spacing, boundary=boundary)

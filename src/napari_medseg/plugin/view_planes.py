@@ -12,14 +12,18 @@ z growing downwards, as Fiji's orthogonal views do, and are named xy / xz / yz.
 Axis labels carry the direction (``I-S``, ``A-P``, ``R-L``) or the physical axis and
 unit (``z (µm)``).
 
-The tools (box + click, one click, live-wire, interpolation along the slider axis)
-work on whatever plane the main view shows, so switching the main view's plane is
-how a box is drawn in the sagittal plane; the two side views of the three-plane
-layout (napari-orthogonal-views) follow the main view's position and show the
-same layers, including every committed label.
+The two side views of the three-plane layout (napari-orthogonal-views) show copies
+of the main view's layers that share their data. The mouse tools (box + click, one
+click, live-wire) work in every view: :func:`side_copies` finds a Labels layer's
+copies and the views they are in, and the tools bind to them as to the layer itself;
+commits go to the main layer, as one undo step, and show in all views.
 """
 
 from __future__ import annotations
+
+import sys
+import weakref
+from collections.abc import Callable
 
 import napari
 from magicgui.widgets import CheckBox, Container, Label, PushButton, create_widget
@@ -29,7 +33,7 @@ from napari.utils.notifications import show_warning
 from napari_medseg.plugin.slice_plane import camera_of
 
 __all__ = ["ViewPlanesWidget", "axis_labels", "hide_three_planes", "plane_names",
-           "show_plane", "show_three_planes"]
+           "show_plane", "show_three_planes", "side_copies", "watch_side_copies"]
 
 # Displayed (row, column) axes of each plane, as positions among a layer's last 3 axes.
 _PLANES = {"axial": (1, 2), "coronal": (0, 2), "sagittal": (0, 1)}
@@ -129,6 +133,8 @@ def show_three_planes(viewer: napari.Viewer, layer: Layer) -> None:
     z_dim = offset + layer.ndim - 3
     _label_axes(viewer, layer)
     manager = _get_manager(viewer)  # the package's documented way to reach its views
+    # tell the tools of every new copy (called as the copies are made, on show)
+    manager.register_layer_hook(Layer, _copy_made, name="napari-medseg tools")
     manager.show()  # now, not on the next event loop turn as show_orthogonal_views does
     # Each side view's slider is one of the main view's displayed axes (positions
     # among its last three dims); it shows the other two in (z, y, x) order, as
@@ -144,6 +150,46 @@ def show_three_planes(viewer: napari.Viewer, layer: Layer) -> None:
         model.dims.axis_labels = viewer.dims.axis_labels
         _orient(model, layer, z_dim)
         model.reset_view()
+
+
+_WATCHERS: weakref.WeakSet = weakref.WeakSet()
+
+
+def watch_side_copies(watcher) -> None:
+    """Call ``watcher.copy_made(layer, copy, view)`` whenever a side view copies a layer
+    (held weakly: a closed widget drops out)."""
+    _WATCHERS.add(watcher)
+
+
+def _copy_made(layer: Layer, copy: Layer) -> list[Callable]:
+    for view in _side_views_of(copy):
+        for watcher in list(_WATCHERS):
+            watcher.copy_made(layer, copy, view)
+    return []
+
+
+def _managers() -> list:
+    module = sys.modules.get("napari_orthogonal_views.ortho_view_manager")
+    return list(module._VIEWER_MANAGERS.values()) if module is not None else []
+
+
+def _side_views_of(copy: Layer) -> list:
+    views = [w.vm_container.viewer_model for m in _managers()
+             for w in (m.right_widget, m.bottom_widget) if hasattr(w, "vm_container")]
+    return [v for v in views if any(layer is copy for layer in v.layers)]
+
+
+def side_copies(viewer: napari.Viewer, layer: Layer) -> list[tuple[Layer, object]]:
+    """``(copy, view)`` for each side view of ``viewer`` that shows a copy of ``layer``
+    (same data); empty without the three-plane layout."""
+    module = sys.modules.get("napari_orthogonal_views.ortho_view_manager")
+    manager = module._VIEWER_MANAGERS.get(viewer) if module is not None else None
+    if manager is None or not manager.is_shown():
+        return []
+    views = [w.vm_container.viewer_model for w in (manager.right_widget,
+                                                   manager.bottom_widget)]
+    return [(copy, view) for view in views for copy in view.layers
+            if copy is not layer and type(copy) is type(layer) and copy.data is layer.data]
 
 
 def hide_three_planes(viewer: napari.Viewer) -> None:
@@ -164,7 +210,8 @@ class ViewPlanesWidget(Container):
         self._layer = create_widget(annotation=Image, label="volume")
         self._buttons = {p: PushButton(text=p) for p in _PLANES}
         self._three = CheckBox(value=False, text="three planes side by side")
-        self._status = Label(value="The tools work on the plane the main view shows.")
+        self._status = Label(value="The mouse tools work in every view; interpolation and "
+                                   "propagation along the main view's slider axis.")
         self._status.native.setWordWrap(True)
         super().__init__(widgets=[self._layer, *self._buttons.values(), self._three,
                                   self._status])
@@ -192,7 +239,8 @@ class ViewPlanesWidget(Container):
             show_warning(str(err))
             return
         self._status.value = (f"Main view: {plane_names(layer)[plane]} plane of "
-                              f"{layer.name!r}; the tools work here.")
+                              f"{layer.name!r}; interpolation and propagation run along "
+                              "its slider axis.")
 
     def _toggle_three(self, on: bool) -> None:
         layer = self._layer.value
