@@ -117,7 +117,7 @@ def main() -> None:
     print(f"mouse move during a drag, box tool on:             {stats(tool)}")
     print(f"activation until the networks were loaded: {loaded:.2f} s")
     print(f"first preview (release to drawn mask):    {first:.3f} s "
-          f"(the next box: {again:.3f} s; the first makes the preview layers)")
+          f"(the next box: {again:.3f} s)")
     viewer.close()
 
 
