@@ -62,13 +62,31 @@ def instances_from_boundary(interior: np.ndarray, boundary: np.ndarray,
     foreground = core | ((interior + boundary) > foreground_threshold)
     distance = ndi.gaussian_filter(ndi.distance_transform_edt(core, sampling=sampling), 1.0)
     if np.isfinite(split_depth):
-        seeds, _ = ndi.label(h_maxima(distance, split_depth) & core)
+        seeds, _ = ndi.label(_h_maxima_by_region(distance, split_depth) & core)
     else:
         seeds, _ = ndi.label(core)
     labels = watershed(-distance, seeds, mask=foreground)
     sizes = np.bincount(labels.ravel())
     labels[sizes[labels] < min_size] = 0
     return relabel_sequential(labels)[0].astype(np.int32, copy=False)
+
+
+def _h_maxima_by_region(image: np.ndarray, h: float) -> np.ndarray:
+    """``h_maxima(image, h)`` where ``image > 0``, one connected region of it at a time.
+
+    The smoothed distance map is exactly 0 a few pixels from the objects (scipy
+    truncates the Gaussian), so its regions only meet through zeros, which carry no
+    maximum between them: region by region gives the same seeds (checked on the 57
+    fluorescence test-split images and a 1024^2 mosaic) at a cost that grows with the
+    objects' pixels, not the image's (skimage sorts every pixel it is given).
+    """
+    regions, _ = ndi.label(image > 0)
+    out = np.zeros(image.shape, bool)
+    for k, where in enumerate(ndi.find_objects(regions), 1):
+        where = tuple(slice(max(w.start - 1, 0), w.stop + 1) for w in where)
+        own = regions[where] == k
+        out[where] |= h_maxima(np.where(own, image[where], 0), h).astype(bool) & own
+    return out
 
 
 def link_slices(slices: Sequence[np.ndarray], min_iou: float = 0.3) -> np.ndarray:
