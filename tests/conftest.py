@@ -40,6 +40,22 @@ def gonuclear_dir() -> Path:
     return _folder(GONUCLEAR)
 
 
+@pytest.fixture(scope="session")
+def ct_dir() -> Path:
+    """The shared TotalSegmentator CT and MR (the CT is test-only)."""
+    return _folder("totalseg-ct")
+
+
+@pytest.fixture(scope="session")
+def real_ct(ct_dir):
+    """The real CT and its organ labels as read_image gives them: (ct, organs) ImageFiles."""
+    from napari_medseg import read_image
+
+    [ct] = read_image(ct_dir / "example_ct_sm.nii.gz")
+    [organs] = read_image(ct_dir / "example_seg.nii.gz")
+    return ct, organs
+
+
 def dsb_fluorescence(folder: Path, count: int, role: str = "train"
                      ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The first ``count`` fluorescence (image, labels) pairs of a split's ``role``."""

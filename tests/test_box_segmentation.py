@@ -233,18 +233,11 @@ def test_neither_propagation_method_follows_a_leak(method):
     assert iou(out[:7], truth[:7]) > 0.9 and (out & ~truth).sum() < 0.1 * out.sum()
 
 
-def test_intensity_propagation_follows_the_real_ct_liver_inside_the_body():
+def test_intensity_propagation_follows_the_real_ct_liver_inside_the_body(real_ct):
     # The CT is test-only: INTENSITY_REACH / SPREAD were chosen on the shared MR's organs.
-    from napari_medseg import read_image
     from napari_medseg.box_segmentation import propagate_mask_with_report
-    from napari_medseg.datasets import data_folder
 
-    try:
-        folder = data_folder("totalseg-ct")
-    except FileNotFoundError as err:
-        pytest.skip(str(err))
-    [ct] = read_image(folder / "example_ct_sm.nii.gz")
-    [organs] = read_image(folder / "example_seg.nii.gz")
+    ct, organs = real_ct
     image, truth = np.asarray(ct.data), np.asarray(organs.data) == 5  # the liver
     zs = np.flatnonzero(truth.any((1, 2)))
     z = int(zs[len(zs) // 2])

@@ -11,16 +11,8 @@ from napari_medseg.measurements import measure_labels
 from napari_medseg.plugin.measure_widget import MeasureWidget
 
 
-def test_measurements_of_the_real_ct_liver_in_millilitres():
-    from napari_medseg import read_image
-    from napari_medseg.datasets import data_folder
-
-    try:
-        folder = data_folder("totalseg-ct")
-    except FileNotFoundError as err:
-        pytest.skip(str(err))
-    [ct] = read_image(folder / "example_ct_sm.nii.gz")
-    [organs] = read_image(folder / "example_seg.nii.gz")
+def test_measurements_of_the_real_ct_liver_in_millilitres(real_ct):
+    ct, organs = real_ct
     table = measure_labels(np.asarray(organs.data), np.asarray(ct.data), organs.scale)
     row = list(table["label"]).index(5)  # the liver
     voxels = int((np.asarray(organs.data) == 5).sum())

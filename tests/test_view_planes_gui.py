@@ -18,15 +18,9 @@ KIDNEY = 2  # TotalSegmentator's right kidney
 
 
 @pytest.fixture
-def ct(viewer):
-    from napari_medseg.datasets import data_folder
-
-    try:
-        folder = data_folder("totalseg-ct")
-    except FileNotFoundError as err:
-        pytest.skip(str(err))
-    [image] = viewer.open(folder / "example_ct_sm.nii.gz", plugin="napari-medseg")
-    [organs] = viewer.open(folder / "example_seg.nii.gz", plugin="napari-medseg")
+def ct(viewer, ct_dir):
+    [image] = viewer.open(ct_dir / "example_ct_sm.nii.gz", plugin="napari-medseg")
+    [organs] = viewer.open(ct_dir / "example_seg.nii.gz", plugin="napari-medseg")
     organs.visible = False
     return image, np.asarray(organs.data)
 
@@ -50,35 +44,55 @@ def test_planes_follow_the_radiological_convention_with_anatomical_names(viewer,
         show_plane(viewer, viewer.add_image(np.zeros((8, 8))), "axial")
 
 
-def test_a_box_drawn_in_the_sagittal_plane_of_three_commits_and_undoes(viewer, qtbot, ct):
+def _three_planes_with_box_tool(viewer, qtbot, image, size):
+    """Labels for ``image``, the three-plane layout and box + click on it, networks loaded:
+    (labels, planes widget, tool, side view models)."""
     pytest.importorskip("napari_orthogonal_views")
-    viewer.window._qt_window.resize(1400, 1000)
-    image, organs = ct
+    from napari_orthogonal_views.ortho_view_manager import _get_manager
+
+    viewer.window._qt_window.resize(*size)
     labels = new_labels_for_image(viewer, image, np.uint16, name="annotations")
     planes = ViewPlanesWidget(viewer)
     viewer.window.add_dock_widget(planes)
     planes._layer.value = image
-    planes._three.value = True
-    planes._buttons["sagittal"].native.click()
-    qtbot.wait(50)
-    from napari_orthogonal_views.ortho_view_manager import _get_manager
-
-    manager = _get_manager(viewer)
-    side = [w.vm_container.viewer_model for w in (manager.right_widget,
-                                                  manager.bottom_widget)]
-    assert {tuple(m.dims.displayed) for m in side} == {(0, 2), (1, 2)}  # coronal, axial
-    assert [camera_of(m).orientation2d[0] for m in side if m.dims.displayed[0] == 0] == ["up"]
-
-    x = int(np.median(np.nonzero(organs == KIDNEY)[2]))
-    viewer.dims.set_point(2, image.data_to_world((0, 0, x))[2])
+    planes._three.value = True  # main view axial; sagittal and coronal beside it
     tool = BoxClickWidget(viewer)
     viewer.window.add_dock_widget(tool)
     tool._source.value, tool._target.value = image, labels
     assert tool._method.value == "intensity"  # a NIfTI volume propagates by intensity
     tool._active.value = True
     qtbot.waitUntil(lambda: "Loading" not in tool._status.value, timeout=60_000)
+    manager = _get_manager(viewer)
+    return labels, planes, tool, [w for w in (manager.right_widget, manager.bottom_widget)]
+
+
+def _kidney_section(viewer, image, organs):
+    """Show the sagittal slice x through the kidney's middle: (x, its rows zs, cols ys)."""
+    x = int(np.median(np.nonzero(organs == KIDNEY)[2]))
+    viewer.dims.set_point(2, image.data_to_world((0, 0, x))[2])
     zs, ys = np.nonzero(organs[:, :, x] == KIDNEY)
-    camera_of(viewer).center = image.data_to_world((zs.mean(), ys.mean(), x))[:2]  # in the canvas
+    return x, zs, ys
+
+
+def _check_one_sagittal_kidney_object(labels, organs, x):
+    written = np.argwhere(labels.data == 1)
+    assert len(written) and set(written[:, 2]) == {x}  # one sagittal slice
+    inside = (organs[tuple(written.T)] == KIDNEY).mean()
+    assert inside > 0.5, f"only {inside:.0%} of the object lies in the kidney"
+
+
+def test_a_box_drawn_in_the_sagittal_plane_of_three_commits_and_undoes(viewer, qtbot, ct):
+    image, organs = ct
+    labels, planes, tool, sides = _three_planes_with_box_tool(viewer, qtbot, image,
+                                                               (1400, 1000))
+    planes._buttons["sagittal"].native.click()
+    qtbot.wait(50)
+    side = [w.vm_container.viewer_model for w in sides]
+    assert {tuple(m.dims.displayed) for m in side} == {(0, 2), (1, 2)}  # coronal, axial
+    assert [camera_of(m).orientation2d[0] for m in side if m.dims.displayed[0] == 0] == ["up"]
+
+    x, zs, ys = _kidney_section(viewer, image, organs)
+    camera_of(viewer).center = image.data_to_world((zs.mean(), ys.mean(), x))[:2]  # in view
     _drag(qtbot, viewer, labels, (zs.min() - 1, ys.min() - 1, x), (zs.max() + 1, ys.max() + 1, x))
     assert tool._session is not None, "the drag in the sagittal plane drew no box"
     # the mouse lands where it should on the flipped plane (box clipped to the image;
@@ -88,50 +102,29 @@ def test_a_box_drawn_in_the_sagittal_plane_of_three_commits_and_undoes(viewer, q
     canvas = canvas_of(viewer)
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_C)
-    written = np.argwhere(labels.data == 1)
-    assert len(written) and set(written[:, 2]) == {x}  # one sagittal slice
-    inside = (organs[tuple(written.T)] == KIDNEY).mean()
-    assert inside > 0.5, f"only {inside:.0%} of the object lies in the kidney"
+    _check_one_sagittal_kidney_object(labels, organs, x)
     qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not labels.data.any()  # one undo step
     planes._three.value = False
 
 
 def test_box_click_works_in_a_side_view_and_commits_to_the_main_layer(viewer, qtbot, ct):
-    pytest.importorskip("napari_orthogonal_views")
-    viewer.window._qt_window.resize(1600, 1100)
     image, organs = ct
-    labels = new_labels_for_image(viewer, image, np.uint16, name="annotations")
-    planes = ViewPlanesWidget(viewer)
-    viewer.window.add_dock_widget(planes)
-    planes._layer.value = image
-    planes._three.value = True  # main view axial; sagittal and coronal beside it
-    tool = BoxClickWidget(viewer)
-    viewer.window.add_dock_widget(tool)
-    tool._source.value, tool._target.value = image, labels
-    tool._active.value = True
-    qtbot.waitUntil(lambda: "Loading" not in tool._status.value, timeout=60_000)
-    from napari_orthogonal_views.ortho_view_manager import _get_manager
-
-    manager = _get_manager(viewer)
-    [side] = [w for w in (manager.right_widget, manager.bottom_widget)
+    labels, planes, tool, sides = _three_planes_with_box_tool(viewer, qtbot, image,
+                                                               (1600, 1100))
+    [side] = [w for w in sides
               if tuple(w.vm_container.viewer_model.dims.displayed) == (0, 1)]  # sagittal
     model, canvas = side.vm_container.viewer_model, side.qt_viewer.canvas.native
     [copy] = [layer for layer in model.layers if layer.data is labels.data]
-    x = int(np.median(np.nonzero(organs == KIDNEY)[2]))
-    viewer.dims.set_point(2, image.data_to_world((0, 0, x))[2])
+    x, zs, ys = _kidney_section(viewer, image, organs)
     qtbot.waitUntil(lambda: round(copy.world_to_data(model.dims.point)[2]) == x, timeout=5000)
-    zs, ys = np.nonzero(organs[:, :, x] == KIDNEY)
     model.reset_view()  # the whole plane inside the (narrow) side canvas
     qtbot.wait(50)
     _drag(qtbot, model, copy, (zs.min() - 1, ys.min() - 1, x), (zs.max() + 1, ys.max() + 1, x),
           canvas)
     assert tool._session is not None and tool._view is model
-    assert tool._method.value == "intensity"
     tool.commit()
-    written = np.argwhere(labels.data == 1)  # the main layer: copies share its data
-    assert len(written) and set(written[:, 2]) == {x}  # one sagittal slice
-    assert (organs[tuple(written.T)] == KIDNEY).mean() > 0.5
+    _check_one_sagittal_kidney_object(labels, organs, x)  # the main layer: copies share data
     labels.undo()
     assert not labels.data.any()  # one undo step
     planes._three.value = False
