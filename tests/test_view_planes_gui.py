@@ -44,9 +44,9 @@ def test_planes_follow_the_radiological_convention_with_anatomical_names(viewer,
         show_plane(viewer, viewer.add_image(np.zeros((8, 8))), "axial")
 
 
-def _three_planes_with_box_tool(viewer, qtbot, image, size):
-    """Labels for ``image``, the three-plane layout and box + click on it, networks loaded:
-    (labels, planes widget, tool, side view models)."""
+def _three_planes_with_box_tool(viewer, qtbot, image, size, plane="axial"):
+    """Labels for ``image``, the three-plane layout with ``plane`` in the main view and
+    box + click on it, networks loaded: (labels, planes widget, tool, side view widgets)."""
     pytest.importorskip("napari_orthogonal_views")
     from napari_orthogonal_views.ortho_view_manager import _get_manager
 
@@ -55,7 +55,9 @@ def _three_planes_with_box_tool(viewer, qtbot, image, size):
     planes = ViewPlanesWidget(viewer)
     viewer.window.add_dock_widget(planes)
     planes._layer.value = image
-    planes._three.value = True  # main view axial; sagittal and coronal beside it
+    planes._three.value = True
+    planes._buttons[plane].native.click()
+    qtbot.wait(50)
     tool = BoxClickWidget(viewer)
     viewer.window.add_dock_widget(tool)
     tool._source.value, tool._target.value = image, labels
@@ -84,15 +86,14 @@ def _check_one_sagittal_kidney_object(labels, organs, x):
 def test_a_box_drawn_in_the_sagittal_plane_of_three_commits_and_undoes(viewer, qtbot, ct):
     image, organs = ct
     labels, planes, tool, sides = _three_planes_with_box_tool(viewer, qtbot, image,
-                                                               (1400, 1000))
-    planes._buttons["sagittal"].native.click()
-    qtbot.wait(50)
+                                                               (1400, 1000), "sagittal")
     side = [w.vm_container.viewer_model for w in sides]
     assert {tuple(m.dims.displayed) for m in side} == {(0, 2), (1, 2)}  # coronal, axial
     assert [camera_of(m).orientation2d[0] for m in side if m.dims.displayed[0] == 0] == ["up"]
 
     x, zs, ys = _kidney_section(viewer, image, organs)
     camera_of(viewer).center = image.data_to_world((zs.mean(), ys.mean(), x))[:2]  # in view
+    qtbot.wait(50)
     _drag(qtbot, viewer, labels, (zs.min() - 1, ys.min() - 1, x), (zs.max() + 1, ys.max() + 1, x))
     assert tool._session is not None, "the drag in the sagittal plane drew no box"
     # the mouse lands where it should on the flipped plane (box clipped to the image;
