@@ -9,6 +9,7 @@ from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 from skimage.segmentation import relabel_sequential, watershed
 
+from napari_medseg._image import distance_to_edge
 from napari_medseg.evaluation import matches
 
 __all__ = ["instances_from_boundary", "link_slices"]
@@ -60,7 +61,7 @@ def instances_from_boundary(interior: np.ndarray, boundary: np.ndarray,
         raise ValueError(f"split_depth must be > 0, got {split_depth}.")
     core = interior > interior_threshold
     foreground = core | ((interior + boundary) > foreground_threshold)
-    distance = ndi.gaussian_filter(_distance_to_edge(core, sampling), 1.0)
+    distance = ndi.gaussian_filter(distance_to_edge(core, sampling), 1.0)
     if np.isfinite(split_depth):
         seeds, _ = ndi.label(_h_maxima_by_region(distance, split_depth) & core)
     else:
@@ -69,18 +70,6 @@ def instances_from_boundary(interior: np.ndarray, boundary: np.ndarray,
     sizes = np.bincount(labels.ravel())
     labels[sizes[labels] < min_size] = 0
     return relabel_sequential(labels)[0].astype(np.int32, copy=False)
-
-
-def _distance_to_edge(core: np.ndarray, sampling: Sequence[float] | None) -> np.ndarray:
-    """Euclidean distance of ``core``'s pixels to its edge: OpenCV's exact transform for
-    isotropic 2D (8x faster than scipy's, equal to 1e-6), scipy's otherwise."""
-    if core.ndim == 2 and (sampling is None or sampling[0] == sampling[1]):
-        import cv2
-
-        distance = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2,
-                                         cv2.DIST_MASK_PRECISE).astype(np.float64)
-        return distance * (sampling[0] if sampling is not None else 1.0)
-    return ndi.distance_transform_edt(core, sampling=sampling)
 
 
 def _h_maxima_by_region(image: np.ndarray, h: float) -> np.ndarray:

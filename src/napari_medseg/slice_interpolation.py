@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_medseg._image import distance_to_edge
 from napari_medseg.runtime import run_steps
 from napari_medseg.validation import as_axis, as_integers, as_label_array
 
@@ -368,17 +368,8 @@ def _blend(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 
 def _signed_distance(mask: np.ndarray) -> np.ndarray:
-    """Distance to the boundary, negative inside; the boundary sits half a pixel outside.
-
-    OpenCV's exact Euclidean transform: scipy's gives the same to 1e-6 at several times
-    the cost, and thousands of small slices pay it per call.
-    """
-    if mask.all() or not mask.any():  # no pixel of the other kind to measure to
-        inside, outside = ndi.distance_transform_edt(mask), ndi.distance_transform_edt(~mask)
-    else:
-        as_bytes = mask.astype(np.uint8)
-        inside = cv2.distanceTransform(as_bytes, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-        outside = cv2.distanceTransform(1 - as_bytes, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    """Distance to the boundary, negative inside; the boundary sits half a pixel outside."""
+    inside, outside = distance_to_edge(mask), distance_to_edge(~mask)
     return np.where(mask, 0.5 - inside, outside - 0.5).astype(np.float32)
 
 
