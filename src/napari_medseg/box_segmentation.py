@@ -636,25 +636,16 @@ class _IntensityStep:
     previous mask kept, holes filled. Weights were chosen on the shared MR's organs."""
 
     def __init__(self, image: np.ndarray, mask: np.ndarray, at: tuple[int, int]):
-        values = self._crop(image, mask.shape, at)[mask]
+        placed, corner = _placed(mask, at, 0, image.shape[:2])
+        values = _grey(image, placed.shape, corner, np.float32)[placed]
         self.centre = float(np.median(values))
         self.spread = INTENSITY_SPREAD * max(float(values.std()), 1e-6)
 
-    @staticmethod
-    def _crop(image: np.ndarray, shape: tuple[int, int], at: tuple[int, int]) -> np.ndarray:
-        crop = image[at[0]:at[0] + shape[0], at[1]:at[1] + shape[1]]
-        return luminance(crop) if crop.ndim == 3 else crop.astype(np.float32)
-
     def __call__(self, image: np.ndarray, previous: np.ndarray, at: tuple[int, int]
                  ) -> tuple[np.ndarray, tuple[int, int]]:
-        r = INTENSITY_REACH + 1  # one more for the opening
-        y0, x0 = max(at[0] - r, 0), max(at[1] - r, 0)
-        y1 = min(at[0] + previous.shape[0] + r, image.shape[0])
-        x1 = min(at[1] + previous.shape[1] + r, image.shape[1])
-        prior = np.zeros((y1 - y0, x1 - x0), bool)
-        prior[at[0] - y0:at[0] - y0 + previous.shape[0],
-              at[1] - x0:at[1] - x0 + previous.shape[1]] = previous
-        values = self._crop(image, prior.shape, (y0, x0))
+        # one more pixel than the reach for the opening
+        prior, (y0, x0) = _placed(previous, at, INTENSITY_REACH + 1, image.shape[:2])
+        values = _grey(image, prior.shape, (y0, x0), np.float32)
         grown = ndi.binary_dilation(prior, iterations=INTENSITY_REACH)
         found = ndi.binary_opening(grown & (np.abs(values - self.centre) <= self.spread))
         parts, _ = ndi.label(found)
@@ -664,6 +655,25 @@ class _IntensityStep:
             return found[:0, :0], (y0, x0)
         ys, xs = ndi.find_objects(found.astype(np.uint8))[0]
         return found[ys, xs], (y0 + ys.start, x0 + xs.start)
+
+
+def _placed(mask: np.ndarray, at: tuple[int, int], pad: int, shape: tuple[int, int]
+            ) -> tuple[np.ndarray, tuple[int, int]]:
+    """A mask crop placed at ``at`` inside its region grown by ``pad`` pixels (clipped to a
+    ``shape`` slice): the region's mask and its corner."""
+    y0, x0 = max(at[0] - pad, 0), max(at[1] - pad, 0)
+    y1 = min(at[0] + mask.shape[0] + pad, shape[0])
+    x1 = min(at[1] + mask.shape[1] + pad, shape[1])
+    placed = np.zeros((y1 - y0, x1 - x0), bool)
+    placed[at[0] - y0:at[0] - y0 + mask.shape[0], at[1] - x0:at[1] - x0 + mask.shape[1]] = mask
+    return placed, (y0, x0)
+
+
+def _grey(image: np.ndarray, shape: tuple[int, int], corner: tuple[int, int], dtype
+          ) -> np.ndarray:
+    """The ``shape`` region at ``corner`` of a slice as grey values (RGB as luminance)."""
+    region = image[corner[0]:corner[0] + shape[0], corner[1]:corner[1] + shape[1]]
+    return np.asarray(luminance(region) if region.ndim == 3 else region, dtype)
 
 
 def _on_border(mask: np.ndarray, at: tuple[int, int], shape: tuple[int, int]) -> bool:
@@ -680,14 +690,9 @@ def _contrast(image: np.ndarray, mask: np.ndarray, at: tuple[int, int]) -> float
     if not mask.any():
         return 0.0
     pad = 3
-    y0, x0 = max(at[0] - pad, 0), max(at[1] - pad, 0)
-    y1 = min(at[0] + mask.shape[0] + pad, image.shape[0])
-    x1 = min(at[1] + mask.shape[1] + pad, image.shape[1])
-    inside = np.zeros((y1 - y0, x1 - x0), bool)
-    inside[at[0] - y0:at[0] - y0 + mask.shape[0], at[1] - x0:at[1] - x0 + mask.shape[1]] = mask
+    inside, corner = _placed(mask, at, pad, image.shape[:2])
     ring = ndi.binary_dilation(inside, iterations=pad) & ~inside
-    region = image[y0:y1, x0:x1]
-    region = np.asarray(luminance(region) if region.ndim == 3 else region, np.float64)
+    region = _grey(image, inside.shape, corner, np.float64)
     if not ring.any():
         return float("inf")
     return abs(float(np.nanmean(region[inside])) - float(np.nanmean(region[ring])))
