@@ -36,6 +36,13 @@ def _drag(qtbot, viewer, layer, a, b, canvas=None):
     qtbot.wait(20)
 
 
+def _box_on_slice(viewer, widget, truth, z, z_scale=1.0):
+    """Show slice ``z`` and draw a box 2 px around the true object there."""
+    viewer.dims.set_point(0, z * z_scale)
+    ys, xs = np.nonzero(truth[z])
+    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+
+
 def _click(qtbot, viewer, layer, point, button=Qt.MouseButton.LeftButton):
     pos = screen_point(viewer, layer, point)
     qtbot.mouseClick(canvas_of(viewer), button, pos=pos)
@@ -109,9 +116,7 @@ def test_propagate_through_slices_and_cancel_free_commit(viewer, qtbot):
     image, truth = _stack()
     widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16),
                            scale=(2.0, 1.0, 1.0))
-    viewer.dims.set_point(0, 4 * 2.0)
-    ys, xs = np.nonzero(truth[4])
-    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    _box_on_slice(viewer, widget, truth, 4, z_scale=2.0)
     worker = widget.propagate()
     assert worker is not None
     qtbot.waitUntil(lambda: not widget._work.running, timeout=30_000)
@@ -138,9 +143,7 @@ def test_3d_box_on_a_transposed_view(viewer, qtbot):
 def test_voxels_painted_while_propagating_are_kept_at_commit(viewer, qtbot):
     image, truth = _stack()
     widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16))
-    viewer.dims.set_point(0, 4)
-    ys, xs = np.nonzero(truth[4])
-    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    _box_on_slice(viewer, widget, truth, 4)
     widget.propagate()
     painted = np.zeros(truth.shape, bool)
     painted[3] = truth[3]  # the user paints id 7 where the object continues, mid-run
@@ -245,9 +248,7 @@ def test_a_propagated_commit_far_larger_than_its_first_slice_asks_first(viewer, 
 
     volume, truth = _widening_cone()
     widget, layer = _setup(viewer, qtbot, volume, np.zeros(truth.shape, np.uint16))
-    viewer.dims.set_point(0, 0)
-    ys, xs = np.nonzero(truth[0])
-    widget.set_box((ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    _box_on_slice(viewer, widget, truth, 0)
     widget.propagate()
     qtbot.waitUntil(lambda: not widget._work.running, timeout=30_000)
     asked = []

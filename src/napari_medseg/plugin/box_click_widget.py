@@ -152,8 +152,7 @@ class BoxClickWidget(LabelsTool):
         """Ask before writing a propagated object far larger than the slice it came from
         suggested (more than LARGE_GROWTH times its area on every slice it reaches) or
         more than LARGE_SHARE of the layer: the signs of a leak into the neighbours."""
-        stack = self._volume_result[0]
-        slices = int(stack.reshape(len(stack), -1).any(1).sum())
+        slices = _slices_with_object(self._volume_result[0])
         seed = int(self._session.mask.sum()) if self._session is not None else 0
         expected = max(seed, 1) * slices
         if voxels <= LARGE_GROWTH * expected and voxels <= LARGE_SHARE * total:
@@ -249,7 +248,7 @@ class BoxClickWidget(LabelsTool):
             return
         stack, corner, report = result
         self._volume_result = (stack, corner)
-        n = int(stack.reshape(len(stack), -1).any(1).sum())
+        n = _slices_with_object(stack)
         self._status.value = (f"Object found on {n} slices ({corner[0]}..{corner[0] + n - 1}); "
                               f"it ends {report.message()}. C / Enter commits.")
         self._show()
@@ -375,6 +374,11 @@ class BoxClickWidget(LabelsTool):
 def _edges(corners: np.ndarray) -> np.ndarray:
     """A closed polygon's edges as napari vectors: (N, 2, D) of (start, direction)."""
     return np.stack([corners, np.roll(corners, -1, axis=0) - corners], axis=1)
+
+
+def _slices_with_object(stack: np.ndarray) -> int:
+    """How many slices of a propagated (K, H, W) stack hold some of the object."""
+    return int(stack.reshape(len(stack), -1).any(1).sum())
 
 
 def _inside(plane: SlicePlane, point) -> np.ndarray:

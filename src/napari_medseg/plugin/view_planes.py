@@ -145,8 +145,7 @@ def show_three_planes(viewer: napari.Viewer, layer: Layer) -> None:
                        key=lambda k: viewer.dims.order[k])
         view.order = (slider, *shown)
     manager.update_dims_order()
-    for view in views:
-        model = view.vm_container.viewer_model
+    for model in _side_views(manager):
         model.dims.axis_labels = viewer.dims.axis_labels
         _orient(model, layer, z_dim)
         model.reset_view()
@@ -162,33 +161,34 @@ def watch_side_copies(watcher) -> None:
 
 
 def _copy_made(layer: Layer, copy: Layer) -> list[Callable]:
-    for view in _side_views_of(copy):
+    module = _orthogonal_views()
+    managers = list(module._VIEWER_MANAGERS.values()) if module is not None else []
+    for view in (v for m in managers for v in _side_views(m)
+                 if any(shown is copy for shown in v.layers)):
         for watcher in list(_WATCHERS):
             watcher.copy_made(layer, copy, view)
     return []
 
 
-def _managers() -> list:
-    module = sys.modules.get("napari_orthogonal_views.ortho_view_manager")
-    return list(module._VIEWER_MANAGERS.values()) if module is not None else []
+def _orthogonal_views():
+    """napari-orthogonal-views' manager module if something imported it, else None."""
+    return sys.modules.get("napari_orthogonal_views.ortho_view_manager")
 
 
-def _side_views_of(copy: Layer) -> list:
-    views = [w.vm_container.viewer_model for m in _managers()
-             for w in (m.right_widget, m.bottom_widget) if hasattr(w, "vm_container")]
-    return [v for v in views if any(layer is copy for layer in v.layers)]
+def _side_views(manager) -> list:
+    """The view models of a manager's two side views, those it has made."""
+    return [w.vm_container.viewer_model for w in (manager.right_widget, manager.bottom_widget)
+            if hasattr(w, "vm_container")]
 
 
 def side_copies(viewer: napari.Viewer, layer: Layer) -> list[tuple[Layer, object]]:
     """``(copy, view)`` for each side view of ``viewer`` that shows a copy of ``layer``
     (same data); empty without the three-plane layout."""
-    module = sys.modules.get("napari_orthogonal_views.ortho_view_manager")
+    module = _orthogonal_views()
     manager = module._VIEWER_MANAGERS.get(viewer) if module is not None else None
     if manager is None or not manager.is_shown():
         return []
-    views = [w.vm_container.viewer_model for w in (manager.right_widget,
-                                                   manager.bottom_widget)]
-    return [(copy, view) for view in views for copy in view.layers
+    return [(copy, view) for view in _side_views(manager) for copy in view.layers
             if copy is not layer and type(copy) is type(layer) and copy.data is layer.data]
 
 
