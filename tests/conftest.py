@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from qtpy.QtCore import QPoint
+from qtpy.QtCore import QPoint, Qt
 from scipy import ndimage as ndi
 from skimage.draw import ellipse
 
@@ -122,6 +122,18 @@ def screen_point(viewer, layer, data_point, canvas=None) -> QPoint:
     offset *= (-1 if vertical == "up" else 1, -1 if horizontal == "left" else 1)
     return QPoint(round(canvas.width() / 2 + offset[1]),
                   round(canvas.height() / 2 + offset[0]))
+
+
+def drag(qtbot, viewer, layer, a, b, canvas=None):
+    """Drag with the left button from data point ``a`` to ``b`` of ``layer``, in six moves."""
+    canvas = canvas or canvas_of(viewer)
+    pa, pb = screen_point(viewer, layer, a, canvas), screen_point(viewer, layer, b, canvas)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=pa)
+    for t in np.linspace(0, 1, 6)[1:]:
+        qtbot.mouseMove(canvas, pa + (pb - pa) * t)
+        qtbot.wait(5)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=pb)
+    qtbot.wait(20)
 
 
 @pytest.fixture

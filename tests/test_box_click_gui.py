@@ -7,7 +7,7 @@ from qtpy.QtCore import Qt
 from scipy import ndimage as ndi
 from skimage.transform import rescale
 
-from conftest import blob_image, canvas_of, screen_point
+from conftest import blob_image, canvas_of, drag, screen_point
 from napari_medseg.evaluation import iou
 from napari_medseg.plugin.box_click_widget import BoxClickWidget
 
@@ -23,17 +23,6 @@ def _setup(viewer, qtbot, image, labels, **layer_kw):
     viewer.reset_view()
     qtbot.wait(50)
     return widget, labels_layer
-
-
-def _drag(qtbot, viewer, layer, a, b, canvas=None):
-    canvas = canvas or canvas_of(viewer)
-    pa, pb = screen_point(viewer, layer, a, canvas), screen_point(viewer, layer, b, canvas)
-    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=pa)
-    for t in np.linspace(0, 1, 6)[1:]:
-        qtbot.mouseMove(canvas, pa + (pb - pa) * t)
-        qtbot.wait(5)
-    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=pb)
-    qtbot.wait(20)
 
 
 def _box_on_slice(viewer, widget, truth, z, z_scale=1.0):
@@ -55,7 +44,7 @@ def test_drag_box_click_commit_and_undo(viewer, qtbot):
     labels[:5, :5] = 7
     widget, layer = _setup(viewer, qtbot, image, labels.copy())
     ys, xs = np.nonzero(truth)
-    _drag(qtbot, viewer, layer, (ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
+    drag(qtbot, viewer, layer, (ys.min() - 2, xs.min() - 2), (ys.max() + 2, xs.max() + 2))
     assert widget._session is not None
     preview = viewer.layers["mask preview"].data.astype(bool)
     assert iou(preview, truth) > 0.85
@@ -82,7 +71,7 @@ def test_escape_clears_and_negative_click_without_box_warns(viewer, qtbot):
     # no box and no object yet: a right click is a warning, nothing else
     _click(qtbot, viewer, layer, (40, 40), button=Qt.MouseButton.RightButton)
     assert widget._session is None
-    _drag(qtbot, viewer, layer, (10, 10), (80, 80))
+    drag(qtbot, viewer, layer, (10, 10), (80, 80))
     canvas = canvas_of(viewer)
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_Escape)

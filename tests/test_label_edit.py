@@ -135,3 +135,45 @@ def test_properties(labels, data):
     assert commit_mask(out, mask, label=label, mode=mode).n_changed == 0
     out[edit.indices] = edit.old_values
     np.testing.assert_array_equal(out, labels)
+
+
+def _chunk_files(folder) -> dict[str, float]:
+    """Chunk files of a zarr v3 array and their modification times."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns
+            for p in (folder / "c").rglob("*") if p.is_file()}
+
+
+def test_commit_into_zarr_writes_only_the_chunks_under_the_mask(tmp_path, gonuclear_dir):
+    """A real GoNuclear nucleus committed into a chunked zarr label volume on disk: only
+    the chunks it covers are read and written, the next id comes from the array's record
+    of its largest id, and a read-only array is refused."""
+    import zarr
+
+    from napari_medseg.label_edit import label_maximum
+
+    labels = tifffile.imread(gonuclear_dir / "1135_labels.tif")
+    nucleus = labels == np.bincount(labels.ravel())[1:].argmax() + 1
+    ks, ys, xs = (slice(i.min(), i.max() + 1) for i in np.nonzero(nucleus))
+    folder = tmp_path / "labels.zarr"
+    store = zarr.create_array(str(folder), shape=(4 * labels.shape[0], *labels.shape[1:]),
+                              chunks=(16, 32, 32), dtype="uint32")
+    store[0, 0, 0] = 41  # another object, far away
+    before = _chunk_files(folder)
+    assert next_free_label(store) == 42  # read once (no record yet)...
+    edit = commit_mask(store, nucleus[ks, ys, xs], offset=(ks.start, ys.start, xs.start))
+    assert edit.label == 42 and edit.n_changed == nucleus.sum()
+    assert store.attrs["napari-medseg"]["max_label"] == 42  # ...then kept in the record
+    after = _chunk_files(folder)
+    covered = {f"c/{k}/{y}/{x}" for k in range(ks.start // 16, (ks.stop - 1) // 16 + 1)
+               for y in range(ys.start // 32, (ys.stop - 1) // 32 + 1)
+               for x in range(xs.start // 32, (xs.stop - 1) // 32 + 1)}
+    changed = {name for name, t in after.items() if before.get(name) != t}
+    assert changed == covered and before["c/0/0/0"] == after["c/0/0/0"]
+    np.testing.assert_array_equal(store[ks, ys, xs] == 42, nucleus[ks, ys, xs])
+
+    store[-1, -1, -1] = 99  # written behind the record's back: not seen...
+    assert label_maximum(store) == 42
+    again = zarr.open_array(str(folder), mode="r")
+    with pytest.raises(ValueError, match="read-only"):
+        commit_mask(again, nucleus[ks, ys, xs], offset=(0, 0, 0))
+    assert (store[:16, :32, :32] != 43).all()

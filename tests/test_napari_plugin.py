@@ -132,11 +132,16 @@ def test_commit_is_one_undo_step_and_preserves_other_objects(viewer):
     assert next_free_label_of_layer(labels) == 3
 
 
-def test_commit_refuses_non_numpy_layers(viewer):
+def test_commit_refuses_dask_and_read_only_zarr_layers(viewer, tmp_path):
     import dask.array as da
+    import zarr
 
     layer = viewer.add_labels(da.zeros((8, 8), dtype=np.uint8, chunks=4))
-    with pytest.raises(ValueError, match="in-memory numpy"):
+    with pytest.raises(ValueError, match="not a numpy or zarr array"):
+        commit_mask_to_layer(layer, np.ones((8, 8), bool))
+    zarr.create_array(str(tmp_path / "l.zarr"), shape=(8, 8), chunks=(4, 4), dtype="uint8")
+    layer = viewer.add_labels(zarr.open_array(str(tmp_path / "l.zarr"), mode="r"))
+    with pytest.raises(ValueError, match="read-only"):
         commit_mask_to_layer(layer, np.ones((8, 8), bool))
 
 

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
-from conftest import canvas_of
+from conftest import canvas_of, drag
 from napari_medseg.plugin.box_click_widget import BoxClickWidget
 from napari_medseg.plugin.labels_target import new_labels_for_image
 from napari_medseg.plugin.slice_plane import camera_of
 from napari_medseg.plugin.view_planes import ViewPlanesWidget, axis_labels, show_plane
-from test_box_click_gui import _drag
 
 KIDNEY = 2  # TotalSegmentator's right kidney
 
@@ -94,7 +93,7 @@ def test_a_box_drawn_in_the_sagittal_plane_of_three_commits_and_undoes(viewer, q
     x, zs, ys = _kidney_section(viewer, image, organs)
     camera_of(viewer).center = image.data_to_world((zs.mean(), ys.mean(), x))[:2]  # in view
     qtbot.wait(50)
-    _drag(qtbot, viewer, labels, (zs.min() - 1, ys.min() - 1, x), (zs.max() + 1, ys.max() + 1, x))
+    drag(qtbot, viewer, labels, (zs.min() - 1, ys.min() - 1, x), (zs.max() + 1, ys.max() + 1, x))
     assert tool._session is not None, "the drag in the sagittal plane drew no box"
     # the mouse lands where it should on the flipped plane (box clipped to the image;
     # a corner may round to the neighbouring voxel at this zoom)
@@ -121,7 +120,7 @@ def test_box_click_works_in_a_side_view_and_commits_to_the_main_layer(viewer, qt
     qtbot.waitUntil(lambda: round(copy.world_to_data(model.dims.point)[2]) == x, timeout=5000)
     model.reset_view()  # the whole plane inside the (narrow) side canvas
     qtbot.wait(50)
-    _drag(qtbot, model, copy, (zs.min() - 1, ys.min() - 1, x), (zs.max() + 1, ys.max() + 1, x),
+    drag(qtbot, model, copy, (zs.min() - 1, ys.min() - 1, x), (zs.max() + 1, ys.max() + 1, x),
           canvas)
     assert tool._session is not None and tool._view is model
     tool.commit()

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from napari_medseg.evaluation import matches
+from napari_medseg.label_edit import MAX_LABEL_KEY, RECORD_KEY
 from napari_medseg.runtime import Cancelled, run_steps
 from napari_medseg.validation import is_colour
 
@@ -183,7 +184,7 @@ def segment_blockwise(model, image, out: str | os.PathLike, *,
         The labels (uint32, read-only), the image's spatial shape: instances with one
         id per object, 1..N, for instance models; classes for semantic models. Its
         ``attrs["napari-medseg"]`` records the model, blocks, halo, the blocks skipped
-        as empty and the number of objects.
+        as empty, the number of objects and the largest id (so tools need not read it).
 
     Raises
     ------
@@ -247,7 +248,8 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
             yield from _final_ids(grid, labels, results, client, cancelled)
             record["objects"] = max((int(lut.max(initial=0)) for lut in results.values()),
                                     default=0)
-        labels.attrs.update({"napari-medseg": record})
+            record[MAX_LABEL_KEY] = record["objects"]  # ids are 1..N: tools need not read
+        labels.attrs.update({RECORD_KEY: record})
         _move_into_place(partial, target)
         _register(target)
     except BaseException:

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_medseg._image import luminance
-from napari_medseg.validation import as_gray2d, as_integer, as_integers, as_point
+from napari_medseg.validation import as_gray2d, as_integer, as_integers, as_point, real_source
 
 if TYPE_CHECKING:  # torch is imported on first use: it takes seconds to load
     import torch
@@ -547,7 +547,7 @@ def propagate_mask_with_report(
     >>> sorted(report.ends)
     [-1, 1]
     """
-    volume = np.asarray(volume)
+    volume = real_source(volume, "volume")  # a lazy volume is read slice region by region
     if not (volume.ndim == 3 or (volume.ndim == 4 and volume.shape[-1] in (3, 4))):
         raise ValueError(f"propagation needs a (Z, Y, X) volume (or RGB), got shape "
                          f"{volume.shape}.")

@@ -16,9 +16,13 @@ from typing import Literal
 
 import numpy as np
 
-from napari_medseg.validation import as_integer, as_integers, as_label_array
+from napari_medseg.validation import as_integer, as_integers, as_label_array, is_zarr_array
 
-__all__ = ["MaskEdit", "commit_mask", "next_free_label", "plan_mask_edit"]
+__all__ = ["MaskEdit", "commit_mask", "label_maximum", "next_free_label", "plan_mask_edit",
+           "record_label_maximum"]
+
+# where a zarr label array notes its largest id: napari-medseg's record in its attributes
+RECORD_KEY, MAX_LABEL_KEY = "napari-medseg", "max_label"
 
 CommitMode = Literal["preserve", "overwrite"]
 _MODES = ("preserve", "overwrite")
@@ -48,13 +52,46 @@ class MaskEdit:
         return int(self.old_values.size)
 
 
+def label_maximum(labels) -> int:
+    """The largest id in ``labels``: a numpy array, or a zarr array without reading it where
+    it records its largest id (see :func:`record_label_maximum`), else read chunk by chunk.
+
+    Examples
+    --------
+    >>> label_maximum(np.array([0, 3, 1], np.uint8))
+    3
+    """
+    labels = as_label_array(labels, nonnegative=False, chunked=True)
+    if not is_zarr_array(labels):
+        return int(labels.max()) if labels.size else 0
+    recorded = labels.attrs.get(RECORD_KEY, {}).get(MAX_LABEL_KEY)
+    if isinstance(recorded, int):
+        return recorded
+    import dask.array as da
+
+    return int(da.from_zarr(labels).max().compute()) if labels.size else 0
+
+
+def record_label_maximum(labels, value: int) -> None:
+    """Note in a zarr array's attributes that its largest id is at least ``value``, so
+    :func:`label_maximum` need not read it; numpy arrays need no note. Ids written by
+    other programs after the note are not seen: write them through napari-medseg."""
+    if not is_zarr_array(labels) or labels.read_only:
+        return
+    record = labels.attrs.get(RECORD_KEY, {})
+    if not isinstance(record.get(MAX_LABEL_KEY), int) or value > record[MAX_LABEL_KEY]:
+        top = max(int(value), label_maximum(labels))  # read once, then kept in the record
+        labels.attrs[RECORD_KEY] = {**record, MAX_LABEL_KEY: top}
+
+
 def next_free_label(labels: np.ndarray) -> int:
     """Return the smallest id larger than every id in ``labels``.
 
     Parameters
     ----------
-    labels : ndarray of int
-        Label image of any shape; 0 is background.
+    labels : ndarray of int or zarr.Array
+        Label image of any shape; 0 is background. A zarr array is not read where it
+        records its largest id (:func:`label_maximum`).
 
     Returns
     -------
@@ -74,13 +111,17 @@ def next_free_label(labels: np.ndarray) -> int:
     >>> next_free_label(np.array([0, 1, 255], np.uint8))
     2
     """
-    labels = as_label_array(labels, nonnegative=False)
-    top = int(labels.max()) if labels.size else 0
-    new = max(top, 0) + 1
+    labels = as_label_array(labels, nonnegative=False, chunked=True)
+    new = max(label_maximum(labels), 0) + 1
     largest = np.iinfo(labels.dtype).max
     if new <= largest:
         return new
-    used = np.unique(labels)
+    if is_zarr_array(labels):
+        import dask.array as da
+
+        used = da.unique(da.from_zarr(labels)).compute()
+    else:
+        used = np.unique(labels)
     gaps = np.setdiff1d(np.arange(1, min(largest, used.size + 1) + 1), used)
     if not gaps.size:
         raise ValueError(f"No free label id left in a {labels.dtype} label image (all "
@@ -100,8 +141,8 @@ def plan_mask_edit(
 
     Parameters
     ----------
-    labels : ndarray of int, shape (...)
-        Label image. Not modified.
+    labels : ndarray of int or zarr.Array, shape (...)
+        Label image. Not modified; only the region under the mask is read.
     mask : ndarray of bool
         Object mask, either of ``labels.shape`` or a crop placed at ``offset``.
         Parts of a crop that fall outside ``labels`` are ignored.
@@ -126,7 +167,7 @@ def plan_mask_edit(
     >>> edit.n_changed, edit.label, int(labels.sum())  # nothing written yet
     (4, 1, 0)
     """
-    labels = as_label_array(labels, nonnegative=False)
+    labels = as_label_array(labels, nonnegative=False, chunked=True)
     mask = np.asarray(mask)
     if mask.dtype != bool:
         raise ValueError(f"mask must be a boolean array, got dtype {mask.dtype}.")
@@ -161,7 +202,7 @@ def plan_mask_edit(
     dst = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     src = tuple(slice(a - int(o), b - int(o)) for a, b, o in zip(lo, hi, offset, strict=True))
 
-    region = labels[dst]
+    region = np.asarray(labels[dst])
     write = mask[src] & (region != label)
     if mode == "preserve":
         write &= region == 0
@@ -178,7 +219,8 @@ def commit_mask(
     mode: CommitMode = "preserve",
     offset: tuple[int, ...] | None = None,
 ) -> MaskEdit:
-    """Write ``mask`` into ``labels`` in place.
+    """Write ``mask`` into ``labels`` in place (a zarr array: only the chunks under the
+    mask are read and written, and the array records its largest id).
 
     Parameters are those of :func:`plan_mask_edit`.
 
@@ -195,9 +237,11 @@ def commit_mask(
     1
     """
     edit = plan_mask_edit(labels, mask, label, mode=mode, offset=offset)
-    if not labels.flags.writeable:
+    if labels.read_only if is_zarr_array(labels) else not labels.flags.writeable:
         raise ValueError("labels array is read-only.")
-    labels[edit.indices] = edit.label
+    if edit.n_changed:
+        labels[edit.indices] = edit.label
+        record_label_maximum(labels, edit.label)
     return edit
 
 

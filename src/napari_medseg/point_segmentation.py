@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_medseg.box_segmentation import BoxSession
-from napari_medseg.validation import as_point, is_colour, real_image
+from napari_medseg.validation import as_point, is_colour, real_source
 
 __all__ = ["point_session", "preload", "segment_point"]
 
@@ -50,7 +50,7 @@ def point_session(image: np.ndarray, point: Sequence[float], model=None) -> BoxS
     from napari_medseg.model_files import suggested_model
     from napari_medseg.model_runner import SegmentationModel
 
-    image = real_image(image)
+    image = real_source(image)
     colour = is_colour(image)
     if image.ndim != 2 and not colour:
         raise ValueError(f"image must be a 2D image (or 2D RGB), got shape {image.shape}.")

@@ -26,7 +26,9 @@ __all__ = [
     "as_point",
     "as_shape",
     "is_colour",
+    "is_zarr_array",
     "real_image",
+    "real_source",
 ]
 
 _LARGEST = 2.0**50  # values are scaled below this (their squares stay finite in float32)
@@ -100,12 +102,16 @@ def as_shape(shape, name: str = "shape", ndim: int | None = None) -> tuple[int, 
 
 
 def as_label_array(labels, name: str = "labels", ndims: Sequence[int] | None = None,
-                   nonnegative: bool = True) -> np.ndarray:
+                   nonnegative: bool = True, chunked: bool = False) -> np.ndarray:
     """``labels`` itself, checked: a numpy array of integers, of one of ``ndims``
     dimensions, with no negative ids (a pass over the array: ``nonnegative=False`` skips
-    it where only a region is touched)."""
-    if not isinstance(labels, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(labels).__name__}.")
+    it where only a region is touched). ``chunked=True`` also takes a zarr array, whose
+    ids are not scanned (it may not fit in memory)."""
+    if chunked and is_zarr_array(labels):
+        nonnegative = False
+    elif not isinstance(labels, np.ndarray):
+        kinds = "a numpy or zarr array" if chunked else "a numpy array"
+        raise TypeError(f"{name} must be {kinds}, got {type(labels).__name__}.")
     if labels.dtype.kind not in "iu":
         raise ValueError(f"{name} must have an integer dtype, got {labels.dtype}.")
     if ndims is not None and labels.ndim not in ndims:
@@ -116,6 +122,11 @@ def as_label_array(labels, name: str = "labels", ndims: Sequence[int] | None = N
     if nonnegative and labels.dtype.kind == "i" and labels.size and labels.min() < 0:
         raise ValueError(f"{name} must not contain negative ids.")
     return labels
+
+
+def is_zarr_array(array) -> bool:
+    """Whether ``array`` is a zarr array (checked without importing zarr when it is not)."""
+    return type(array).__module__.startswith("zarr.") and hasattr(array, "chunks")
 
 
 def is_colour(image: np.ndarray) -> bool:
@@ -135,6 +146,19 @@ def is_colour(image: np.ndarray) -> bool:
 def real_image(image, name: str = "image") -> np.ndarray:
     """``image`` as an array of real numbers (bool, integers, floats), not copied."""
     image = np.asarray(image)
+    if image.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be real-valued, got dtype {image.dtype}.")
+    return image
+
+
+def real_source(image, name: str = "image"):
+    """Like :func:`real_image`, but a lazy array (dask, zarr) stays lazy, as a dask array:
+    for tools that read only a region of an image that may not fit in memory."""
+    if not (is_zarr_array(image) or type(image).__module__.startswith("dask.")):
+        return real_image(image, name)
+    import dask.array as da
+
+    image = da.from_zarr(image) if is_zarr_array(image) else da.asarray(image)
     if image.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be real-valued, got dtype {image.dtype}.")
     return image
@@ -160,14 +184,15 @@ def as_float32(image: np.ndarray) -> np.ndarray:
 
 def as_gray2d(image, name: str = "image", minimum: int = 1) -> np.ndarray:
     """A 2D image as float32 grey values: ``(Y, X)``, or colour ``(Y, X, 3|4)`` as
-    luminance; at least ``minimum`` pixels along each axis.
+    luminance; at least ``minimum`` pixels along each axis. A lazy image (dask, zarr)
+    stays a lazy dask array, read where it is sliced.
 
     Examples
     --------
     >>> as_gray2d(np.ones((4, 5, 3), np.uint8)).shape
     (4, 5)
     """
-    image = real_image(image, name)
+    image = real_source(image, name)
     if image.ndim == 3 and image.shape[-1] in (3, 4):
         image = luminance(image) if image.dtype.kind != "f" or image.dtype.itemsize <= 4 \
             else luminance(as_float32(image[..., :3]))
@@ -176,6 +201,8 @@ def as_gray2d(image, name: str = "image", minimum: int = 1) -> np.ndarray:
     if min(image.shape) < minimum:
         raise ValueError(f"{name} must be at least {minimum}x{minimum} pixels, got shape "
                          f"{image.shape}.")
+    if not isinstance(image, np.ndarray):  # lazy: each block is made finite where read
+        return image.map_blocks(as_float32, dtype=np.float32)
     return as_float32(image)
 
 

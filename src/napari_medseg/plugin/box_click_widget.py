@@ -24,6 +24,7 @@ from napari_medseg.plugin.background import BackgroundWork
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
 from napari_medseg.point_segmentation import point_session, preload
+from napari_medseg.validation import is_zarr_array
 
 LARGE_GROWTH = 1.5  # a propagated object above this many times (first slice x slices) asks
 LARGE_SHARE = 0.10  # as does one above this share of the layer's voxels
@@ -339,7 +340,7 @@ class BoxClickWidget(LabelsTool):
             preview.refresh()
             return
         where = tuple(slice(o, o + s) for o, s in zip(offset, mask.shape, strict=True))
-        preview.data[where][mask] = 1
+        preview.data[where] = mask.astype(np.uint8)  # the region is all 0 after the erase
         self._preview_region = where
         preview.refresh()
 
@@ -361,14 +362,24 @@ class BoxClickWidget(LabelsTool):
             preview = viewer.add_points(np.empty((0, layer.ndim)), ndim=layer.ndim, size=4,
                                         border_width=0, **common)
         else:
-            # A uint8 layer of the target's shape: one byte per voxel is the price of a live
-            # preview in every view; it is written only inside the object's box.
-            preview = viewer.add_labels(np.zeros(layer.data.shape, np.uint8), opacity=0.5,
-                                        **common)
+            # A uint8 layer of the target's shape, written only inside the object's box:
+            # one byte per voxel is the price of a live preview in every view, except for
+            # a zarr-backed target, whose preview keeps only the chunks written, in memory.
+            preview = viewer.add_labels(_blank_like(layer.data), opacity=0.5, **common)
             preview.colormap = napari.utils.DirectLabelColormap(
                 color_dict={None: "transparent", 0: "transparent", 1: "cyan"})
         viewer.layers.selection.active = layer  # keep the mouse on the Labels layer
         return preview
+
+
+def _blank_like(data):
+    """A zero uint8 array of ``data``'s shape: numpy, or zarr in memory for zarr data."""
+    if not is_zarr_array(data):
+        return np.zeros(data.shape, np.uint8)
+    import zarr
+
+    return zarr.zeros(data.shape, chunks=data.chunks, dtype=np.uint8,
+                      store=zarr.storage.MemoryStore())
 
 
 def _edges(corners: np.ndarray) -> np.ndarray:

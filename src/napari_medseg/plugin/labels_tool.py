@@ -18,7 +18,7 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_info, show_warning
 
 from napari_medseg.plugin.labels_target import ImageAsLabelsButton
-from napari_medseg.plugin.layer_edit import commit_mask_to_layer
+from napari_medseg.plugin.layer_edit import commit_mask_to_layer, watch_label_maximum
 from napari_medseg.plugin.view_planes import side_copies, watch_side_copies
 
 __all__ = ["LabelsTool"]
@@ -181,6 +181,8 @@ class LabelsTool(Container):
         if view is not None:
             self._copies[id(layer)] = (layer, view)
             layer.mouse_pan = self.mouse_pan
+        else:
+            watch_label_maximum(layer)
         for kind, callback in self._mouse_callbacks().items():
             getattr(layer, f"mouse_{kind}_callbacks").append(callback)
         for key, action in self._keys().items():

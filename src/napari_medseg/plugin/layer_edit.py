@@ -1,18 +1,51 @@
-"""Commit masks into napari ``Labels`` layers as single undo steps."""
+"""Commit masks into napari ``Labels`` layers as single undo steps.
+
+A layer may hold a numpy array or a writable zarr array; on zarr, a commit reads and
+writes only the chunks under its mask (napari's ``data_setitem`` writes through zarr's
+coordinate indexing) and the array records its largest id, so the next free id is known
+without reading the volume.
+"""
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 from napari.layers import Labels
 
-from napari_medseg.label_edit import CommitMode, MaskEdit, next_free_label, plan_mask_edit
+from napari_medseg.label_edit import (
+    CommitMode,
+    MaskEdit,
+    next_free_label,
+    plan_mask_edit,
+    record_label_maximum,
+)
+from napari_medseg.validation import is_zarr_array
 
-__all__ = ["commit_mask_to_layer", "merge_into_layer", "next_free_label_of_layer"]
+__all__ = ["commit_mask_to_layer", "merge_changes_into_layer", "merge_into_layer",
+           "next_free_label_of_layer", "watch_label_maximum"]
+
+_WATCHED: weakref.WeakSet = weakref.WeakSet()
 
 
 def next_free_label_of_layer(layer: Labels) -> int:
     """Next free id of a Labels layer (see :func:`napari_medseg.next_free_label`)."""
     return next_free_label(_layer_array(layer))
+
+
+def watch_label_maximum(layer: Labels) -> None:
+    """Keep a zarr-backed layer's recorded largest id true under napari's own brushes and
+    fill, which write ids the plugin did not choose (done once per layer)."""
+    if layer in _WATCHED:
+        return
+    _WATCHED.add(layer)
+
+    def painted(event) -> None:
+        if is_zarr_array(layer.data) and not layer.data.read_only:
+            top = max(int(np.max(new, initial=0)) for _, _, new in event.value)
+            record_label_maximum(layer.data, top)
+
+    layer.events.paint.connect(painted)
 
 
 def commit_mask_to_layer(
@@ -29,7 +62,7 @@ def commit_mask_to_layer(
     Parameters
     ----------
     layer : napari.layers.Labels
-        Target layer; its data must be a writable numpy array.
+        Target layer; its data must be a writable numpy or zarr array.
     mask : ndarray of bool
         Object mask in the layer's data coordinates, full-size or a crop at ``offset``.
     label : int, optional
@@ -52,6 +85,7 @@ def commit_mask_to_layer(
     if edit.n_changed:
         with layer.block_history():
             layer.data_setitem(edit.indices, edit.label)
+        record_label_maximum(data, edit.label)
     if select:
         layer.selected_label = edit.label
     return edit
@@ -74,11 +108,21 @@ def merge_into_layer(layer: Labels, before: np.ndarray, after: np.ndarray) -> tu
         raise ValueError(f"Labels layer {layer.name!r} changed shape while the work ran "
                          f"({before.shape} -> {data.shape}); nothing was written.")
     changed = np.nonzero(after != before)
-    untouched = data[changed] == before[changed]
-    where = tuple(index[untouched] for index in changed)
+    return merge_changes_into_layer(layer, changed, before[changed], after[changed])
+
+
+def merge_changes_into_layer(layer: Labels, indices: tuple[np.ndarray, ...],
+                             old: np.ndarray, new: np.ndarray) -> tuple[int, int]:
+    """:func:`merge_into_layer` for a change given voxel by voxel: the fancy ``indices``
+    and their values before (``old``) and after (``new``) the computation; for zarr-backed
+    layers, whose volume is not copied."""
+    data = _layer_array(layer)
+    untouched = np.asarray(data[indices]) == old if old.size else np.zeros(0, bool)
+    where = tuple(index[untouched] for index in indices)
     if where[0].size:
         with layer.block_history():
-            layer.data_setitem(where, after[where])
+            layer.data_setitem(where, new[untouched])
+        record_label_maximum(data, int(new.max()))
     return int(where[0].size), int(untouched.size - where[0].size)
 
 
@@ -88,10 +132,15 @@ def _layer_array(layer: Labels) -> np.ndarray:
     if layer.multiscale:
         raise ValueError(f"Labels layer {layer.name!r} is multiscale; edit a single-scale copy.")
     data = layer.data
+    if is_zarr_array(data):
+        if data.read_only:
+            raise ValueError(f"Labels layer {layer.name!r} holds a zarr array opened "
+                             "read-only; open it with mode='r+' to edit it.")
+        return data
     if not isinstance(data, np.ndarray):
         raise ValueError(
-            f"Labels layer {layer.name!r} holds a {type(data).__name__}, not an in-memory numpy "
-            "array; load it into memory to edit it."
+            f"Labels layer {layer.name!r} holds a {type(data).__name__}, not a numpy or zarr "
+            "array; load it into memory (or save it to zarr) to edit it."
         )
     if not data.flags.writeable:
         raise ValueError(f"Labels layer {layer.name!r} is read-only.")
