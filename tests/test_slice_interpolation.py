@@ -172,3 +172,55 @@ def test_idempotent_for_one_id(vol):
     single = (vol == 1).astype(np.uint8)
     once = interpolate_labels(single)
     np.testing.assert_array_equal(interpolate_labels(once), once)
+
+
+def _sparse_gonuclear(gonuclear_dir, every=5):
+    """The real GoNuclear crop 1135's labels annotated on every ``every``-th slice."""
+    labels = imread(gonuclear_dir / "1135_labels.tif")
+    sparse = np.zeros_like(labels)
+    sparse[::every] = labels[::every]
+    return sparse
+
+
+@pytest.mark.parametrize("axis, overwrite", [(0, False), (1, True)])
+def test_zarr_labels_are_interpolated_in_place_as_in_memory(tmp_path, gonuclear_dir, axis,
+                                                            overwrite):
+    import zarr
+
+    sparse = np.moveaxis(_sparse_gonuclear(gonuclear_dir), 0, axis).copy()
+    expected, report = interpolate_labels_with_report(sparse, axis=axis, overwrite=overwrite,
+                                                      progress=False)
+    store = zarr.create_array(str(tmp_path / "l.zarr"), shape=sparse.shape,
+                              chunks=(25, 50, 50), dtype=sparse.dtype)
+    store[:] = sparse
+    out, got = interpolate_labels_with_report(store, axis=axis, overwrite=overwrite,
+                                              progress=False)
+    assert out is store and got.filled == report.filled and got.skipped == report.skipped
+    np.testing.assert_array_equal(store[:], expected)
+
+
+def test_zarr_interpolation_touches_only_the_chunks_of_the_objects_gaps(tmp_path):
+    import zarr
+
+    from napari_medseg.runtime import run_steps
+    from napari_medseg.slice_interpolation import interpolation_steps
+
+    store = zarr.create_array(str(tmp_path / "l.zarr"), shape=(40, 256, 256),
+                              chunks=(8, 64, 64), dtype="uint16")
+    disk_mask = np.zeros((20, 20), bool)
+    disk_mask[disk((10, 10), 8)] = True
+    for k in (4, 12):  # one object in chunk column (1, 1), annotated on slices 4 and 12
+        store[k, 70:90, 70:90] = disk_mask * 3
+    store[30, 200:220, 200:220] = disk_mask * 4  # an object on one slice: nothing to fill
+    steps = interpolation_steps(store)
+    next(steps)
+    steps.close()  # cancelled: nothing written
+    assert not store[5:12].any()
+    edits, report = run_steps(interpolation_steps(store), progress=None)
+    assert edits.n_chunks == 2 and report.filled == {3: list(range(5, 12))}
+    indices, old, new = edits.changes()
+    assert (old == 0).all() and (new == 3).all() and set(np.unique(indices[0])) == set(
+        range(5, 12))
+    assert edits.write() == 2 and (store[8, 80, 80] == 3)
+    with pytest.raises(ValueError, match="read-only"):
+        interpolate_labels(zarr.open_array(str(tmp_path / "l.zarr"), mode="r"))

@@ -21,8 +21,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_medseg._image import distance_to_edge
+from napari_medseg.chunk_edits import ChunkEdits
 from napari_medseg.runtime import run_steps
-from napari_medseg.validation import as_axis, as_integers, as_label_array
+from napari_medseg.validation import as_axis, as_integers, as_label_array, is_zarr_array
 
 __all__ = [
     "InterpolationReport",
@@ -69,9 +70,13 @@ def interpolate_labels(
 
     Parameters
     ----------
-    labels : ndarray of int, shape (..., Z, Y, X)
+    labels : ndarray of int or zarr.Array, shape (..., Z, Y, X)
         3D label image, or 4D with ``axis`` choosing the interpolation axis (the
         other leading axis, e.g. time, is processed volume by volume). 0 is background.
+        A zarr array (labels that may not fit in memory) is edited in place: one pass
+        over its chunks finds every object's bounding box, then each object reads and
+        writes only the chunks its slices span; nothing is written until all objects
+        are done (the chunks changed are held in memory until then).
     axis : int
         Axis along which slices are interpolated; the last two other axes form the slice plane.
     label_ids : iterable of int, optional
@@ -84,8 +89,9 @@ def interpolate_labels(
 
     Returns
     -------
-    ndarray
-        A new array of the same shape and dtype; ``labels`` is not modified.
+    ndarray or zarr.Array
+        A new array of the same shape and dtype, ``labels`` not modified; for zarr
+        labels, ``labels`` itself, filled.
         For every id, each slice strictly between two slices containing the id
         is filled; slices outside the id's first and last annotated slice stay as they were.
 
@@ -123,8 +129,15 @@ def interpolate_labels_with_report(
     >>> report.filled, report.n_filled
     ({1: [1, 2, 3, 4, 5, 6, 7]}, 7)
     """
-    return run_steps(interpolation_steps(labels, axis, label_ids, overwrite),
-                     progress="Interpolating" if progress else None)
+    if is_zarr_array(labels) and labels.read_only:
+        raise ValueError("labels is a zarr array opened read-only; open it with mode='r+' "
+                         "to interpolate it in place.")
+    out, report = run_steps(interpolation_steps(labels, axis, label_ids, overwrite),
+                            progress="Interpolating" if progress else None)
+    if isinstance(out, ChunkEdits):  # zarr labels: written once everything is computed
+        out.write()
+        return labels, report
+    return out, report
 
 
 def interpolation_steps(
@@ -136,53 +149,64 @@ def interpolation_steps(
     """Generator form of :func:`interpolate_labels_with_report` for progress and cancelling.
 
     Yields ``(done, total)`` object counts as it goes and returns ``(labels, report)``;
-    closing it early stops the work with ``labels`` untouched.
+    closing it early stops the work with ``labels`` untouched. For zarr labels the first
+    item is a :class:`~napari_medseg.chunk_edits.ChunkEdits` of them, not yet written.
     """
-    labels = as_label_array(labels, ndims=(3, 4))
+    labels = as_label_array(labels, ndims=(3, 4), chunked=True)
     axis = as_axis(axis, labels.ndim)
     requested = None if label_ids is None else sorted(set(as_integers(
         list(label_ids) if isinstance(label_ids, set | frozenset) else label_ids,
         "label_ids", minimum=1)))
-    out = labels.copy()
+    chunked = is_zarr_array(labels)
     report = InterpolationReport()
-    if labels.size == 0 or not labels.any():
-        return out, report
-
-    # View with the interpolation axis first and the slice plane last: (K, batch..., Y, X).
+    # Work in a frame with the interpolation axis first and the slice plane last:
+    # (K, batch..., Y, X); at most one batch axis (4D).
     plane = [a for a in range(labels.ndim) if a != axis][-2:]
     batch = [a for a in range(labels.ndim) if a != axis and a not in plane]
     order = [axis, *batch, *plane]
-    src = labels.transpose(order).reshape(labels.shape[axis], -1, *(labels.shape[a] for a in plane))
-    dst = out.transpose(order).reshape(src.shape)
-    if not np.shares_memory(dst, out):  # reshape had to copy; work on a copy, write back below
-        dst = dst.copy()
-
-    # boxes of every id per volume: one pass each; an id is present if it has one
-    boxes = [_bounding_boxes(src[:, b], int(src[:, b].max())) for b in range(src.shape[1])]
+    if chunked:
+        out = ChunkEdits(labels)
+        n_batch = labels.shape[batch[0]] if batch else 1
+        src = [_Frame(labels, order, b if batch else None) for b in range(n_batch)]
+        dst = [_Frame(out, order, b if batch else None) for b in range(n_batch)]
+        boxes = _chunked_boxes(labels, order, n_batch)
+    else:
+        out = labels.copy()
+        if labels.size == 0 or not labels.any():
+            return out, report
+        whole = labels.transpose(order).reshape(labels.shape[axis], -1,
+                                                *(labels.shape[a] for a in plane))
+        target = out.transpose(order).reshape(whole.shape)
+        if not np.shares_memory(target, out):  # reshape had to copy: write back below
+            target = target.copy()
+        src = [whole[:, b] for b in range(whole.shape[1])]
+        dst = [target[:, b] for b in range(whole.shape[1])]
+        # boxes of every id per volume: one pass each; an id is present if it has one
+        boxes = [_bounding_boxes(v, int(v.max())) for v in src]
     present = sorted(set().union(*boxes))
     if requested is None:
         wanted = present
     else:
         wanted = sorted(set(requested) & set(present))
         report.skipped.update({i: "not present" for i in requested if i not in wanted})
-    jobs = [(b, label, boxes[b][label]) for b in range(src.shape[1]) for label in wanted
+    jobs = [(b, label, boxes[b][label]) for b in range(len(boxes)) for label in wanted
             if label in boxes[b]]
     total = len(jobs)
 
     def shapes(job):
         b, label, box = job
-        return _object_shapes(src[:, b], label, box)
+        return _object_shapes(src[b], label, box)
 
-    # shapes are computed on both cores (scipy's transforms release the GIL) and written
-    # in id order, so the result is the serial one
+    # shapes are computed on both cores (scipy's transforms release the GIL) from the
+    # labels as given and written in id order, so the result is the serial one
     for done, ((b, label, _), found) in enumerate(_in_parallel(shapes, jobs), start=1):
-        slices = _write_shapes(dst[:, b], label, found, overwrite)
+        slices = _write_shapes(dst[b], label, found, overwrite)
         if slices:
             report.filled.setdefault(label, []).extend(slices)
         yield done, total
 
-    if not np.shares_memory(dst, out):
-        out[...] = dst.reshape([labels.shape[a] for a in order]).transpose(np.argsort(order))
+    if not chunked and not np.shares_memory(target, out):
+        out[...] = target.reshape([labels.shape[a] for a in order]).transpose(np.argsort(order))
     for label in list(report.filled):
         report.filled[label] = sorted({int(s) for s in report.filled[label]})
     for label in wanted:
@@ -220,16 +244,90 @@ def _bounding_boxes(volume: np.ndarray, top: int) -> dict[int, tuple[slice, ...]
     """Bounding box of every id up to ``top`` in a (K, Y, X) volume."""
     if top == 0:
         return {}
-    if top < 1 << 20:
+    if top < min(1 << 20, volume.size):
         found = ndi.find_objects(volume, max_label=top)
         return {i + 1: box for i, box in enumerate(found) if box is not None}
-    # Sparse huge ids: find boxes one id at a time.
-    boxes = {}
-    for label in np.unique(volume):
-        if label > 0:
-            coords = np.nonzero(volume == label)
-            boxes[int(label)] = tuple(slice(int(c.min()), int(c.max()) + 1) for c in coords)
+    # Few voxels for many (or huge) ids: per id minima and maxima of the sorted voxels.
+    flat = np.flatnonzero(volume)
+    values = volume.ravel()[flat]
+    by_id = np.argsort(values, kind="stable")
+    values, coords = values[by_id], np.unravel_index(flat[by_id], volume.shape)
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    lows = [np.minimum.reduceat(c, starts) for c in coords]
+    highs = [np.maximum.reduceat(c, starts) for c in coords]
+    return {int(values[i]): tuple(slice(int(lo[n]), int(hi[n]) + 1)
+                                  for lo, hi in zip(lows, highs, strict=True))
+            for n, i in enumerate(starts)}
+
+
+def _chunked_boxes(labels, order: list[int], n_batch: int) -> list[dict[int, tuple[slice, ...]]]:
+    """Per batch index, the (K, Y, X) bounding box of every id of a zarr label array:
+    one pass over its chunks (on dask's threads), each read once and dropped."""
+    import dask
+    import dask.array as da
+
+    blocks = da.from_zarr(labels)
+    starts = [np.cumsum((0, *c[:-1])) for c in blocks.chunks]
+
+    def boxes_of(block: np.ndarray, corner: tuple[int, ...]) -> list[tuple]:
+        block = block.transpose(order)
+        frame = [corner[a] for a in order]
+        if block.ndim == 3:
+            block, frame = block[:, None], [frame[0], 0, *frame[1:]]
+        found = []
+        for j in range(block.shape[1]):
+            local = block[:, j]
+            for label, box in _bounding_boxes(local, int(local.max())).items():
+                found.append((frame[1] + j, label, tuple(
+                    slice(b.start + o, b.stop + o)
+                    for b, o in zip(box, (frame[0], *frame[2:]), strict=True))))
+        return found
+
+    tasks = [dask.delayed(boxes_of)(block, tuple(int(s[i]) for s, i in zip(starts, key,
+                                                                           strict=True)))
+             for key, block in np.ndenumerate(blocks.to_delayed())]
+    boxes: list[dict[int, tuple[slice, ...]]] = [{} for _ in range(n_batch)]
+    for found in dask.compute(*tasks, scheduler="threads"):
+        for b, label, box in found:
+            old = boxes[b].get(label)
+            boxes[b][label] = box if old is None else tuple(
+                slice(min(p.start, q.start), max(p.stop, q.stop))
+                for p, q in zip(old, box, strict=True))
     return boxes
+
+
+class _Frame:
+    """A (K, Y, X) volume of a zarr array (or its :class:`ChunkEdits`) in the
+    interpolation's frame: axes in ``order`` (interpolation axis, batch, plane), the
+    batch axis fixed at ``b``. Reads and writes regions ``[k or ks, ys, xs]``."""
+
+    def __init__(self, array, order: list[int], b: int | None):
+        self.array, self.order, self.b = array, order, b
+        self.shape = tuple(array.shape[a] for a in order if b is None or a != order[1])
+
+    def _index(self, index) -> tuple:
+        frame = list(index) if self.b is None else [index[0], self.b, *index[1:]]
+        where = [None] * len(self.order)
+        for a, ix in zip(self.order, frame, strict=True):
+            where[a] = ix
+        return tuple(where)
+
+    def _kept(self, index) -> list[int]:
+        """The array axes a read of ``index`` keeps, in the array's order."""
+        where = self._index(index)
+        return [a for a in range(len(where)) if isinstance(where[a], slice)]
+
+    def __getitem__(self, index) -> np.ndarray:
+        data = np.asarray(self.array[self._index(index)])
+        kept = self._kept(index)
+        frame = [a for a in self.order if a in kept]
+        return data.transpose([kept.index(a) for a in frame])
+
+    def __setitem__(self, index, values: np.ndarray) -> None:
+        kept = self._kept(index)
+        frame = [a for a in self.order if a in kept]
+        self.array[self._index(index)] = np.asarray(values).transpose(
+            [frame.index(a) for a in kept])
 
 
 def _object_shapes(volume, label, box) -> tuple[tuple[slice, slice], list]:
@@ -271,6 +369,7 @@ def _write_shapes(target, label, found, overwrite) -> list[int]:
             allowed &= region == 0
         if allowed.any():
             region[allowed] = label
+            target[k, ys, xs] = region  # a view of numpy labels; a copy from zarr edits
             written.append(k)
     return written
 

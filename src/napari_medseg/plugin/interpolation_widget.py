@@ -8,11 +8,17 @@ from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, c
 from napari.layers import Labels
 from napari.utils.notifications import show_info, show_warning
 
+from napari_medseg.chunk_edits import ChunkEdits
 from napari_medseg.plugin.background import BackgroundWork
 from napari_medseg.plugin.labels_target import ImageAsLabelsButton
-from napari_medseg.plugin.layer_edit import merge_into_layer
+from napari_medseg.plugin.layer_edit import (
+    merge_changes_into_layer,
+    merge_into_layer,
+    watch_label_maximum,
+)
 from napari_medseg.plugin.slice_plane import slider_axis
 from napari_medseg.slice_interpolation import InterpolationReport, interpolation_steps
+from napari_medseg.validation import is_zarr_array
 
 __all__ = ["InterpolationWidget"]
 
@@ -59,7 +65,12 @@ class InterpolationWidget(Container):
             show_warning(str(err))
             return None
         ids = [layer.selected_label] if self._which.value == _SELECTED else None
-        snapshot = np.asarray(layer.data).copy()  # the user may keep painting meanwhile
+        if is_zarr_array(layer.data):
+            # not copied: the edits keep the chunks they read as they were, and the user's
+            # painting meanwhile wins when they are merged
+            snapshot = layer.data
+        else:
+            snapshot = np.asarray(layer.data).copy()  # the user may keep painting meanwhile
         return self._work.start(
             interpolation_steps, snapshot, axis, ids, self._overwrite.value,
             desc=f"Interpolating {layer.name!r} along axis {axis}",
@@ -72,7 +83,10 @@ class InterpolationWidget(Container):
     # -- internals -----------------------------------------------------------------------
     def _commit(self, layer: Labels, snapshot, axis, result, report: InterpolationReport):
         try:
-            _, kept = merge_into_layer(layer, snapshot, result)
+            if isinstance(result, ChunkEdits):
+                _, kept = merge_changes_into_layer(layer, *result.changes())
+            else:
+                _, kept = merge_into_layer(layer, snapshot, result)
         except ValueError as err:
             self._status.value = str(err)
             show_warning(str(err))
@@ -94,4 +108,5 @@ class InterpolationWidget(Container):
 
     def _bind(self, layer):
         if isinstance(layer, Labels):
+            watch_label_maximum(layer)
             layer.bind_key(SHORTCUT, lambda lyr: self.run(lyr), overwrite=True)
