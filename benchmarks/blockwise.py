@@ -1,7 +1,7 @@
 """Blockwise segmentation: same answer as in memory, flat memory, scaling out.
 
-Usage: python benchmarks/blockwise.py [--parts same,memory,scale] [--side 4096]
-                                      [--model nuclei-2d]
+Usage: python benchmarks/blockwise.py [--parts same,memory,scale,stack] [--side 4096]
+                                      [--depth 16] [--model nuclei-2d]
 
 The images are mosaics of the 57 fluorescence images of the DSB2018 stage-1 training set's
 test split (ids[::10]; napari_medseg.datasets.mosaic), so the true objects are known.
@@ -14,6 +14,10 @@ test split (ids[::10]; napari_medseg.datasets.mosaic), so the true objects are k
   process: peak resident memory (ru_maxrss) and time.
 - scale: the ``side`` mosaic on a dask.distributed LocalCluster of 1 and of 2 single-threaded
   worker processes: throughput ratio.
+- stack: a 3D stack of ``depth`` (default 16) 2048^2 mosaics, each of the test images in
+  another order, segmented in memory (slice by slice, objects linked across slices) and
+  blockwise (blocks of 8 planes by 1024^2, halo 2 planes): the figures of ``same``, seams
+  along all three axes.
 Every figure is printed with the processor it was measured on.
 """
 
@@ -39,36 +43,58 @@ BLOCK = (1024, 1024)
 SIZES = {"2 GiB": 32768, "8 GiB": 65536}
 
 
-def test_mosaic(side: int) -> tuple[np.ndarray, np.ndarray]:
+def test_mosaic(side: int, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A ``side``^2 mosaic of the test split's fluorescence images (in the order given by
+    ``seed``, sorted ids for None)."""
     folder = data_folder(DSB_TRAIN)
     split = dsb_split(folder)
-    return mosaic(read_dsb(folder, split.of_kind(split.test, "fluorescence")), (side, side))
+    pairs = read_dsb(folder, split.of_kind(split.test, "fluorescence"))
+    if seed is not None:
+        pairs = [pairs[i] for i in np.random.default_rng(seed).permutation(len(pairs))]
+    return mosaic(pairs, (side, side))
 
 
 def same(model_name: str, side: int, folder: Path) -> None:
+    image, truth = test_mosaic(side)
+    print(f"same answer, {side}x{side} mosaic:")
+    _compare(model_name, image, truth, BLOCK, None, folder / "same.zarr")
+
+
+def stack(model_name: str, depth: int, folder: Path) -> None:
+    slices = [test_mosaic(2048, seed) for seed in range(depth)]
+    image = np.stack([s[0] for s in slices])
+    truth = np.stack([s[1] + (k << 20) * (s[1] > 0) for k, s in enumerate(slices)])
+    print(f"same answer, stack of {depth} 2048x2048 mosaics:")
+    # links of objects across slices reach 2 planes into a neighbouring block
+    _compare(model_name, image, truth, (8, *BLOCK), (2, 64, 64), folder / "stack.zarr")
+
+
+def _compare(model_name: str, image: np.ndarray, truth: np.ndarray, block: tuple[int, ...],
+             halo: tuple[int, ...] | None, out: Path) -> None:
+    """``segment`` in memory and ``segment_blockwise`` in ``block``s on one image: objects
+    matched, objects split at seams, time."""
     import torch
 
     from napari_medseg.model_runner import load_model
 
     torch.set_num_threads(2)
-    image, truth = test_mosaic(side)
     model = load_model(model_name, device="cpu")
-    model.segment(image[:512, :512], progress=False)  # warm-up
+    model.segment(image[(0,) * (image.ndim - 2)][:512, :512], progress=False)  # warm-up
     started = time.perf_counter()
     whole = model.segment(image, progress=False)
     in_memory = time.perf_counter() - started
     started = time.perf_counter()
-    labels = segment_blockwise(model, image, folder / "same.zarr", block_shape=BLOCK,
+    labels = segment_blockwise(model, image, out, block_shape=block, halo=halo,
                                progress=False)[:]
     blockwise = time.perf_counter() - started
     matched = len(matches(whole, labels, 0.9)) / max(int(whole.max()), 1)
-    seams = [k for k in range(BLOCK[0], side, BLOCK[0])]
-    crossing = np.unique(np.concatenate([truth[k - 1:k + 1].ravel() for k in seams]
-                                        + [truth[:, k - 1:k + 1].ravel() for k in seams]))
-    print(f"same answer, {side}x{side} mosaic, {int(whole.max())} objects in memory, "
-          f"{crossing.size - 1} true objects crossing a seam:")
-    print(f"  matched at IoU 0.9: {matched:.4f}; split at seams: "
-          f"{seam_splits(whole, labels, BLOCK)}")
+    crossing = set()
+    for axis, step in enumerate(block):
+        for k in range(step, image.shape[axis], step):
+            crossing |= set(np.unique(np.take(truth, [k - 1, k], axis=axis)).tolist())
+    print(f"  {int(whole.max())} objects in memory, {len(crossing - {0})} true objects "
+          f"crossing a seam; matched at IoU 0.9: {matched:.4f}; split at seams: "
+          f"{seam_splits(whole, labels, block)}")
     print(f"  time: in memory {in_memory:.1f} s, blockwise (dask threads) {blockwise:.1f} s "
           f"= {blockwise / in_memory:.2f}x")
 
@@ -138,8 +164,9 @@ def scale(model_name: str, side: int, folder: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="same,memory,scale")
+    parser.add_argument("--parts", default="same,memory,scale,stack")
     parser.add_argument("--side", type=int, default=4096)
+    parser.add_argument("--depth", type=int, default=16)
     parser.add_argument("--model", default="nuclei-2d")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -155,6 +182,8 @@ def main() -> int:
             memory(args.model, folder)
         if "same" in parts:
             same(args.model, args.side, folder)
+        if "stack" in parts:
+            stack(args.model, args.depth, folder)
         if "scale" in parts:
             print(f"scaling out, {args.side}x{args.side} mosaic, LocalCluster:")
             scale(args.model, args.side, folder)

@@ -78,7 +78,7 @@ def test_box_commit_into_a_zarr_layer_writes_its_chunks_as_one_undo_step(
 
 def test_interpolation_widget_fills_a_zarr_layer_and_undoes(make_napari_viewer, qtbot,
                                                             real_zarr):
-    _, labels, folder, truth = real_zarr
+    _, labels, _, truth = real_zarr
     sparse = np.zeros_like(truth, dtype=np.uint32)
     sparse[::5] = truth[::5]
     labels[:] = sparse
