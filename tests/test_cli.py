@@ -95,3 +95,50 @@ def test_predict_on_a_folder_loads_the_model_once_and_reports_images_per_second(
     with pytest.raises(SystemExit):  # written already: refused without --force, all named
         main(["predict", str(folder), str(out), "--model", "nuclei-2d"])
     assert "cells0_labels.png (and 2 more) already exists" in capsys.readouterr().err
+
+
+def test_interpolate_a_zarr_label_folder_into_a_copy_or_in_place(tmp_path, capsys,
+                                                                 gonuclear_dir):
+    """Real GoNuclear labels annotated on every 5th slice, as a plain zarr array and as a
+    one-level OME-Zarr label image: the copy is filled as in memory and the input kept; in
+    place (OUTPUT = INPUT, --force) the OME-Zarr keeps its metadata; a pyramid is refused."""
+    import tifffile
+    import zarr
+    from ome_zarr.writer import write_image, write_multiscales_metadata
+
+    from napari_medseg import interpolate_labels, read_image
+
+    truth = tifffile.imread(gonuclear_dir / "1135_labels.tif")
+    sparse = np.zeros_like(truth)
+    sparse[::5] = truth[::5]
+    expected = interpolate_labels(sparse, progress=False)
+
+    plain = tmp_path / "sparse.zarr"
+    zarr.create_array(str(plain), shape=sparse.shape, chunks=(20, 50, 50),
+                      dtype=sparse.dtype)[:] = sparse
+    assert main(["interpolate", str(plain), str(tmp_path / "filled.zarr")]) == 0
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "filled.zarr"))[:], expected)
+    np.testing.assert_array_equal(zarr.open_array(str(plain))[:], sparse)
+    assert "label 5: filled 12 slice(s)" in capsys.readouterr().out
+
+    ome = tmp_path / "nuclei.ome.zarr"
+    group = zarr.open_group(str(ome), mode="w")
+    group.create_array("0", shape=sparse.shape, chunks=(20, 50, 50), dtype=sparse.dtype)[:] = \
+        sparse
+    write_multiscales_metadata(group, [{"path": "0", "coordinateTransformations": [
+        {"type": "scale", "scale": [0.5, 0.2, 0.2]}]}], axes=list("zyx"))
+    with pytest.raises(SystemExit):  # in place only with --force
+        main(["interpolate", str(ome), str(ome)])
+    assert main(["interpolate", str(ome), str(ome), "--force"]) == 0
+    [read] = read_image(ome)
+    np.testing.assert_array_equal(np.asarray(read.data), expected)
+    np.testing.assert_allclose(read.scale, [0.5, 0.2, 0.2])
+
+    pyramid = tmp_path / "pyramid.ome.zarr"
+    write_image(sparse, zarr.open_group(str(pyramid), mode="w"), axes="zyx",
+                scale_factors=(2,))
+    with pytest.raises(SystemExit):
+        main(["interpolate", str(pyramid), str(tmp_path / "out.zarr")])
+    assert "resolution levels" in capsys.readouterr().err
+    assert not (tmp_path / "out.zarr").exists()
+    assert not list(tmp_path.glob(".out.zarr.partial-*"))

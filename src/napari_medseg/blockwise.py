@@ -36,6 +36,7 @@ import numpy as np
 from napari_medseg.evaluation import matches
 from napari_medseg.label_edit import MAX_LABEL_KEY, RECORD_KEY
 from napari_medseg.runtime import Cancelled, run_steps
+from napari_medseg.safe_write import move_folder_into_place
 from napari_medseg.validation import is_colour
 
 __all__ = ["BlockGrid", "open_labels", "segment_blockwise", "segment_blockwise_steps"]
@@ -250,7 +251,7 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
                                     default=0)
             record[MAX_LABEL_KEY] = record["objects"]  # ids are 1..N: tools need not read
         labels.attrs.update({RECORD_KEY: record})
-        _move_into_place(partial, target)
+        move_folder_into_place(partial, target)
         _register(target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -259,21 +260,6 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
         if own_client:
             client.close()
     return open_labels(target)
-
-
-def _move_into_place(partial: Path, target: Path) -> None:
-    """Rename the finished folder to ``target``; an old ``target`` is set aside first and
-    removed only once the new one is in place."""
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    if target.exists():
-        os.replace(target, old)
-    try:
-        os.replace(partial, target)
-    except BaseException:
-        if old.exists():
-            os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # -- validation at the edge -------------------------------------------------------------------

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -29,10 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="save a screenshot of the window to PNG and exit instead of running")
     interp = sub.add_parser(
         "interpolate", help="fill the slices between annotated slices of a label file",
-        description="Shape-based interpolation of a NIfTI or TIFF label file "
+        description="Shape-based interpolation of a NIfTI, TIFF or zarr label file "
                     "(see napari_medseg.interpolate_labels).")
-    interp.add_argument("input", help="label file (.nii, .nii.gz, .tif, .ome.tif, .png)")
-    interp.add_argument("output", help="file to write (NIfTI keeps the input's affine)")
+    interp.add_argument("input", help="label file (.nii, .nii.gz, .tif, .ome.tif, .png) or "
+                                      "zarr folder (edited chunk by chunk)")
+    interp.add_argument("output", help="file to write (NIfTI keeps the input's affine); for "
+                                       "a zarr input a .zarr folder, INPUT itself to edit it "
+                                       "in place (with --force)")
     interp.add_argument("--axis", type=int, default=0,
                         help="axis to interpolate along, in napari's (..., z, y, x) order "
                              "(default: 0, z for 3D files)")
@@ -125,7 +129,11 @@ def _check_paths(args: argparse.Namespace) -> None:
     if args.command in ("predict", "interpolate"):
         source = Path(args.input)
         if is_zarr_path(source) and source.is_dir():
-            if not (args.command == "predict" and args.blockwise):
+            if args.command == "interpolate":
+                if not is_zarr_path(args.output):
+                    raise ValueError(f"{source.name} is a zarr folder: interpolate it into a "
+                                     ".zarr folder (or into itself, with --force)")
+            elif not args.blockwise:
                 raise ValueError(f"{source.name} is a zarr folder: segment it with predict "
                                  "--blockwise")
         elif args.command == "predict" and source.is_dir() and not args.blockwise:
@@ -153,22 +161,66 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 def run_interpolate(args: argparse.Namespace) -> int:
     """Interpolate a label file and write the result."""
-    from napari_medseg.io import read_image, write_labels
+    from napari_medseg.io import is_zarr_path, read_image, write_labels
     from napari_medseg.slice_interpolation import interpolate_labels_with_report
 
-    [source] = read_image(args.input)
-    if source.data.dtype.kind not in "iu":
-        raise ValueError(f"{args.input} holds {source.data.dtype} values, not integer labels")
-    out, report = interpolate_labels_with_report(
-        source.data, axis=args.axis, label_ids=args.labels, overwrite=args.overwrite_labels)
-    write_labels(args.output, out, scale=source.scale, translate=source.translate,
-                 metadata=source.metadata, overwrite=args.force)
+    if is_zarr_path(args.input):
+        report = _interpolate_zarr(args)
+    else:
+        [source] = read_image(args.input)
+        if source.data.dtype.kind not in "iu":
+            raise ValueError(f"{args.input} holds {source.data.dtype} values, not integer "
+                             "labels")
+        out, report = interpolate_labels_with_report(
+            source.data, axis=args.axis, label_ids=args.labels, overwrite=args.overwrite_labels)
+        write_labels(args.output, out, scale=source.scale, translate=source.translate,
+                     metadata=source.metadata, overwrite=args.force)
     for label, slices in sorted(report.filled.items()):
         print(f"label {label}: filled {len(slices)} slice(s)")
     for label, why in sorted(report.skipped.items()):
         print(f"label {label}: skipped ({why})")
     print(f"wrote {args.output}")
     return 0
+
+
+def _interpolate_zarr(args: argparse.Namespace):
+    """A zarr label folder (a plain array, or a one-level OME-Zarr label image) interpolated
+    chunk by chunk: in place when OUTPUT is INPUT, else into a copy of its folder (chunk
+    files copied as they are, never decoded) that replaces OUTPUT only when complete."""
+    import shutil
+
+    import zarr
+
+    from napari_medseg.safe_write import move_folder_into_place
+    from napari_medseg.slice_interpolation import interpolate_labels_with_report
+
+    source, target = Path(args.input), Path(args.output)
+    in_place = source.resolve() == target.resolve()
+    folder = source if in_place else target.with_name(
+        f".{target.name}.partial-{os.getpid()}")
+    if not in_place:
+        shutil.copytree(source, folder)
+    try:
+        node = zarr.open(str(folder), mode="r+")
+        if isinstance(node, zarr.Group):
+            scales = node.attrs.get("ome", node.attrs).get("multiscales") or [{}]
+            levels = scales[0].get("datasets", [])
+            if len(levels) != 1:
+                raise ValueError(f"{source.name} is a zarr group with {len(levels)} "
+                                 "resolution levels; interpolate a plain zarr array or a "
+                                 "one-level OME-Zarr label image (levels are not rebuilt)")
+            node = node[levels[0]["path"]]
+        if node.dtype.kind not in "iu":
+            raise ValueError(f"{args.input} holds {node.dtype} values, not integer labels")
+        _, report = interpolate_labels_with_report(
+            node, axis=args.axis, label_ids=args.labels, overwrite=args.overwrite_labels)
+        if not in_place:
+            move_folder_into_place(folder, target)
+    except BaseException:
+        if not in_place:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return report
 
 
 def run_predict(args: argparse.Namespace) -> int:

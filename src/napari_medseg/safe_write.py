@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["FileWriteError", "check_writable", "write_atomically"]
+__all__ = ["FileWriteError", "check_writable", "move_folder_into_place", "write_atomically"]
 
 
 class FileWriteError(ValueError):
@@ -86,3 +87,18 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def move_folder_into_place(partial: Path, target: Path) -> None:
+    """Rename a finished folder (a zarr store written beside ``target``) to ``target``; an
+    old ``target`` is set aside first and removed only once the new one is in place."""
+    old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(partial, target)
+    except BaseException:
+        if old.exists():
+            os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
