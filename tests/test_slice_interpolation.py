@@ -224,3 +224,14 @@ def test_zarr_interpolation_touches_only_the_chunks_of_the_objects_gaps(tmp_path
     assert edits.write() == 2 and (store[8, 80, 80] == 3)
     with pytest.raises(ValueError, match="read-only"):
         interpolate_labels(zarr.open_array(str(tmp_path / "l.zarr"), mode="r"))
+
+
+def test_bounding_boxes_of_huge_ids_are_find_objects_boxes(gonuclear_dir):
+    from napari_medseg.slice_interpolation import _bounding_boxes
+
+    labels = imread(gonuclear_dir / "1135_labels.tif")
+    expected = {i + 1: box for i, box in enumerate(ndi.find_objects(labels)) if box is not None}
+    assert _bounding_boxes(labels, int(labels.max())) == expected  # find_objects itself
+    huge = labels.astype(np.uint32) * 100_003  # ids past 2**20: per-id minima and maxima
+    assert _bounding_boxes(huge, int(huge.max())) == {
+        label * 100_003: box for label, box in expected.items()}

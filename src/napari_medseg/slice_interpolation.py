@@ -244,7 +244,7 @@ def _bounding_boxes(volume: np.ndarray, top: int) -> dict[int, tuple[slice, ...]
     """Bounding box of every id up to ``top`` in a (K, Y, X) volume."""
     if top == 0:
         return {}
-    if top < min(1 << 20, volume.size):
+    if top < min(1 << 20, volume.size // 16):  # find_objects lists every id up to top
         found = ndi.find_objects(volume, max_label=top)
         return {i + 1: box for i, box in enumerate(found) if box is not None}
     # Few voxels for many (or huge) ids: per id minima and maxima of the sorted voxels.
