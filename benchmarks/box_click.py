@@ -22,8 +22,10 @@ Data (napari_medseg.datasets; none of it is trained on):
 - One click (``--parts point``): napari_medseg.segment_point at the innermost point of each
   fluorescence nucleus (no box), mIoU of that click alone and NoC@90 (the first click counts
   as 1; then the same click simulation), on both test sets.
-- Speed: median time per click on the nucleus boxes; per click on a 40 px box with the
-  plain float32 network and with the tools' inference copy (networks.for_inference);
+- Speed: median time per click on the nucleus boxes; the plain float32 torch network and
+  the tools' (box_segmentation.inference_copy: ONNX Runtime where installed), nucleus by
+  nucleus in one run on the test split's fluorescence nuclei: box-only mIoU, NoC@90 and
+  median time per click of each;
   session setup and per-click time on a 512x512 box; and how sharply a 300x300 px object's
   boundary is resolved (the mean distance of the mask's boundary to the true one, in pixels).
 """
@@ -54,7 +56,6 @@ from napari_medseg.datasets import (
     read_gonuclear,
 )
 from napari_medseg.evaluation import iou, next_click
-from napari_medseg.networks import for_inference
 from napari_medseg.runtime import processor_name
 
 MAX_CLICKS = 20
@@ -77,11 +78,12 @@ def _boxes(labels: np.ndarray, margin: int):
                       min(xs.stop + margin, labels.shape[1]))
 
 
-def interactive(gray: np.ndarray, truth: np.ndarray, box, clicks: bool = True
-                ) -> tuple[list[float], list[float]]:
-    """IoU after the box and after each simulated click; time of each click."""
+def interactive(gray: np.ndarray, truth: np.ndarray, box, clicks: bool = True,
+                network=None) -> tuple[list[float], list[float]]:
+    """IoU after the box and after each simulated click; time of each click (``network``:
+    the tools' by default)."""
     y0, x0, y1, x1 = box
-    session = BoxSession(gray, box)
+    session = BoxSession(gray, box, network=network)
     local = truth[y0:y1, x0:x1]
     scores, times = [iou(session.mask, local)], []
     while clicks and len(scores) < MAX_CLICKS and scores[-1] < 0.999:
@@ -275,26 +277,31 @@ def ct() -> None:
 CT_ORGANS = {5: "liver", 1: "spleen", 2: "right kidney", 3: "left kidney"}
 
 
-def speed(click_times: list[float], plain: torch.nn.Module) -> None:
+def speed(click_times: list[float], plain: torch.nn.Module, max_nuclei: int) -> None:
     if click_times:
         print(f"latency per click, nucleus boxes: median {np.median(click_times) * 1e3:.1f} ms "
               f"(p95 {np.percentile(click_times, 95) * 1e3:.1f} ms, {len(click_times)} clicks)")
+    # the tools' network (ONNX Runtime where installed, else torch with batch norm folded)
+    # against the plain float32 torch network, nucleus by nucleus in one run: answers and
+    # time per click, on the fluorescence nuclei of the training set's test split
+    fast = box_segmentation._shipped_network()
+    names = {"plain float32 torch": plain, f"tools' ({type(fast).__name__})": fast}
+    found = {name: ([], [], []) for name in names}
+    for _, gray, labels in image_sets()["fluorescence, train set, test split"]:
+        for label, box in boxes(labels, max_nuclei=max_nuclei):
+            for name, network in names.items():
+                scores, times = interactive(gray, labels == label, box, network=network)
+                found[name][0].append(scores[0])
+                found[name][1].append(noc(scores))
+                found[name][2].extend(times)
+    for name, (first, clicks, times) in found.items():
+        print(f"  {name}: {len(first)} nuclei, box-only mIoU {np.mean(first):.4f}, NoC@90 "
+              f"{np.mean(clicks):.3f}, per click median {np.median(times) * 1e3:.2f} ms")
+    (plain_first, _, plain_times), (fast_first, _, fast_times) = found.values()
+    change = abs(np.mean(fast_first) - np.mean(plain_first))
+    print(f"  per click: {np.median(fast_times) / np.median(plain_times):.2f}x the plain "
+          f"network's; box-only mIoU differs by {change:.4f}")
     rng = np.random.default_rng(0)
-    # the inference copy the tools run (batch norm folded, channels-last) against the plain
-    # float32 network, on the same 40 px nucleus box, in one run
-    nucleus = ndi.gaussian_filter((np.hypot(*np.mgrid[-32:32, -32:32]) < 14).astype(np.float32),
-                                  1.5) + rng.normal(0, 0.05, (64, 64))
-    medians = {}
-    for name, network in (("plain float32", plain), ("fast", box_segmentation._shipped_network())):
-        session = BoxSession(nucleus, (12, 12, 52, 52), network=network)
-        times = []
-        for _ in range(40):
-            t0 = time.perf_counter()
-            session.add_click(rng.integers(14, 50, 2), positive=bool(rng.integers(2)))
-            times.append(time.perf_counter() - t0)
-        medians[name] = float(np.median(times[5:]))
-    print(f"per click, 40 px box: plain {medians['plain float32'] * 1e3:.1f} ms, fast "
-          f"{medians['fast'] * 1e3:.1f} ms ({medians['fast'] / medians['plain float32']:.2f}x)")
     yy, xx = np.mgrid[:600, :600]
     # a 300 px wide blob with a wavy outline, blurred, on noise: a large object
     radius = 150 + 12 * np.sin(8 * np.arctan2(yy - 300, xx - 300))
@@ -335,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.network:  # every tool (sessions, 3D boxes, propagation) takes the shipped one
         plain = load_box_click_network(args.network)
-        fast = for_inference(plain, 2)
+        fast = box_segmentation.inference_copy(plain)
         box_segmentation._shipped_network = lambda: fast
     else:
         with resources.as_file(resources.files("napari_medseg.models")
@@ -352,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     if "ct" in parts:
         ct()
     if "speed" in parts:
-        speed(click_times, plain)
+        speed(click_times, plain, args.max_nuclei)
     return 0
 
 

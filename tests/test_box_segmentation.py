@@ -254,3 +254,36 @@ def test_an_unknown_propagation_method_is_refused():
     image, labels, _ = nuclei_3d(seed=2)
     with pytest.raises(ValueError, match="method must be"):
         propagate_mask(image, 16, labels[16] == 3, method="magic")
+
+
+def test_the_tools_network_gives_the_plain_networks_masks_on_real_nuclei(dsb_train_dir):
+    """The tools' box + click network (ONNX Runtime where installed, else torch with batch
+    norm folded) against the plain float32 torch network, box and three simulated clicks
+    on held-out real nuclei: the same masks but for a few boundary pixels."""
+    from importlib import resources
+
+    from napari_medseg.box_segmentation import WEIGHTS, _shipped_network, load_box_click_network
+
+    with resources.as_file(resources.files("napari_medseg.models").joinpath(WEIGHTS)) as file:
+        plain = load_box_click_network(file)
+    differ, total = 0, 0
+    for image, labels in dsb_fluorescence(dsb_train_dir, 3, role="test"):
+        for label, where in list(enumerate(ndi.find_objects(labels), start=1))[::10]:
+            if where is None or (labels[where] == label).sum() < 10:
+                continue
+            truth = labels == label
+            sessions = [BoxSession(image, _bbox(truth), network=n)
+                        for n in (plain, _shipped_network())]
+            for _ in range(3):
+                y0, x0 = sessions[0].offset
+                local = truth[y0:y0 + sessions[0].mask.shape[0], x0:x0 + sessions[0].mask.shape[1]]
+                click = next_click(sessions[0].mask, local)
+                if click is None:
+                    break
+                (cy, cx), positive = click
+                for session in sessions:
+                    session.add_click((cy + y0, cx + x0), positive=positive)
+            a, b = (s.mask for s in sessions)
+            differ += int((a != b).sum())
+            total += a.size
+    assert total > 3_000 and differ <= total * 1e-3

@@ -33,11 +33,15 @@ from napari_medseg.validation import as_gray2d, as_integer, as_integers, as_poin
 if TYPE_CHECKING:  # torch is imported on first use: it takes seconds to load
     import torch
 
-__all__ = ["BoxSession", "PropagationReport", "box_click_network", "load_box_click_network",
+    from napari_medseg.onnx_runtime import OnnxNetwork
+
+__all__ = ["BoxSession", "PropagationReport", "box_click_network", "inference_copy",
+           "load_box_click_network",
            "propagate_mask", "propagate_mask_with_report", "save_box_click_network",
            "segment_box"]
 
 CROP = 64  # network input size (pixels)
+_CHANNELS = 5  # network input channels: image, box, positive and negative clicks, prior
 _CONTEXT = 1.4  # the crop's side, relative to the box's longer side
 _CONTEXT_PAD = 8  # extra context (image pixels) for tiny boxes
 _CLICK_RADIUS = 3  # click disks in the crop (pixels)
@@ -54,7 +58,7 @@ def box_click_network() -> torch.nn.Module:
     """The (untrained) network; input channels: image, box, positive and negative clicks, prior."""
     from monai.networks.nets import UNet
 
-    return UNet(spatial_dims=2, in_channels=5, out_channels=1, channels=(24, 48, 96, 192),
+    return UNet(spatial_dims=2, in_channels=_CHANNELS, out_channels=1, channels=(24, 48, 96, 192),
                 strides=(2, 2, 2), num_res_units=1)
 
 
@@ -96,13 +100,24 @@ def load_box_click_network(path: str | Path) -> torch.nn.Module:
     return net.eval()
 
 
-@functools.cache
-def _shipped_network() -> torch.nn.Module:
-    """The shipped network, as an inference copy (batch norm folded, channels-last)."""
-    from napari_medseg.networks import for_inference
+def inference_copy(network: torch.nn.Module) -> torch.nn.Module | OnnxNetwork:
+    """A box + click network as the tools run it: through ONNX Runtime where it is
+    installed (:mod:`napari_medseg.onnx_runtime`: about twice as fast per click), else an
+    inference copy with batch norm folded; ``network`` is unchanged."""
+    import torch
 
+    from napari_medseg.networks import for_inference
+    from napari_medseg.onnx_runtime import onnx_copy
+
+    copy = for_inference(network, 2, channels_last=False)
+    return onnx_copy(copy, torch.zeros(1, _CHANNELS, CROP, CROP)) or copy
+
+
+@functools.cache
+def _shipped_network() -> torch.nn.Module | OnnxNetwork:
+    """The shipped network's :func:`inference_copy`, made once."""
     with resources.as_file(resources.files("napari_medseg.models").joinpath(WEIGHTS)) as file:
-        return for_inference(load_box_click_network(file), 2)
+        return inference_copy(load_box_click_network(file))
 
 
 # -- geometry of the crop ----------------------------------------------------------------------
@@ -255,7 +270,7 @@ class BoxSession:
     box: tuple[int, int, int, int]
     prior: np.ndarray | None = None
     prior_offset: tuple[int, int] = (0, 0)
-    network: torch.nn.Module | None = None
+    network: torch.nn.Module | OnnxNetwork | None = None
     positive: list[tuple[int, int]] = field(default_factory=list)
     negative: list[tuple[int, int]] = field(default_factory=list)
 
@@ -331,8 +346,7 @@ class BoxSession:
         import torch
 
         with torch.inference_mode():
-            batch = torch.from_numpy(x[None]).contiguous(memory_format=torch.channels_last)
-            self._logits = self.network(batch)[0, 0].float().numpy()
+            self._logits = self.network(torch.from_numpy(x[None]))[0, 0].float().numpy()
         self._prob = 1.0 / (1.0 + np.exp(-self._frame.to_box(self._logits)))
         corner = np.array(self.box[:2])
         return clean_mask(self._prob, (pos - corner).astype(int), (neg - corner).astype(int),
