@@ -251,6 +251,8 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
                                     default=0)
             record[MAX_LABEL_KEY] = record["objects"]  # ids are 1..N: tools need not read
         labels.attrs.update({RECORD_KEY: record})
+        if cancelled is not None and cancelled():  # a Cancel during the last pass
+            raise Cancelled()
         move_folder_into_place(partial, target)
         _register(target)
     except BaseException:

@@ -17,6 +17,7 @@ a margin) as the box.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -113,9 +114,18 @@ def inference_copy(network: torch.nn.Module) -> torch.nn.Module | OnnxNetwork:
     return onnx_copy(copy, torch.zeros(1, _CHANNELS, CROP, CROP)) or copy
 
 
-@functools.cache
+_MAKING = threading.Lock()
+
+
 def _shipped_network() -> torch.nn.Module | OnnxNetwork:
-    """The shipped network's :func:`inference_copy`, made once."""
+    """The shipped network's :func:`inference_copy`, made once: a tool preloads it in a
+    thread while the first box may already ask for it, which then waits."""
+    with _MAKING:
+        return _make_shipped_network()
+
+
+@functools.cache
+def _make_shipped_network() -> torch.nn.Module | OnnxNetwork:
     with resources.as_file(resources.files("napari_medseg.models").joinpath(WEIGHTS)) as file:
         return inference_copy(load_box_click_network(file))
 

@@ -48,16 +48,16 @@ class ChunkEdits:
         self._dirty: set[tuple[int, ...]] = set()
 
     def __getitem__(self, index) -> np.ndarray:
-        region, drop = self._region(index)
+        region, kept = self._region(index)
         out = np.empty([s.stop - s.start for s in region], self.array.dtype)
         for key, inner, outer in self._pieces(region):
             out[outer] = self._chunk(key)[inner]
-        return out.reshape([n for n, d in zip(out.shape, drop, strict=True) if not d])
+        return out.reshape(kept)
 
     def __setitem__(self, index, values) -> None:
-        region, _ = self._region(index)
-        values = np.broadcast_to(np.asarray(values, self.array.dtype).reshape(
-            [s.stop - s.start for s in region]) if np.ndim(values) else values,
+        region, kept = self._region(index)
+        # values are shaped like what __getitem__ returns (int indices drop their axis)
+        values = np.broadcast_to(np.asarray(values, self.array.dtype), kept).reshape(
             [s.stop - s.start for s in region])
         for key, inner, outer in self._pieces(region):
             self._chunk(key)[inner] = values[outer]
@@ -96,22 +96,23 @@ class ChunkEdits:
         return written
 
     # -- internals -----------------------------------------------------------------------
-    def _region(self, index) -> tuple[list[slice], list[bool]]:
+    def _region(self, index) -> tuple[list[slice], list[int]]:
+        """The region ``index`` covers, one slice per axis, and the shape of what it reads
+        (without the axes that ints index)."""
         index = index if isinstance(index, tuple) else (index,)
         if len(index) != len(self.shape):
             raise IndexError(f"need {len(self.shape)} indices, got {len(index)}.")
-        region, drop = [], []
+        region, kept = [], []
         for ix, n in zip(index, self.shape, strict=True):
             if isinstance(ix, slice):
                 start, stop, step = ix.indices(n)
                 if step != 1:
                     raise IndexError("ChunkEdits takes slices with step 1.")
                 region.append(slice(start, max(stop, start)))
-                drop.append(False)
+                kept.append(region[-1].stop - start)
             else:
                 region.append(slice(int(ix), int(ix) + 1))
-                drop.append(True)
-        return region, drop
+        return region, kept
 
     def _pieces(self, region: list[slice]):
         """``(chunk key, slices in the chunk, slices in the region)`` for every chunk the

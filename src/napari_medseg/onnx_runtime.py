@@ -10,6 +10,7 @@ The segmentation networks gain nothing from it (large tiles: convolution-bound).
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["OnnxNetwork", "onnx_copy"]
+
+_EXPORTING = threading.Lock()
 
 
 class OnnxNetwork:
@@ -61,7 +64,8 @@ def onnx_copy(network: torch.nn.Module, example: torch.Tensor) -> OnnxNetwork | 
 
     buffer = io.BytesIO()
     # The TorchScript exporter: a second, where torch.export's takes ten for this network.
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+    # It keeps process-wide state while it runs: one export at a time.
+    with _EXPORTING, warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore", DeprecationWarning)
         # instance norm is exported in its training form, which is its only form here
         warnings.filterwarnings("ignore", "ONNX export mode is set to TrainingMode.EVAL")

@@ -98,7 +98,8 @@ def interpolate_labels(
     Raises
     ------
     ValueError
-        For non-integer or negative labels, fewer than 3 dimensions, or an out-of-range axis.
+        For non-integer or negative labels, fewer than 3 dimensions, an out-of-range
+        axis, or a zarr array opened read-only (refused before any work).
 
     Examples
     --------
