@@ -306,29 +306,23 @@ class _Frame:
         self.array, self.order, self.b = array, order, b
         self.shape = tuple(array.shape[a] for a in order if b is None or a != order[1])
 
-    def _index(self, index) -> tuple:
+    def _placed(self, index) -> tuple[tuple, list[int]]:
+        """``index`` in the array's axes, and the order that turns what it reads (the axes
+        its slices keep, in the array's order) into the frame's."""
         frame = list(index) if self.b is None else [index[0], self.b, *index[1:]]
         where = [None] * len(self.order)
         for a, ix in zip(self.order, frame, strict=True):
             where[a] = ix
-        return tuple(where)
-
-    def _kept(self, index) -> list[int]:
-        """The array axes a read of ``index`` keeps, in the array's order."""
-        where = self._index(index)
-        return [a for a in range(len(where)) if isinstance(where[a], slice)]
+        kept = [a for a, ix in enumerate(where) if isinstance(ix, slice)]
+        return tuple(where), [kept.index(a) for a in self.order if a in kept]
 
     def __getitem__(self, index) -> np.ndarray:
-        data = np.asarray(self.array[self._index(index)])
-        kept = self._kept(index)
-        frame = [a for a in self.order if a in kept]
-        return data.transpose([kept.index(a) for a in frame])
+        where, to_frame = self._placed(index)
+        return np.asarray(self.array[where]).transpose(to_frame)
 
     def __setitem__(self, index, values: np.ndarray) -> None:
-        kept = self._kept(index)
-        frame = [a for a in self.order if a in kept]
-        self.array[self._index(index)] = np.asarray(values).transpose(
-            [frame.index(a) for a in kept])
+        where, to_frame = self._placed(index)
+        self.array[where] = np.asarray(values).transpose(np.argsort(to_frame))
 
 
 def _object_shapes(volume, label, box) -> tuple[tuple[slice, slice], list]:
