@@ -353,13 +353,15 @@ def _in_ome_image(target: Path) -> bool:
     """Whether ``target`` is ``IMAGE/labels/NAME`` of an OME-Zarr image."""
     import zarr
 
+    from napari_medseg.io.omezarr import ngff_metadata
+
     if target.parent.name != "labels" or not target.parent.parent.is_dir():
         return False
     try:
         image = zarr.open_group(str(target.parent.parent), mode="r")
     except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError):
         return False
-    return "multiscales" in image.attrs.get("ome", image.attrs)
+    return "multiscales" in ngff_metadata(image)
 
 
 def _create_output(folder: Path, target: Path, grid: BlockGrid, scale, translate):

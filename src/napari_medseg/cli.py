@@ -191,6 +191,7 @@ def _interpolate_zarr(args: argparse.Namespace):
 
     import zarr
 
+    from napari_medseg.io.omezarr import ngff_metadata
     from napari_medseg.safe_write import move_folder_into_place
     from napari_medseg.slice_interpolation import interpolate_labels_with_report
 
@@ -203,7 +204,7 @@ def _interpolate_zarr(args: argparse.Namespace):
     try:
         node = zarr.open(str(folder), mode="r+")
         if isinstance(node, zarr.Group):
-            scales = node.attrs.get("ome", node.attrs).get("multiscales") or [{}]
+            scales = ngff_metadata(node).get("multiscales") or [{}]
             levels = scales[0].get("datasets", [])
             if len(levels) != 1:
                 raise ValueError(f"{source.name} is a zarr group with {len(levels)} "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from napari_medseg.io._common import ImageFile, ImageReadError, labels_by_name
 
-__all__ = ["is_zarr_path", "read_zarr"]
+__all__ = ["is_zarr_path", "ngff_metadata", "read_zarr"]
 
 
 def is_zarr_path(path: str | Path) -> bool:
@@ -68,7 +68,7 @@ def read_zarr(path: str | Path) -> list[ImageFile]:
         raise ImageReadError(path, f"not a zarr array or group ({err})") from None
     if isinstance(node, zarr.Array):
         return [_plain(node, path)]
-    attrs = _ngff(node)
+    attrs = ngff_metadata(node)
     if "multiscales" not in attrs:
         arrays = sorted(name for name, _ in node.arrays())
         raise ImageReadError(path, "a zarr group without OME-Zarr 'multiscales' metadata"
@@ -79,16 +79,16 @@ def read_zarr(path: str | Path) -> list[ImageFile]:
                          .removesuffix(".ome"))]
     if "labels" in node and kind == "image":
         labels = node["labels"]
-        for name in _ngff(labels).get("labels", []):
+        for name in ngff_metadata(labels).get("labels", []):
             if name not in labels:
                 raise ImageReadError(path, f"its labels group lists {name!r}, which is missing")
             label = labels[name]
-            files.append(_multiscale(label, _ngff(label), path / "labels" / name, "labels",
+            files.append(_multiscale(label, ngff_metadata(label), path / "labels" / name, "labels",
                                      name))
     return files
 
 
-def _ngff(group) -> dict:
+def ngff_metadata(group) -> dict:
     """NGFF metadata: under "ome" in 0.5 (zarr v3), at the top of the attributes in 0.4."""
     attrs = dict(group.attrs)
     return dict(attrs.get("ome", attrs))
