@@ -13,7 +13,7 @@ Data (napari_medseg.datasets; none of it is trained on):
   does, at most 20 clicks; NoC@90 counts the box as click 1 and is 20 when 0.90 is never
   reached. Baseline in the same run: OpenCV grabCut initialised with the same box (on the box grown
   by its size per side).
-- 3D nuclei: GoNuclear crop 1170 (test-only): a 3D box around each nucleus (its bounding
+- 3D nuclei: GoNuclear crop 1135 (test-only): a 3D box around each nucleus (its bounding
   box + 1 voxel along every axis), box-only 3D IoU; and propagate_mask from the true mask of
   each nucleus' middle slice, 3D IoU.
 - CT: the TotalSegmentator CT (its labels are that tool's output: a sanity figure): a 2D box

@@ -14,8 +14,8 @@ Per set: F1 and AP (TP / (TP + FP + FN)) at IoU 0.5 over all nuclei of all image
 (napari_medseg.evaluation.match_instances), and the mean of AP over IoU 0.5:0.05:0.95
 (as micro-sam reports DSB). ``--split validation`` scores the training set's validation
 split instead (for choices made while training; never the test images).
-3D (--stacks): 3D F1@0.5 (3D IoU) and AP on GoNuclear crop 1170 (test-only; with
-``--split validation`` the four other crops), for the model given (``nuclei-3d`` on its three
+3D (--stacks): 3D F1@0.5 (3D IoU) and AP on GoNuclear crop 1135 (test-only; with
+``--split validation`` crop 1136), for the model given (``nuclei-3d`` on its three
 planes; a slice-by-slice model as it runs), beside Otsu + 3D watershed, and the seconds the
 model takes for the 100^3 crop.
 Speed: segment() on a 512x512 image, the plain float32 path and the fast one (fused batch
@@ -45,6 +45,7 @@ from napari_medseg.datasets import (
     DSB_TRAIN,
     GONUCLEAR,
     GONUCLEAR_TEST,
+    GONUCLEAR_TRAIN,
     data_folder,
     dsb_split,
     finetune_ids,
@@ -125,7 +126,7 @@ def accuracy(model, split_name: str, plain: bool = False) -> None:
 
 def stacks(model, split_name: str) -> None:
     folder = data_folder(GONUCLEAR)
-    crops = GONUCLEAR_TEST if split_name == "test" else ("1135", "1136", "1137", "1139")
+    crops = GONUCLEAR_TEST if split_name == "test" else GONUCLEAR_TRAIN
     for crop in crops:
         image, truth, spacing = read_gonuclear(folder, crop)
         t0 = time.perf_counter()

@@ -9,8 +9,8 @@ Objects (napari_medseg.datasets; test images are never read here), as weighted g
 
 - 45%: nuclei of the fluorescence images of the DSB2018 stage-1 training set's train split;
 - 20%: nuclei of its brightfield / H&E images (as grey);
-- 25%: nuclei of the GoNuclear training crops (1135, 1136, 1137, 1139; crop 1170 is test
-  only) in all three planes of the crop resampled to isotropic voxels (z slices and the
+- 25%: nuclei of the GoNuclear training crop (datasets.GONUCLEAR_TRAIN: 1136; crop 1135 is
+  test-only) in all three planes of the crop resampled to isotropic voxels (z slices and the
   orthogonal planes, as a user sees them in any view);
 - 10%: organs of the TotalSegmentator MR (the CT is test-only), in its three planes.
 
@@ -31,7 +31,7 @@ from napari_medseg.box_segmentation import WEIGHTS, save_box_click_network
 from napari_medseg.datasets import (
     DSB_TRAIN,
     GONUCLEAR,
-    GONUCLEAR_TEST,
+    GONUCLEAR_TRAIN,
     data_folder,
     dsb_split,
     read_dsb,
@@ -43,7 +43,6 @@ from napari_medseg.runtime import processor_name
 from napari_medseg.training.box_click import BoxClickObjects, train_box_click
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "napari_medseg" / "models"
-GONUCLEAR_TRAIN = ("1135", "1136", "1137", "1139")
 MR = ("totalseg-ct", "example_mr_sm.nii.gz", "example_seg_mr.nii.gz")
 
 
@@ -59,7 +58,7 @@ def objects() -> tuple[BoxClickObjects, BoxClickObjects, dict]:
     fluo = read_dsb(folder, split.of_kind(split.train, "fluorescence"))
     colour = read_dsb(folder, split.of_kind(split.train, "brightfield"))
     gonuclear = [planes(*read_gonuclear(data_folder(GONUCLEAR), crop))
-                 for crop in GONUCLEAR_TRAIN if crop not in GONUCLEAR_TEST]
+                 for crop in GONUCLEAR_TRAIN]
     [mr] = read_image(data_folder(MR[0]) / MR[1])
     [mr_labels] = read_image(data_folder(MR[0]) / MR[2])
     mr = planes(np.asarray(mr.data, np.float32), np.asarray(mr_labels.data), mr.scale)

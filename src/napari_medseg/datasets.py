@@ -11,7 +11,8 @@ script, benchmark and test uses:
   fixed validation split; the stage-1 test set is test-only, but for the first 5
   fluorescence ids, the fixed fine-tuning images.
 - GoNuclear (``gonuclear-3d``): 3D crops ``<crop>_image.tif`` (ImageJ TIFF with its
-  voxel size) and ``<crop>_labels.tif``; crop 1170 is test-only.
+  voxel size) and ``<crop>_labels.tif``; crop 1135 is test-only, 1136 the one to train and
+  validate on.
 
 Nothing here is shipped data: the readers find the files or say where they looked.
 """
@@ -27,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "GONUCLEAR_TEST",
+    "GONUCLEAR_TRAIN",
     "DSBSplit",
     "data_folder",
     "dsb_split",
@@ -39,7 +41,8 @@ __all__ = [
 DSB_TRAIN = "dsb2018-stage1-train"
 DSB_TEST = "dsb2018-stage1-test"
 GONUCLEAR = "gonuclear-3d"
-GONUCLEAR_TEST = ("1170",)
+GONUCLEAR_TEST = ("1135",)
+GONUCLEAR_TRAIN = ("1136",)
 KINDS = ("fluorescence", "brightfield")
 
 
