@@ -18,6 +18,11 @@ split instead (for choices made while training; never the test images).
 ``--split validation`` crop 1136), for the model given (``nuclei-3d`` on its three
 planes; a slice-by-slice model as it runs), beside Otsu + 3D watershed, and the seconds the
 model takes for the 100^3 crop.
+Magnification (--scales): the fluorescence images of the split (test: the 57 of the training
+set's test split) resampled by 0.5x and 2x (datasets.magnified) and as they are: pooled F1@0.5
+with the diameter estimated (the default) and at the model's training size (no zoom) in one
+run, and the share of images whose estimated diameter is within 20% of the true nuclei's
+median diameter (object_size.median_diameter of the labels).
 Speed: segment() on a 512x512 image, the plain float32 path and the fast one (fused batch
 norm, channels-last, bfloat16 where native) in one run; the network's achieved GFLOP/s on 4
 tiles of 256 beside a plain channels-last 3x3 convolution's; sliding-window time against
@@ -139,6 +144,35 @@ def stacks(model, split_name: str) -> None:
                scores([(image, truth)], lambda x, s=spacing: otsu_watershed(x, s)))
 
 
+def scales(model, split_name: str) -> None:
+    """F1 at other magnifications, the diameter estimated and not, and the estimate's error."""
+    from napari_medseg.datasets import magnified
+    from napari_medseg.object_size import median_diameter
+    from napari_medseg.runtime import run_steps
+
+    folder = data_folder(DSB_TRAIN)
+    split = dsb_split(folder)
+    pairs = read_dsb(folder, split.of_kind(getattr(split, split_name), "fluorescence"))
+    print(f"fluorescence nuclei of the training set's {split_name} split ({len(pairs)} images) "
+          "at other magnifications:", flush=True)
+    for factor in (0.5, 1.0, 2.0):
+        scaled = [magnified(image, truth, factor) for image, truth in pairs]
+        t0 = time.perf_counter()
+        found = [run_steps(model.segment_steps(image, size=True)) for image, _ in scaled]
+        seconds = time.perf_counter() - t0
+        result = scores([(labels, truth) for (labels, _), (_, truth) in
+                         zip(found, scaled, strict=True)], lambda labels: labels)
+        close = sum(abs(estimate.diameter / median_diameter(truth)[0] - 1) <= 0.2
+                    for (_, estimate), (_, truth) in zip(found, scaled, strict=True))
+        zoomed = sum(estimate.zoom != 1 for _, estimate in found)
+        fixed = scores(scaled, lambda x: model.segment(x, diameter=model.info.diameter,
+                                                       progress=False))
+        print(f" {factor}x: diameter estimated F1@0.5 {result['F1@0.5']:.3f} ({seconds:.0f} s, "
+              f"{zoomed} images zoomed), at the training size {fixed['F1@0.5']:.3f}; estimate "
+              f"within 20% of the true median diameter on {close}/{len(scaled)} images",
+              flush=True)
+
+
 def speed(model) -> None:
     """segment() on 512x512 and the network's achieved GFLOP/s, plain float32 path and the
     fast one (SegmentationModel(fast=True)) in one run, beside a plain 3x3 convolution."""
@@ -257,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="nuclei-2d", help="built-in name or model file")
     parser.add_argument("--split", choices=("test", "validation"), default="test")
     parser.add_argument("--stacks", action="store_true", help="only the 3D GoNuclear figures")
+    parser.add_argument("--scales", action="store_true",
+                        help="only F1 at 0.5x, 1x and 2x magnification")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
@@ -268,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model, device="cpu")
     if args.stacks:
         stacks(model, args.split)
+        return 0
+    if args.scales:
+        scales(model, args.split)
         return 0
     if not args.skip_accuracy:
         accuracy(model, args.split, args.plain)

@@ -10,6 +10,7 @@ from napari.layers import Labels
 
 from napari_medseg import nuclei_2d
 from napari_medseg.cli import main
+from napari_medseg.datasets import magnified
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_files import save_model
 from napari_medseg.model_info import ModelInfo
@@ -111,3 +112,21 @@ def test_predict_cli_writes_labels(tmp_path, capsys):
     labels = tifffile.imread(dst)
     tp, fp, fn = match_instances(labels, truth)
     assert 2 * tp / (2 * tp + fp + fn) > 0.7
+
+
+def test_the_widget_says_the_object_size_it_segmented_at(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image, truth = magnified(*nuclei_2d(), 3.0)  # nuclei of ~57 px: zoomed to the model's
+    layer = viewer.add_image(image)
+    widget = ModelWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._source.value = layer
+    widget.run()
+    _wait(qtbot, widget)
+    assert "estimated on" in widget._status.value and "zoomed 0." in widget._status.value
+    tp, fp, fn = match_instances(viewer.layers[-1].data, truth)
+    assert 2 * tp / (2 * tp + fp + fn) > 0.8
+    widget._diameter.value = 20  # a size of the user's: segmented as it is
+    widget.run()
+    _wait(qtbot, widget)
+    assert "object diameter 20.0 px (given)" in widget._status.value

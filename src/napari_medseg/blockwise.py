@@ -177,7 +177,9 @@ def segment_blockwise(model, image, out: str | os.PathLike, *,
         Show a progress bar, in a terminal or notebook.
     **options
         Passed to :meth:`SegmentationModel.segment` (``interior_threshold``,
-        ``tile_shape``, ``spacing``...).
+        ``tile_shape``, ``spacing``, ``diameter``...). Without a ``diameter``, the objects
+        are measured once, on the middle block with signal, and every block is zoomed
+        alike (:meth:`SegmentationModel.estimate_diameter`).
 
     Returns
     -------
@@ -453,6 +455,9 @@ def _run_blocks(model, source, channels, grid: BlockGrid, labels, client, cancel
         yield done, total
     ranges = _ranges(model, [sample for _, _, sample in stats.values() if sample is not None])
     active = [i for i in range(len(grid)) if not _empty(model, *stats[i][:2], ranges)]
+    if active and "diameter" not in options:  # one size for all blocks: seams must agree
+        options = {**options, "diameter": _diameter(model, pixels(grid.extended(
+            active[len(active) // 2])), options.get("spacing"))}
     skip = set(range(len(grid))) - set(active)
     regions = {i: [(j, _relative(grid.shared(i, j), grid.extended(i)))
                    for j in grid.neighbours(i) if j not in skip] for i in active}
@@ -535,6 +540,14 @@ def _block_statistics(shared: _Shared, pixels: np.ndarray, stride: int, index: i
     low, high = np.nanmin(x, axis=1), np.nanmax(x, axis=1)
     sample = x[:, ::stride] if np.any(high > low) else None
     return index, low, high, sample
+
+
+def _diameter(model, block, spacing) -> float | None:
+    """The objects' diameter measured on one block with signal (None for models that record
+    no training size)."""
+    if model.info.diameter is None or model.info.output == "semantic":
+        return None
+    return model.estimate_diameter(np.asarray(block), spacing=spacing).diameter
 
 
 def _ranges(model, samples: list) -> np.ndarray | None:

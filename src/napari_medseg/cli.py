@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     predict.add_argument("--tile", type=_id_list, metavar="N,N",
                          help="sliding-window tile (default: the model's)")
     predict.add_argument("--overlap", type=float, default=0.25, help="tile overlap (0-1)")
+    predict.add_argument("--diameter", type=float, metavar="PX",
+                         help="the objects' median diameter in pixels (a stack's yx planes); "
+                              "default: estimated, and the image zoomed to the model's "
+                              "training size where it differs much")
     predict.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     predict.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     predict.add_argument("--blockwise", action="store_true",
@@ -235,12 +239,25 @@ def run_predict(args: argparse.Namespace) -> int:
     if Path(args.input).is_dir():
         return _predict_folder(args, model)
     [source] = read_image(args.input)
-    labels = model.segment(source.data, tile_shape=args.tile, overlap=args.overlap)
+    labels, size = _segment(model, source, args, progress=True)
     write_labels(args.output, labels, scale=source.scale, translate=source.translate,
                  metadata=source.metadata, overwrite=args.force)
     kind = "objects" if model.info.output == "instance-boundary" else "classes"
-    print(f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}; wrote {args.output}")
+    size = f" ({size})" if size is not None else ""
+    print(f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}{size}; wrote {args.output}")
     return 0
+
+
+def _segment(model, source, args: argparse.Namespace, progress: bool):
+    """Labels of an image read by read_image, and the object size they were made at (None
+    for models without a training size)."""
+    from napari_medseg.runtime import run_steps
+
+    spatial = [s for k, s in enumerate(source.scale) if k != source.channel_axis]
+    spacing = spatial[-3:] if len(spatial) >= 3 else None
+    steps = model.segment_steps(source.data, tile_shape=args.tile, overlap=args.overlap,
+                                spacing=spacing, diameter=args.diameter, size=True)
+    return run_steps(steps, progress="Segmenting" if progress and spacing else None)
 
 
 def _folder_outputs(folder: Path, out: Path, force: bool) -> dict[Path, Path]:
@@ -279,12 +296,12 @@ def _predict_folder(args: argparse.Namespace, model) -> int:
         if source.kind == "labels":
             print(f"{path.name}: a label map, skipped")
             continue
-        labels = model.segment(source.data, tile_shape=args.tile, overlap=args.overlap,
-                               progress=False)
+        labels, size = _segment(model, source, args, progress=False)
         write_labels(target, labels, scale=source.scale, translate=source.translate,
                      metadata=source.metadata, overwrite=args.force)
         done += 1
-        print(f"{path.name}: {len(np.unique(labels)) - 1} objects -> {target.name}")
+        size = f" ({size})" if size is not None else ""
+        print(f"{path.name}: {len(np.unique(labels)) - 1} objects{size} -> {target.name}")
     seconds = time.perf_counter() - started
     print(f"{model.info.name}: {done} images in {seconds:.1f} s "
           f"({done / max(seconds, 1e-9):.2f} images/s); wrote {args.output}")
@@ -312,7 +329,7 @@ def _predict_blockwise(args: argparse.Namespace, model) -> int:
         labels = segment_blockwise(model, image, args.output, block_shape=args.block,
                                    halo=args.halo, client=client, overwrite=args.force,
                                    scale=spatial[-dims:], tile_shape=args.tile,
-                                   overlap=args.overlap)
+                                   overlap=args.overlap, diameter=args.diameter)
     finally:
         if args.workers:
             client.close()

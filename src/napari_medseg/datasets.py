@@ -33,6 +33,7 @@ __all__ = [
     "data_folder",
     "dsb_split",
     "finetune_ids",
+    "magnified",
     "mosaic",
     "read_dsb",
     "read_gonuclear",
@@ -161,6 +162,31 @@ def read_gonuclear(folder: str | Path, crop: str
     [image] = read_image(folder / f"{crop}_image.tif")
     labels = tifffile.imread(folder / f"{crop}_labels.tif")
     return np.asarray(image.data), labels, tuple(float(s) for s in image.scale)
+
+
+def magnified(image: np.ndarray, labels: np.ndarray, factor: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """A 2D image and its labels as another magnification would show them: resampled by
+    ``factor`` (area interpolation down, linear up; labels by nearest neighbour).
+
+    Examples
+    --------
+    >>> from napari_medseg import nuclei_2d
+    >>> image, labels = magnified(*nuclei_2d(), 0.5)
+    >>> image.shape, labels.shape
+    ((192, 192), (192, 192))
+    """
+    import cv2
+
+    from napari_medseg.planes import from_isotropic
+
+    if not factor > 0:
+        raise ValueError(f"factor must be > 0, got {factor}.")
+    h, w = labels.shape
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    method = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    picture = cv2.resize(image, size, interpolation=method)
+    return picture, from_isotropic(labels, (size[1], size[0]))
 
 
 def mosaic(pairs: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int]

@@ -37,13 +37,17 @@ __all__ = ["available_models", "builtin_model", "half_state", "read_model_file",
 
 FORMAT = "napari-medseg/model"
 VERSION = 1
+# The shipped files' training object size (object_size.typical_diameter of the training
+# split's labels their recipe in scripts/train_nuclei.py reads), for files made before
+# train_model recorded it.
+_TRAINED_DIAMETER = {"nuclei_2d.pt": 16.56, "nuclei_he_2d.pt": 20.14}
 BUILTIN = {  # name -> (file in napari_medseg/models, ModelInfo fields set on loading)
-    "nuclei-2d": ("nuclei_2d.pt", {}),
-    "nuclei-he-2d": ("nuclei_he_2d.pt", {}),
+    "nuclei-2d": ("nuclei_2d.pt", {"diameter": _TRAINED_DIAMETER["nuclei_2d.pt"]}),
+    "nuclei-he-2d": ("nuclei_he_2d.pt", {"diameter": _TRAINED_DIAMETER["nuclei_he_2d.pt"]}),
     # the same network on a stack's three isotropic planes, one 3D watershed
     # (docs/models.md: it beats slice-by-slice linking on real 3D nuclei)
     "nuclei-3d": ("nuclei_2d.pt", {
-        "name": "nuclei-3d", "volume": "planes",
+        "name": "nuclei-3d", "volume": "planes", "diameter": _TRAINED_DIAMETER["nuclei_2d.pt"],
         "description": "Fluorescence nuclei in 3D stacks: nuclei-2d run on the YX, ZX and ZY "
                        "planes of the stack resampled to isotropic voxels, averaged, then one "
                        "3D watershed."}),
@@ -51,7 +55,8 @@ BUILTIN = {  # name -> (file in napari_medseg/models, ModelInfo fields set on lo
 # the built-in model for each kind of image: (colour, spatial dimensions) -> name
 _SUGGESTED = {(False, 2): "nuclei-2d", (True, 2): "nuclei-he-2d", (False, 3): "nuclei-3d"}
 # ModelInfo fields newer than format version 1: left out of files where they are the default
-_LATER_FIELDS = ("activation", "normalization", "volume", "colour", "bright_objects")
+_LATER_FIELDS = ("activation", "normalization", "volume", "colour", "bright_objects",
+                 "diameter")
 _DEFAULTS = {f.name: f.default for f in fields(ModelInfo)}
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_medseg.object_size import as_diameter
 from napari_medseg.validation import is_colour
 
 __all__ = ["ACTIVATIONS", "NORMALIZATIONS", "OUTPUTS", "VOLUMES", "ModelInfo"]
@@ -61,6 +62,11 @@ class ModelInfo:
     bright_objects : bool or None
         Whether the objects were brighter than their background in the training
         images (fluorescence) or darker (brightfield, H&E); None when not recorded.
+    diameter : float or None
+        The training images' typical object diameter in pixels (the median of each
+        image's median, :func:`~napari_medseg.object_size.median_diameter`): images whose
+        objects are far from it are zoomed to it before the network. None when not
+        recorded (models from elsewhere, semantic models): images run as they are.
 
     Examples
     --------
@@ -85,6 +91,7 @@ class ModelInfo:
     volume: str = "slices"
     colour: bool | None = None
     bright_objects: bool | None = None
+    diameter: float | None = None
 
     @property
     def trained_on(self) -> str:
@@ -143,6 +150,8 @@ class ModelInfo:
         self.tile_shape = tuple(int(t) for t in self.tile_shape)
         if self.spacing is not None:
             self.spacing = tuple(float(s) for s in self.spacing)
+        if self.diameter is not None:
+            self.diameter = as_diameter(self.diameter)
 
 
 def _bright_background(image: np.ndarray) -> bool:

@@ -33,6 +33,16 @@ from napari_medseg.model_files import (
 from napari_medseg.model_info import ModelInfo
 from napari_medseg.networks import ARCHITECTURES, ceil16, for_inference
 from napari_medseg.normalization import apply_ranges, intensity_ranges
+from napari_medseg.object_size import (
+    PASS_ZOOMS,
+    UP_ZOOM,
+    SizeEstimate,
+    as_diameter,
+    check_zoomed,
+    diameter_from_passes,
+    median_diameter,
+    zoom_for,
+)
 from napari_medseg.planes import from_isotropic, isotropic_zoom, to_isotropic
 from napari_medseg.runtime import Cancelled, best_device, bf16_native, run_steps
 from napari_medseg.validation import is_colour, real_image
@@ -124,11 +134,12 @@ class SegmentationModel:
                       ) -> Generator[tuple[int, int], None, np.ndarray]:
         """:meth:`predict` as a generator for GUIs: yields ``(done, total)`` slices, returns
         the probabilities; raises :class:`Cancelled` between tiles once ``cancelled()``."""
-        if self._on_planes(image):
-            prob = yield from self._planes(image, tile_shape, overlap, cancelled, spacing)
-            return from_isotropic(prob, (prob.shape[0], *np.shape(image)[-3:]))
+        x, ranges = self._prepare(image)
+        if self._on_planes(x):
+            prob = yield from self._planes(x, tile_shape, overlap, cancelled, spacing, ranges)
+            return from_isotropic(prob, (prob.shape[0], *x.shape[1:]))
         out = None
-        for done, total, z, prob in self._parts(image, tile_shape, overlap, cancelled):
+        for done, total, z, prob in self._parts(x, tile_shape, overlap, cancelled, ranges):
             yield done, total
             if prob is None:
                 continue
@@ -144,15 +155,20 @@ class SegmentationModel:
                 overlap: float = 0.25, interior_threshold: float = 0.5,
                 foreground_threshold: float = 0.5, split_depth: float = 1.0,
                 min_size: int = 8, *, spacing: Sequence[float] | None = None,
-                ranges: np.ndarray | None = None, progress: bool = True) -> np.ndarray:
+                ranges: np.ndarray | None = None, diameter: float | None = None,
+                progress: bool = True) -> np.ndarray:
         """Integer labels: instances (instance models) or class indices (semantic models).
+
+        Objects far from the size the model was trained at are segmented in the image
+        zoomed to that size (:mod:`napari_medseg.object_size`) and mapped back.
 
         Parameters
         ----------
         image, tile_shape, overlap
             As for :meth:`predict`.
         interior_threshold, foreground_threshold, split_depth, min_size
-            See :func:`instances_from_boundary`.
+            See :func:`instances_from_boundary` (``min_size`` in pixels of the zoomed
+            image).
         spacing : sequence of float, optional
             Voxel size ``(z, y, x)`` of a stack: the distance map of 3D instances,
             and the resampling of models that run on a stack's planes; default:
@@ -161,6 +177,10 @@ class SegmentationModel:
             The intensities that normalisation maps to 0 and 1, per input channel
             (:func:`~napari_medseg.normalization.intensity_ranges`); default: the
             image's own. Blockwise work passes the whole image's.
+        diameter : float, optional
+            The objects' median diameter in pixels (of a stack's yx planes); None:
+            estimated (:meth:`estimate_diameter`). Models that record no training size
+            (``info.diameter`` None) run on the image as it is.
         progress : bool
             Show a progress bar for stacks, in a terminal or notebook.
 
@@ -178,7 +198,7 @@ class SegmentationModel:
         """
         return run_steps(self.segment_steps(image, tile_shape, overlap, None, interior_threshold,
                                             foreground_threshold, split_depth, min_size,
-                                            spacing=spacing, ranges=ranges),
+                                            spacing=spacing, ranges=ranges, diameter=diameter),
                          progress=self._bar(image, progress, "Segmenting"))
 
     def segment_steps(self, image: np.ndarray, tile_shape: Sequence[int] | None = None,
@@ -186,38 +206,181 @@ class SegmentationModel:
                       interior_threshold: float = 0.5, foreground_threshold: float = 0.5,
                       split_depth: float = 1.0, min_size: int = 8, *,
                       spacing: Sequence[float] | None = None, probabilities: bool = False,
-                      ranges: np.ndarray | None = None
+                      ranges: np.ndarray | None = None, diameter: float | None = None,
+                      size: bool = False
                       ) -> Generator[tuple[int, int], None, np.ndarray | tuple]:
         """:meth:`segment` as a generator, like :meth:`predict_steps`. A 2D model's stack is
         labelled slice by slice (no probability stack is held in memory unless asked for),
         or on its planes (``info.volume == "planes"``: the probabilities of the resampled
-        stack). With ``probabilities``, returns ``(labels, probabilities)``."""
+        stack). With ``probabilities``, returns ``(labels, probabilities)`` (on the image's
+        grid); with ``size``, the :class:`~napari_medseg.object_size.SizeEstimate` after
+        them (None for models without a training size)."""
         options = (interior_threshold, foreground_threshold, split_depth, min_size)
         why = self.info.mismatch(image)
         if why:
             warnings.warn(f"This is {why}: the result may be poor{self.alternative(image)}.",
                           UserWarning, stacklevel=3)
-        if self._on_planes(image):
-            prob = yield from self._planes(image, tile_shape, overlap, cancelled, spacing,
-                                           ranges)
-            labels = self.labels_from_probabilities(prob, *options, spacing=(1.0, 1.0, 1.0))
-            shape = np.shape(image)[-3:]
-            labels = from_isotropic(labels, shape)
-            return (labels, from_isotropic(prob, (prob.shape[0], *shape))) if probabilities \
-                else labels
+        x, ranges = self._prepare(image, ranges)
+        estimate, first = yield from self._size_steps(x, diameter, spacing, tile_shape, overlap,
+                                                      cancelled, ranges, options)
+        zoom = estimate.zoom if estimate is not None else 1.0
+        if zoom != 1:
+            grid = np.multiply(x.shape[1:], isotropic_zoom(spacing)) if self._on_planes(x) \
+                else x.shape[-2:] if self.info.dims == 2 else x.shape[1:]
+            check_zoomed(tuple(int(n) for n in grid), estimate)
+        prob = None
+        if self._on_planes(x):
+            iso = yield from self._planes(x, tile_shape, overlap, cancelled, spacing, ranges,
+                                          zoom)
+            labels = from_isotropic(self.labels_from_probabilities(iso, *options,
+                                                                   spacing=(1.0, 1.0, 1.0)),
+                                    x.shape[1:])
+            if probabilities:
+                prob = from_isotropic(iso, (iso.shape[0], *x.shape[1:]))
+        elif first is not None and not probabilities:  # the estimate's own pass at zoom 1
+            yield 1, 1
+            labels = first
+        else:
+            labels, prob = yield from self._by_parts(x, tile_shape, overlap, cancelled, ranges,
+                                                     zoom, options, spacing, probabilities)
+        if zoom != 1 and estimate.source == "estimated":  # its result's objects, measured
+            estimate = estimate.remeasured(labels if labels.ndim == 2 else
+                                           [labels[z] for z in _depths(labels.shape[0])])
+        out = (labels, *((prob,) if probabilities else ()), *((estimate,) if size else ()))
+        return out if len(out) > 1 else labels
+
+    def _by_parts(self, x, tile_shape, overlap, cancelled, ranges, zoom, options, spacing,
+                  probabilities) -> Generator:
+        """Labels (and probabilities, or None) of a whole image, or of a stack slice by
+        slice, on the image's grid."""
         slices, maps = [], []
-        for done, total, z, prob in self._parts(image, tile_shape, overlap, cancelled, ranges):
+        for done, total, z, prob in self._parts(x, tile_shape, overlap, cancelled, ranges, zoom):
             yield done, total
             if prob is None:
                 continue
-            labels = self.labels_from_probabilities(prob, *options, spacing=spacing)
+            shape = x.shape[1:] if z is None else x.shape[2:]
+            labels = from_isotropic(self.labels_from_probabilities(prob, *options,
+                                                                   spacing=spacing), shape)
+            if probabilities and zoom != 1:
+                prob = from_isotropic(prob, (prob.shape[0], *shape))
             if z is None:
-                return (labels, prob) if probabilities else labels
+                return labels, prob if probabilities else None
             slices.append(labels)
             if probabilities:
                 maps.append(prob)
         labels = np.stack(slices) if self.info.output == "semantic" else link_slices(slices)
-        return (labels, np.stack(maps, axis=1)) if probabilities else labels
+        return labels, np.stack(maps, axis=1) if probabilities else None
+
+    def estimate_diameter(self, image: np.ndarray, *, spacing: Sequence[float] | None = None,
+                          tile_shape: Sequence[int] | None = None) -> SizeEstimate:
+        """The objects' median diameter in ``image`` and the zoom :meth:`segment` applies.
+
+        First passes of the network on the image as it is and shrunk 2 and 4 times
+        (:data:`~napari_medseg.object_size.PASS_ZOOMS`; a stack's middle yx planes)
+        measure its objects; where they are far from the model's training size, one more
+        pass at the zoom that brings them there measures them again, as Cellpose refines
+        its size estimate from its masks.
+
+        Parameters
+        ----------
+        image : ndarray
+            As for :meth:`segment`.
+        spacing : sequence of float, optional
+            Voxel size of a stack (its yx planes are measured).
+        tile_shape : sequence of int, optional
+
+        Returns
+        -------
+        SizeEstimate
+            ``source`` "unsure" when too few objects were found to measure.
+
+        Raises
+        ------
+        ValueError
+            For a model that records no training object size (``info.diameter``).
+
+        Examples
+        --------
+        >>> from napari_medseg import nuclei_2d
+        >>> image, truth = nuclei_2d()
+        >>> model = load_model("nuclei-2d", device="cpu")
+        >>> estimate = model.estimate_diameter(image)
+        >>> estimate.source, 10 < estimate.diameter < 30
+        ('estimated', True)
+        """
+        if self.info.diameter is None:
+            raise ValueError(f"{self.info.name or 'this model'} records no training object "
+                             "size, so the objects' size cannot be matched to it.")
+        x, ranges = self._prepare(image)
+        options = (0.5, 0.5, 1.0, 8)
+        estimate, _ = run_steps(self._size_steps(x, None, spacing, tile_shape, 0.25, None,
+                                                 ranges, options, refine=True))
+        return estimate
+
+    def _size_steps(self, x: np.ndarray, diameter, spacing, tile_shape, overlap, cancelled,
+                    ranges, options, refine: bool = False) -> Generator:
+        """Yields progress; returns ``(estimate, labels)`` for the channel-first ``x``: the
+        SizeEstimate (None for models without a training size, or semantic ones) and, for
+        a 2D image that needs no zoom, the labels of the estimate's zoom-1 pass (else
+        None). ``refine``: measure again at the chosen zoom (:meth:`estimate_diameter`;
+        :meth:`segment` measures its result instead)."""
+        diameter = as_diameter(diameter)
+        trained = self.info.diameter
+        if trained is None or self.info.output != "instance-boundary":
+            if diameter is not None and trained is None:
+                raise ValueError(f"{self.info.name or 'this model'} records no training "
+                                 "object size: a diameter cannot be matched to it (leave "
+                                 "it unset).")
+            return None, None
+        # a stack's yx pixels on the grid the network runs on (its finest spacing)
+        on_grid = isotropic_zoom(spacing)[-1] if self._on_planes(x) else 1.0
+        if diameter is not None:
+            return SizeEstimate(diameter, 0, zoom_for(diameter * on_grid, trained),
+                                "given"), None
+        planes = self._sample_planes(x)
+        passes, found = {}, {}
+        for zoom in PASS_ZOOMS:
+            if zoom != 1 and min(planes[0].shape[1:]) * zoom < _SMALLEST_PASS:
+                break
+            found[zoom] = yield from self._labels_of(planes, tile_shape, overlap, cancelled,
+                                                     ranges, zoom, options)
+            passes[zoom] = median_diameter(found[zoom])
+        if passes[1.0][0] < trained:  # small objects: measured again enlarged (a crop of them)
+            crops = [_central(plane, _UP_CROP) for plane in planes]
+            up = yield from self._labels_of(crops, tile_shape, overlap, cancelled, ranges,
+                                            UP_ZOOM, options)
+            passes[UP_ZOOM] = median_diameter(up)
+        chosen = diameter_from_passes(passes, trained)
+        if chosen is None:
+            return SizeEstimate(trained, 0, 1.0, "unsure"), None
+        zoom = zoom_for(chosen[0] * on_grid, trained)
+        if zoom == 1:  # measured on the result it keeps: the zoom-1 pass
+            whole = found[1.0][0] if x.ndim == 3 else None
+            return SizeEstimate(*chosen, 1.0, "estimated").remeasured(found[1.0]), whole
+        estimate = SizeEstimate(*chosen, zoom, "estimated")
+        if refine:
+            again = yield from self._labels_of(planes, tile_shape, overlap, cancelled, ranges,
+                                               zoom, options)
+            estimate = estimate.remeasured(again, zoom * on_grid)
+        return estimate, None
+
+    def _labels_of(self, planes, tile_shape, overlap, cancelled, ranges, zoom, options
+                   ) -> Generator:
+        """Labels of each channel-first plane at ``zoom`` (on the zoomed grid)."""
+        out = []
+        for plane in planes:
+            yield 0, 1
+            prob = self._window(_zoomed(apply_ranges(plane, ranges), zoom),
+                                self._tile(tile_shape), overlap, cancelled)
+            out.append(self.labels_from_probabilities(prob, *options))
+        return out
+
+    def _sample_planes(self, x: np.ndarray) -> list[np.ndarray]:
+        """The 2D planes (channel first) a size estimate measures: the image, or up to three
+        yx planes of a stack (at a quarter, half and three quarters of its depth)."""
+        if x.ndim == 3 or self.info.dims == 3:
+            return [x]
+        return [x[:, z] for z in _depths(x.shape[1])]
 
     def labels_from_probabilities(self, prob: np.ndarray, interior_threshold: float = 0.5,
                                   foreground_threshold: float = 0.5, split_depth: float = 1.0,
@@ -260,19 +423,19 @@ class SegmentationModel:
         name = suggested_model(colour, np.ndim(image) - colour)
         return f"; try the built-in {name!r}" if name != self.info.name else ""
 
-    def _on_planes(self, image: np.ndarray) -> bool:
-        """Whether this model runs on the planes of ``image``: a 2D "planes" model on a
-        stack."""
-        spatial = np.ndim(image) - (1 if self.info.in_channels > 1 else 0)
-        return self.info.dims == 2 and self.info.volume == "planes" and spatial == 3
+    def _on_planes(self, x: np.ndarray) -> bool:
+        """Whether this model runs on the planes of the channel-first ``x``
+        (:meth:`input_channels`): a 2D "planes" model on a stack."""
+        return self.info.dims == 2 and self.info.volume == "planes" and x.ndim == 4
 
-    def _planes(self, image, tile_shape, overlap, cancelled, spacing, ranges=None
+    def _planes(self, x, tile_shape, overlap, cancelled, spacing, ranges, zoom=1.0
                 ) -> Generator:
-        """Yields ``(done, total)`` slices over the three planes of the stack resampled to
-        isotropic voxels; returns the averaged probabilities on that grid."""
-        x, ranges = self._prepare(image, ranges)
+        """Yields ``(done, total)`` slices over the three planes of the channel-first stack
+        ``x`` resampled to isotropic voxels (and by ``zoom``); returns the averaged
+        probabilities on that grid."""
         tile = self._tile(tile_shape)
-        iso = to_isotropic(apply_ranges(x, ranges), isotropic_zoom(spacing))
+        iso = to_isotropic(apply_ranges(x, ranges),
+                           tuple(z * zoom for z in isotropic_zoom(spacing)))
         total, done, out = sum(iso.shape[1:]), 0, None
         for axis in range(3):
             for k in range(iso.shape[axis + 1]):
@@ -287,23 +450,24 @@ class SegmentationModel:
         yield total, total
         return out
 
-    def _parts(self, image, tile_shape, overlap, cancelled, ranges=None) -> Generator:
-        """Yields ``(done, total, z, probabilities)``: probabilities are None on the
-        progress step before each piece of work, ``z`` is None for a whole image and the
-        slice index when a 2D model runs on a stack (normalised one slice at a time)."""
-        x, ranges = self._prepare(image, ranges)
+    def _parts(self, x, tile_shape, overlap, cancelled, ranges, zoom=1.0) -> Generator:
+        """Yields ``(done, total, z, probabilities)`` for the channel-first image ``x``:
+        probabilities (of the piece zoomed by ``zoom``) are None on the progress step
+        before each piece of work, ``z`` is None for a whole image and the slice index
+        when a 2D model runs on a stack (normalised one slice at a time)."""
         tile = self._tile(tile_shape)
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}.")
         if x.ndim - 1 == self.info.dims:
             yield 0, 1, None, None
-            yield 1, 1, None, self._window(apply_ranges(x, ranges), tile, overlap, cancelled)
+            yield 1, 1, None, self._window(_zoomed(apply_ranges(x, ranges), zoom), tile,
+                                           overlap, cancelled)
             return
         depth = x.shape[1]
         for z in range(depth):
             yield z, depth, z, None
-            yield z + 1, depth, z, self._window(apply_ranges(x[:, z], ranges), tile, overlap,
-                                                cancelled)
+            yield z + 1, depth, z, self._window(_zoomed(apply_ranges(x[:, z], ranges), zoom),
+                                                tile, overlap, cancelled)
 
     def input_channels(self, image: np.ndarray) -> np.ndarray:
         """``image`` laid out as the network takes it, channel first ``(C, ...)`` (a view
@@ -413,6 +577,37 @@ def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
 
 _FLIPS = ((), (-1,), (-2,), (-2, -1))
 _BUILDING = threading.Lock()
+_SMALLEST_PASS = 48  # a shrunk first pass is skipped when the image would be smaller
+_UP_CROP = 384  # an enlarged pass measures at most this central square of the image
+
+
+def _central(x: np.ndarray, side: int) -> np.ndarray:
+    """The central ``side`` x ``side`` square of a channel-first plane (or all of it)."""
+    h, w = x.shape[1:]
+    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return x[:, y0:y0 + side, x0:x0 + side]
+
+
+def _depths(depth: int) -> list[int]:
+    """The slices of a stack a size estimate measures: a quarter, half and three quarters
+    of its depth."""
+    return sorted({depth // 4, depth // 2, (3 * depth) // 4})
+
+
+def _zoomed(x: np.ndarray, zoom: float) -> np.ndarray:
+    """A channel-first float image or volume zoomed by ``zoom`` along its spatial axes:
+    OpenCV's area interpolation down, linear up, for 2D; linear (scipy) for 3D."""
+    if zoom == 1:
+        return x
+    if x.ndim == 4:
+        return to_isotropic(x, (zoom,) * 3)
+    import cv2
+
+    h, w = x.shape[1:]
+    size = (max(1, round(w * zoom)), max(1, round(h * zoom)))
+    method = cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(np.ascontiguousarray(c, np.float32), size,
+                                interpolation=method) for c in x])
 
 
 def load_model(name_or_path: str | Path, device: str | None = None) -> SegmentationModel:

@@ -117,7 +117,8 @@ def _instance_at(image: np.ndarray, point: tuple[int, int], model):
     while True:
         y0, x0 = max(point[0] - half, 0), max(point[1] - half, 0)
         y1, x1 = min(point[0] + half, h), min(point[1] + half, w)
-        labels = model.segment(image[y0:y1, x0:x1])
+        # at the training size: a window holds too few objects to measure them by
+        labels = model.segment(image[y0:y1, x0:x1], diameter=model.info.diameter)
         py, px = point[0] - y0, point[1] - x0
         label = int(labels[py, px])
         if not label:

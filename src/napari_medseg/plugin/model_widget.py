@@ -28,6 +28,7 @@ from napari.utils.notifications import show_info, show_warning
 
 from napari_medseg.model_files import available_models, suggested_model
 from napari_medseg.model_runner import SegmentationModel, load_model
+from napari_medseg.object_size import SizeEstimate
 from napari_medseg.plugin.background import BackgroundWork
 
 __all__ = ["BLOCKWISE_PIXELS", "ModelWidget", "add_result_layers", "blockwise_worker",
@@ -55,6 +56,11 @@ class ModelWidget(Container):
         # lower splits touching objects more readily
         self._split = FloatSpinBox(value=1.0, min=0.1, max=10.0, step=0.1,
                                    label="split depth (px)")
+        self._diameter = FloatSpinBox(
+            value=0.0, min=0.0, max=5000.0, step=1.0, label="object diameter (px)",
+            tooltip="The objects' median diameter in pixels (a stack's yx planes). 0: "
+                    "estimated. Images whose objects are far from the model's training size "
+                    "are zoomed to it.")
         self._flips = CheckBox(value=False, text="average mirrored predictions (4x slower)")
         self._probabilities = CheckBox(value=False, text="also add probability maps")
         self._zarr = FileEdit(mode="w", filter="*.zarr", label="large images into",
@@ -68,7 +74,7 @@ class ModelWidget(Container):
         self._status.native.setWordWrap(True)
         super().__init__(widgets=[
             self._source, self._model, self._file, self._device, self._tile, self._overlap,
-            self._fg, self._split, self._flips, self._probabilities, self._zarr,
+            self._fg, self._split, self._diameter, self._flips, self._probabilities, self._zarr,
             self._run_button,
             self._cancel_button, self._status])
         self._work = BackgroundWork([self._run_button], self._cancel_button, self._status,
@@ -101,6 +107,7 @@ class ModelWidget(Container):
         device = None if self._device.value == "auto" else self._device.value
         options = {"overlap": self._overlap.value, "foreground_threshold": self._fg.value,
                    "split_depth": self._split.value, "test_time_flips": self._flips.value,
+                   "diameter": self._diameter.value or None,
                    # voxel size of a stack (models on its planes resample by it)
                    "spacing": tuple(image.scale[-3:]) if image.ndim == 3 else None}
         out = str(self._zarr.value)
@@ -115,8 +122,10 @@ class ModelWidget(Container):
 
 
 def add_result_layers(viewer: napari.Viewer, image: Image, model: SegmentationModel,
-                      labels: np.ndarray, prob: np.ndarray | None) -> str:
-    """Add a model's labels (and probabilities) over ``image``; returns the message shown."""
+                      labels: np.ndarray, prob: np.ndarray | None,
+                      size: SizeEstimate | None = None) -> str:
+    """Add a model's labels (and probabilities) over ``image``; returns the message shown,
+    with the object size they were made at."""
     common = {"scale": image.scale[-labels.ndim:], "translate": image.translate[-labels.ndim:]}
     name = f"{image.name} {model.info.name}"
     if prob is not None:
@@ -125,7 +134,8 @@ def add_result_layers(viewer: napari.Viewer, image: Image, model: SegmentationMo
     viewer.add_labels(labels, name=name, **common)
     kind = "objects" if model.info.output == "instance-boundary" else "classes"
     if isinstance(labels, np.ndarray):
-        message = f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}."
+        message = f"{model.info.name}: {len(np.unique(labels)) - 1} {kind}"
+        message += f"; {size}." if size is not None else "."
     else:  # blockwise, in zarr: its record says what it found without reading it all
         record = labels.attrs["napari-medseg"]
         found = f"{record['objects']} objects" if "objects" in record else "classes"
@@ -170,7 +180,8 @@ def start_segmentation(work: BackgroundWork, viewer: napari.Viewer, image: Image
 
 
 def segment_worker(source, device, data, tile, options, with_prob, cancel: threading.Event):
-    """Worker body: yields (done, total) progress; returns (model, labels, probabilities)."""
+    """Worker body: yields (done, total) progress; returns (model, labels, probabilities,
+    size estimate)."""
     model = load_model(source, device=device)
     model.test_time_flips = options.get("test_time_flips", False)
     tile_shape = (tile,) * model.info.dims if tile else None
@@ -178,8 +189,9 @@ def segment_worker(source, device, data, tile, options, with_prob, cancel: threa
             "split_depth": options["split_depth"]}
     result = yield from model.segment_steps(data, tile_shape, options["overlap"], cancel.is_set,
                                             **post, spacing=options.get("spacing"),
-                                            probabilities=with_prob)
-    return (model, *result) if with_prob else (model, result, None)
+                                            probabilities=with_prob, size=True,
+                                            diameter=options.get("diameter"))
+    return (model, *result) if with_prob else (model, result[0], None, result[1])
 
 
 def blockwise_worker(source, device, data, tile, options, out: str, cancel: threading.Event):
@@ -193,6 +205,7 @@ def blockwise_worker(source, device, data, tile, options, out: str, cancel: thre
     yield from segment_blockwise_steps(
         model, data, out, cancelled=cancel.is_set, tile_shape=tile_shape,
         overlap=options["overlap"], foreground_threshold=options["foreground_threshold"],
-        split_depth=options["split_depth"], spacing=options.get("spacing"))
+        split_depth=options["split_depth"], spacing=options.get("spacing"),
+        **({"diameter": options["diameter"]} if options.get("diameter") else {}))
     # opened for writing: the layer is edited in place, chunk by chunk
     return model, open_labels(out, mode="r+"), None

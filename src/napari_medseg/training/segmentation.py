@@ -15,6 +15,7 @@ import torch
 from napari_medseg.model_info import VOLUMES, ModelInfo
 from napari_medseg.model_runner import SegmentationModel, load_model
 from napari_medseg.networks import ARCHITECTURES, build_network
+from napari_medseg.object_size import typical_diameter, zoom_for
 from napari_medseg.runtime import run_steps
 from napari_medseg.training.augment import Augmentation
 from napari_medseg.training.averaging import BLEND, apply_blend
@@ -278,7 +279,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                          f"trained by napari_medseg.train_model ({task}, "
                          f"{len(samplers)} images{', RGB' if rgb else ''})")
         network = build_network(architecture, dims, channels, len(classes), **kwargs)
-    info = replace(info, **_kind_of(images, labels, samplers, rgb))
+    info = replace(info, **_kind_of(images, labels, samplers, rgb),
+                   diameter=_diameter(pairs, task, background_label, start_model))
     network = network.to(dev)
     weights = class_weights(counts, task).to(dev)
 
@@ -331,6 +333,22 @@ def _kind_of(images, labels, samplers: list[PatchSampler], rgb: bool) -> dict:
                       .mean()) for s in samplers if (s.target > 0).any() and (s.target == 0).any()]
     return {"colour": bool(colour),
             "bright_objects": bool(np.median(contrast) > 0) if contrast else None}
+
+
+def _diameter(pairs, task: str, background_label: int | None,
+              start_model: SegmentationModel | None) -> float | None:
+    """The object size the model is trained at (recorded so that inference can zoom images
+    to it): the training labels' typical diameter; when fine-tuning, the start model's,
+    unless the new images' objects are of a size it would zoom them from."""
+    if task != "instances":
+        return None
+    objects = (lab if background_label is None else np.where(lab == background_label, 0, lab)
+               for _, lab in pairs)
+    trained = typical_diameter([np.asarray(lab) for lab in objects])
+    start = start_model.info.diameter if start_model is not None else None
+    if start is None or trained is None or zoom_for(trained, start) != 1:
+        return trained if trained is not None else start
+    return start
 
 
 def _start_model(init, task, dims) -> SegmentationModel | None:
