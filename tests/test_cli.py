@@ -54,6 +54,23 @@ def test_predict_reads_png_and_writes_16_bit_png_labels(tmp_path, capsys):
     assert "objects" in capsys.readouterr().out
 
 
+def test_predict_says_the_object_size_and_takes_one(tmp_path, capsys):
+    import tifffile
+
+    from napari_medseg import nuclei_2d
+    from napari_medseg.datasets import magnified
+
+    image = magnified(*nuclei_2d(), 3.0)[0]  # nuclei of ~57 px
+    tifffile.imwrite(tmp_path / "big.tif", image)
+    assert main(["predict", str(tmp_path / "big.tif"), str(tmp_path / "a.tif"), "--model",
+                 "nuclei-2d", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "object diameter" in out and "estimated on" in out and "zoomed 0." in out
+    assert main(["predict", str(tmp_path / "big.tif"), str(tmp_path / "b.tif"), "--model",
+                 "nuclei-2d", "--device", "cpu", "--diameter", "16"]) == 0
+    assert "object diameter 16.0 px (given)" in capsys.readouterr().out
+
+
 def test_bad_paths_are_answered_at_once_and_name_the_flag(tmp_path, capsys):
     code = ("import sys, time; from napari_medseg.cli import main; t = time.time()\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"

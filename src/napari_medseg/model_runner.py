@@ -244,8 +244,9 @@ class SegmentationModel:
             labels, prob = yield from self._by_parts(x, tile_shape, overlap, cancelled, ranges,
                                                      zoom, options, spacing, probabilities)
         if zoom != 1 and estimate.source == "estimated":  # its result's objects, measured
-            estimate = estimate.remeasured(labels if labels.ndim == 2 else
-                                           [labels[z] for z in _depths(labels.shape[0])])
+            planes = labels if labels.ndim == 2 or self.info.dims == 3 else \
+                [labels[z] for z in _depths(labels.shape[0])]
+            estimate = estimate.remeasured(planes)
         out = (labels, *((prob,) if probabilities else ()), *((estimate,) if size else ()))
         return out if len(out) > 1 else labels
 
@@ -361,7 +362,7 @@ class SegmentationModel:
         if refine:
             again = yield from self._labels_of(planes, tile_shape, overlap, cancelled, ranges,
                                                zoom, options)
-            estimate = estimate.remeasured(again, zoom * on_grid)
+            estimate = estimate.remeasured(again, zoom)
         return estimate, None
 
     def _labels_of(self, planes, tile_shape, overlap, cancelled, ranges, zoom, options
@@ -582,10 +583,10 @@ _UP_CROP = 384  # an enlarged pass measures at most this central square of the i
 
 
 def _central(x: np.ndarray, side: int) -> np.ndarray:
-    """The central ``side`` x ``side`` square of a channel-first plane (or all of it)."""
-    h, w = x.shape[1:]
+    """The central ``side`` x ``side`` square of the last two axes of ``x`` (or all)."""
+    h, w = x.shape[-2:]
     y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return x[:, y0:y0 + side, x0:x0 + side]
+    return x[..., y0:y0 + side, x0:x0 + side]
 
 
 def _depths(depth: int) -> list[int]:
