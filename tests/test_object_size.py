@@ -109,7 +109,9 @@ def test_a_wrong_spacing_is_refused():
 
 def test_the_rules():
     # too-large objects split at zoom 1, merged at 1/4: the middle estimate wins
-    assert diameter_from_passes({1.0: (30, 90), 0.5: (33, 40), 0.25: (24, 30)}, 16) == (66, 40)
+    assert diameter_from_passes({1.0: (30, 70), 0.5: (33, 40), 0.25: (24, 30)}, 16) == (66, 40)
+    # GoNuclear crop 1136's yx planes: 21 nuclei at zoom 1, 9 when shrunk (merged)
+    assert diameter_from_passes({1.0: (17.8, 21), 0.5: (29.1, 9)}, 16.56) == (17.8, 21)
     # small objects: no shrunk pass is trusted, zoom 1 speaks
     assert diameter_from_passes({1.0: (7, 40), 0.5: (6, 5)}, 16) == (7, 40)
     assert diameter_from_passes({1.0: (7, 2)}, 16) is None

@@ -167,7 +167,7 @@ def diameter_from_passes(passes: dict[float, tuple[float, int]], trained: float
 
     Examples
     --------
-    >>> diameter_from_passes({1.0: (30.0, 90), 0.5: (33.0, 40), 0.25: (20.0, 30)}, 16.0)
+    >>> diameter_from_passes({1.0: (30.0, 70), 0.5: (33.0, 40), 0.25: (20.0, 30)}, 16.0)
     (66.0, 40)
     """
     found = {z: (d / z, n) for z, (d, n) in passes.items() if n >= MIN_OBJECTS and d > 0}
@@ -175,17 +175,20 @@ def diameter_from_passes(passes: dict[float, tuple[float, int]], trained: float
         return None
     trusted = sorted((d, n) for z, (d, n) in found.items()
                      if z <= 1 and passes[z][0] >= TRUSTED * trained
-                     and not _merging(passes, z))
+                     and not _merging(passes, z, trained))
     if not trusted:  # small objects: the most enlarged pass that found them
         return found[max(found)]
     return trusted[(len(trusted) - 1) // 2] if len(trusted) % 2 else max(trusted[-2:])
 
 
-def _merging(passes: dict[float, tuple[float, int]], zoom: float) -> bool:
-    """Whether the pass at ``zoom`` found under half the objects of the shrunk pass twice
-    as fine: it merges them (zoom 1 is no reference: it may shatter large objects)."""
+def _merging(passes: dict[float, tuple[float, int]], zoom: float, trained: float) -> bool:
+    """Whether the pass at ``zoom`` found under half the objects of the pass twice as fine:
+    it merges them. Zoom 1 is the reference only where its own objects are trusted (where
+    they are not, it shatters large objects into many small pieces)."""
     finer = passes.get(2 * zoom)
-    return finer is not None and 2 * zoom < 1 and passes[zoom][1] < finer[1] / 2
+    if finer is None or (2 * zoom == 1 and finer[0] < TRUSTED * trained):
+        return False
+    return 2 * zoom <= 1 and passes[zoom][1] < finer[1] / 2
 
 
 def zoom_for(diameter: float, trained: float) -> float:
