@@ -14,6 +14,16 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., :3].astype(np.float32) @ _LUMA
 
 
+def resized(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A 2D image (or ``(Y, X, C)``) resampled to ``shape`` (Y, X): OpenCV's area
+    interpolation where it shrinks (averaging, no aliasing), linear where it grows."""
+    import cv2
+
+    method = cv2.INTER_AREA if shape[0] * shape[1] < image.shape[0] * image.shape[1] \
+        else cv2.INTER_LINEAR
+    return cv2.resize(image, (shape[1], shape[0]), interpolation=method)
+
+
 def distance_to_edge(mask: np.ndarray, sampling: Sequence[float] | None = None) -> np.ndarray:
     """Euclidean distance of each ``True`` pixel to the nearest ``False`` one, float64.
 

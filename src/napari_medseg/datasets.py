@@ -176,17 +176,13 @@ def magnified(image: np.ndarray, labels: np.ndarray, factor: float
     >>> image.shape, labels.shape
     ((192, 192), (192, 192))
     """
-    import cv2
-
+    from napari_medseg._image import resized
     from napari_medseg.planes import from_isotropic
 
     if not factor > 0:
         raise ValueError(f"factor must be > 0, got {factor}.")
-    h, w = labels.shape
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    method = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-    picture = cv2.resize(image, size, interpolation=method)
-    return picture, from_isotropic(labels, (size[1], size[0]))
+    shape = tuple(max(1, round(n * factor)) for n in labels.shape)
+    return resized(image, shape), from_isotropic(labels, shape)
 
 
 def mosaic(pairs: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_medseg._image import luminance
+from napari_medseg._image import luminance, resized
 from napari_medseg.instances import instances_from_boundary, link_slices
 from napari_medseg.model_files import (
     BUILTIN,
@@ -596,19 +596,14 @@ def _depths(depth: int) -> list[int]:
 
 
 def _zoomed(x: np.ndarray, zoom: float) -> np.ndarray:
-    """A channel-first float image or volume zoomed by ``zoom`` along its spatial axes:
-    OpenCV's area interpolation down, linear up, for 2D; linear (scipy) for 3D."""
+    """A channel-first float image or volume zoomed by ``zoom`` along its spatial axes
+    (:func:`~napari_medseg._image.resized` in 2D; linear, by scipy, in 3D)."""
     if zoom == 1:
         return x
     if x.ndim == 4:
         return to_isotropic(x, (zoom,) * 3)
-    import cv2
-
-    h, w = x.shape[1:]
-    size = (max(1, round(w * zoom)), max(1, round(h * zoom)))
-    method = cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(np.ascontiguousarray(c, np.float32), size,
-                                interpolation=method) for c in x])
+    shape = tuple(max(1, round(n * zoom)) for n in x.shape[1:])
+    return np.stack([resized(np.ascontiguousarray(c, np.float32), shape) for c in x])
 
 
 def load_model(name_or_path: str | Path, device: str | None = None) -> SegmentationModel:
