@@ -143,3 +143,17 @@ def test_training_records_the_objects_size(tmp_path):
 def test_a_zoom_that_leaves_too_few_pixels_is_refused(model):
     with pytest.raises(ValueError, match="too small for the network"):
         model.segment(nuclei_2d()[0][:64, :64], diameter=400)
+
+
+@pytest.mark.parametrize("options", [{}, {"diameter": None}])
+def test_blockwise_measures_once_for_all_blocks(model, tmp_path, monkeypatch, options):
+    from napari_medseg import segment_blockwise
+
+    calls = []
+    measure = SegmentationModel.estimate_diameter
+    monkeypatch.setattr(SegmentationModel, "estimate_diameter",
+                        lambda self, *a, **k: calls.append(1) or measure(self, *a, **k))
+    image = magnified(*nuclei_2d(), 2.0)[0]  # 768^2: 9 blocks of 256
+    segment_blockwise(model, image, tmp_path / "out.zarr", block_shape=(256, 256),
+                      progress=False, **options)
+    assert len(calls) == 1

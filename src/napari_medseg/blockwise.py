@@ -455,7 +455,7 @@ def _run_blocks(model, source, channels, grid: BlockGrid, labels, client, cancel
         yield done, total
     ranges = _ranges(model, [sample for _, _, sample in stats.values() if sample is not None])
     active = [i for i in range(len(grid)) if not _empty(model, *stats[i][:2], ranges)]
-    if active and "diameter" not in options:  # one size for all blocks: seams must agree
+    if active and options.get("diameter") is None:  # one size for all blocks: seams agree
         options = {**options, "diameter": _diameter(model, pixels(grid.extended(
             active[len(active) // 2])), options.get("spacing"))}
     skip = set(range(len(grid))) - set(active)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["PASS_ZOOMS", "SizeEstimate", "as_diameter", "check_zoomed", "diameter_from_passes",
-           "median_diameter", "typical_diameter", "zoom_for"]
+__all__ = ["PASS_ZOOMS", "UP_ZOOM", "SizeEstimate", "as_diameter", "check_zoomed",
+           "diameter_from_passes", "median_diameter", "typical_diameter", "zoom_for"]
 
 # First passes: the image as it is and shrunk twice and four times. A network splits
 # objects larger than it was trained on, so its estimate at zoom 1 is too small for them;

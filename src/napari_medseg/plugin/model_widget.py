@@ -206,6 +206,6 @@ def blockwise_worker(source, device, data, tile, options, out: str, cancel: thre
         model, data, out, cancelled=cancel.is_set, tile_shape=tile_shape,
         overlap=options["overlap"], foreground_threshold=options["foreground_threshold"],
         split_depth=options["split_depth"], spacing=options.get("spacing"),
-        **({"diameter": options["diameter"]} if options.get("diameter") else {}))
+        diameter=options.get("diameter"))
     # opened for writing: the layer is edited in place, chunk by chunk
     return model, open_labels(out, mode="r+"), None
