@@ -12,6 +12,7 @@ and written by :mod:`napari_medseg.model_files`.
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from collections.abc import Callable, Generator, Sequence
@@ -439,15 +440,22 @@ class SegmentationModel:
                            tuple(z * zoom for z in isotropic_zoom(spacing)))
         total, done, out = sum(iso.shape[1:]), 0, None
         for axis in range(3):
-            for k in range(iso.shape[axis + 1]):
+            n = iso.shape[axis + 1]
+            plane = [ceil16(s) for a, s in enumerate(iso.shape[1:]) if a != axis]
+            # planes that fit one tile go through the network together, as many as the
+            # tiles of one sliding-window batch hold: the same outputs, far fewer calls
+            step = max(1, _BATCH * math.prod(tile) // math.prod(plane))
+            for k in range(0, n, step):
                 yield done, total
-                prob = self._window(np.take(iso, k, axis=axis + 1), tile, overlap, cancelled)
+                chunk = np.moveaxis(np.take(iso, range(k, min(k + step, n)), axis=axis + 1),
+                                    axis + 1, 0)
+                prob = self._windows(chunk, tile, overlap, cancelled)
                 if out is None:
-                    out = np.zeros((prob.shape[0], *iso.shape[1:]), np.float32)
+                    out = np.zeros((prob.shape[1], *iso.shape[1:]), np.float32)
                 place = [slice(None)] * 4
-                place[axis + 1] = k
-                out[tuple(place)] += prob / 3
-                done += 1
+                place[axis + 1] = slice(k, k + len(chunk))
+                out[tuple(place)] += np.moveaxis(prob, 0, axis + 1) / 3
+                done += len(chunk)
         yield total, total
         return out
 
@@ -536,9 +544,17 @@ class SegmentationModel:
         return self._fast_network
 
     def _window(self, x: np.ndarray, tile, overlap, cancelled) -> np.ndarray:
+        """Probabilities ``(K, *spatial)`` of the channel-first image ``x`` by sliding
+        windows of ``tile``."""
+        return self._windows(x[None], tile, overlap, cancelled)[0]
+
+    def _windows(self, x: np.ndarray, tile, overlap, cancelled) -> np.ndarray:
+        """:meth:`_window` of a batch ``(N, C, *spatial)`` of same-shaped images: windows
+        of all of them batched, ``_BATCH`` tiles' pixels at a time."""
         from monai.inferers import sliding_window_inference
 
-        roi = tuple(min(t, ceil16(s)) for t, s in zip(tile, x.shape[1:], strict=True))
+        roi = tuple(min(t, ceil16(s)) for t, s in zip(tile, x.shape[2:], strict=True))
+        batch = max(_BATCH, _BATCH * math.prod(tile) // math.prod(roi))
         network = self._inference_network()
         layout = (torch.channels_last if self.info.dims == 2 else torch.channels_last_3d) \
             if network is not self.network else torch.contiguous_format
@@ -562,10 +578,11 @@ class SegmentationModel:
 
         # A small image is padded to one tile (multiple of 16) by sliding_window_inference.
         with torch.inference_mode():
-            t = torch.from_numpy(np.ascontiguousarray(x[None])).to(self.device)
-            logits = sliding_window_inference(t, roi, 4, run, overlap=overlap, mode="gaussian")
+            t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+            logits = sliding_window_inference(t, roi, batch, run, overlap=overlap,
+                                              mode="gaussian")
             prob = _activate(logits, self.info.activation)
-        return prob[0].float().cpu().numpy()
+        return prob.float().cpu().numpy()
 
 
 def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
@@ -577,6 +594,7 @@ def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
 
 
 _FLIPS = ((), (-1,), (-2,), (-2, -1))
+_BATCH = 4  # tiles per network call (sliding-window batch)
 _BUILDING = threading.Lock()
 _SMALLEST_PASS = 48  # a shrunk first pass is skipped when the image would be smaller
 _UP_CROP = 384  # an enlarged pass measures at most this central square of the image
