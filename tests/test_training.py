@@ -180,6 +180,45 @@ def test_object_patches_show_every_object_equally_often():
     assert 0.08 < mostly_object < 0.14
 
 
+@pytest.mark.parametrize("zoom", [0.5, 2.0])
+def test_zoomed_patches_show_objects_zoomed_with_their_targets(zoom):
+    """Scale augmentation: a patch at zoom 2 shows the sample's nuclei twice as wide (area
+    four times), its targets made from the resampled labels; the image and targets agree
+    (target foreground where the zoomed nuclei are bright)."""
+    image, labels = nuclei_2d()
+    sampler = PatchSampler((image[None] / 255).astype(np.float32), labels.astype(np.int64),
+                           "instances", False, None)
+    rng = np.random.default_rng(1)
+    areas = {}
+    for z in (1.0, zoom):
+        patches = [sampler.patch((128, 128), rng, True, z) for _ in range(40)]
+        assert all(p.shape == (1, 128, 128) and t.shape == (128, 128) for p, t in patches)
+        objects = [ndi.label(t > 0)[0] for _, t in patches]
+        areas[z] = np.median(np.concatenate([np.bincount(o.ravel())[1:] for o in objects]))
+        foreground = np.concatenate([p[0][t > 0] for p, t in patches])
+        background = np.concatenate([p[0][t == 0] for p, t in patches])
+        assert foreground.mean() > background.mean() + 0.2
+    assert 0.6 * zoom ** 2 < areas[zoom] / areas[1.0] < 1.5 * zoom ** 2
+
+
+def test_zoom_range_zooms_half_of_the_patches_log_uniformly_in_3d_too():
+    labels = np.zeros((32, 48, 48), np.int64)
+    labels[14:18, 20:28, 20:28] = 1
+    sampler = PatchSampler(labels[None].astype(np.float32), labels, "instances", False, None)
+    rng = np.random.default_rng(0)
+    volume = {z: np.median([np.count_nonzero(sampler.patch((32, 64, 64), rng, True, z)[1] > 0)
+                            for _ in range(20)]) for z in (1.0, 2.0)}
+    assert 0.6 * 8 < volume[2.0] / volume[1.0] < 1.5 * 8
+    zooms = []
+    patch = sampler.patch
+    sampler.patch = lambda *args: zooms.append(args[-1]) or patch(*args)
+    draws = PatchDraws([sampler], (16, 32, 32), rng, augment=None, zoom_range=(0.5, 2.0))
+    draws.batch(400)
+    zoomed = np.log2([z for z in zooms if z != 1.0])
+    assert 150 < zoomed.size < 250 and zoomed.min() >= -1 and zoomed.max() <= 1
+    assert abs(np.median(zoomed)) < 0.2  # log-uniform: as often enlarged as shrunk
+
+
 def test_sparse_training_learns_from_a_fifth_of_the_objects():
     image, truth = nuclei_2d((256, 256), n_nuclei=40, seed=3)[:2]
     rng = np.random.default_rng(0)
@@ -340,6 +379,10 @@ def test_cancel_stops_training():
      "mixed precision trains on"),
     (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"device": "mps", "compile_network": True},
      "compiled training runs on"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"zoom_range": 2.0}, "two zoom factors"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"zoom_range": (2.0, 0.5)},
+     "low <= high"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"zoom_range": (0, 2)}, "0.125 <="),
 ])
 def test_bad_input_is_refused_clearly(images, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):

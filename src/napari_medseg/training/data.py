@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from napari_medseg._image import luminance
+from napari_medseg._image import luminance, resized
 from napari_medseg.networks import ceil16
 from napari_medseg.normalization import normalize
 from napari_medseg.planes import plane_slices
@@ -183,11 +183,15 @@ class PatchSampler:
             chance = np.arange(1.0, self._object_at.size + 1)
         self._object_cdf = chance / chance[-1] if chance.size else chance
 
-    def patch(self, shape, rng: np.random.Generator, on_object: bool
+    def patch(self, shape, rng: np.random.Generator, on_object: bool, zoom: float = 1.0
               ) -> tuple[np.ndarray, np.ndarray]:
         """A random patch ``(C, *shape)`` and its target ``shape``, around a random object
         (``on_object``; instances equally likely) or annotated pixel. Outside the image,
-        edge pixels are replicated and the target is ``IGNORE``."""
+        edge pixels are replicated and the target is ``IGNORE``. ``zoom`` != 1 cuts a
+        window of ``shape / zoom`` and resamples it to ``shape`` (objects ``zoom`` times
+        their size), the targets made from the resampled labels."""
+        final = tuple(shape)
+        shape = tuple(max(1, round(s / zoom)) for s in final)
         if on_object:
             pick = np.searchsorted(self._object_cdf, rng.random(), side="right")
             at = self._object_at[min(int(pick), self._object_at.size - 1)]
@@ -203,20 +207,45 @@ class PatchSampler:
             inside &= valid.reshape([-1 if a == axis else 1 for a in range(len(shape))])
         grid = np.ix_(*(np.clip(index, 0, n - 1) for index, n in zip(source, spatial,
                                                                        strict=True)))
-        labels = self.labels[grid]
+        image, labels = self.image[(slice(None), *grid)], self.labels[grid]
+        if shape != final:
+            image, labels, inside = _resampled(image, labels, inside, final)
         out = target(labels, *self._rules)
         out[~inside] = IGNORE
-        return self.image[(slice(None), *grid)], out
+        return image, out
+
+
+def _resampled(image: np.ndarray, labels: np.ndarray, inside: np.ndarray,
+               shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A patch resampled to ``shape``: the image as inference zooms images (area down,
+    linear up; 2D), the labels and the inside mask nearest."""
+    if len(shape) == 2:
+        import cv2
+
+        image = np.stack([resized(c, shape) for c in image])
+        size = (shape[1], shape[0])
+        labels = cv2.resize(labels.astype(np.int32), size, interpolation=cv2.INTER_NEAREST)
+        inside = cv2.resize(inside.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        return image, labels.astype(np.int64), inside.astype(bool)
+    from skimage.transform import resize
+
+    image = np.stack([resize(c, shape, order=1, anti_aliasing=True) for c in image])
+    labels = resize(labels, shape, order=0, preserve_range=True, anti_aliasing=False)
+    inside = resize(inside, shape, order=0, anti_aliasing=False)
+    return image.astype(np.float32), labels.astype(np.int64), inside.astype(bool)
 
 
 class PatchDraws:
     """Augmented patches from many images: half of them around an object (class balance),
     drawn so that every object of every image is equally likely; the others anywhere
-    annotated."""
+    annotated. With ``zoom_range``, half of the patches are zoomed by a factor drawn
+    log-uniformly in it (scale augmentation), the others at the images' own size."""
 
     def __init__(self, samplers: Sequence[PatchSampler], shape: tuple[int, ...],
-                 rng: np.random.Generator, augment: Augmentation | None):
+                 rng: np.random.Generator, augment: Augmentation | None,
+                 zoom_range: tuple[float, float] | None = None):
         self.samplers, self.shape, self.rng, self.augment = samplers, shape, rng, augment
+        self._log_zooms = None if zoom_range is None else np.log(zoom_range)
         self._by_pixels = _shares([s.known for s in samplers])
         self._by_objects = _shares([s.objects for s in samplers])
 
@@ -224,7 +253,10 @@ class PatchDraws:
         on_object = self._by_objects is not None and self.rng.random() < 0.5
         k = self.rng.choice(len(self.samplers),
                             p=self._by_objects if on_object else self._by_pixels)
-        image, out = self.samplers[k].patch(self.shape, self.rng, on_object)
+        zoom = 1.0
+        if self._log_zooms is not None and self.rng.random() < 0.5:
+            zoom = float(np.exp(self.rng.uniform(*self._log_zooms)))
+        image, out = self.samplers[k].patch(self.shape, self.rng, on_object, zoom)
         return self.augment(image, out) if self.augment is not None else (image, out)
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -55,6 +55,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                 blend: float | str = BLEND,
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 volume: str = "slices", spacing: Sequence[float] | None = None,
+                zoom_range: tuple[float, float] | None = None,
                 network_kwargs: dict | None = None, name: str = "custom",
                 description: str | None = None, seed: int = 0,
                 device: str | None = None, mixed_precision: bool | None = None,
@@ -126,6 +127,12 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
         "planes" is asked for.
     spacing : sequence of float, or one per image, optional
         Voxel size ``(z, y, x)`` of the stacks, for "planes" (default: isotropic).
+    zoom_range : (float, float), optional
+        Scale augmentation: half of the training patches show the objects zoomed by a
+        factor drawn log-uniformly in this range (the image resampled as inference
+        zooms images, the labels nearest), so that the network is less bound to its
+        training images' magnification; ``(0.5, 2.0)`` for the shipped nuclei models.
+        The model's recorded training size stays the images' own.
     network_kwargs : dict, optional
         Architecture options for :func:`napari_medseg.networks.build_network`.
     name : str
@@ -185,7 +192,8 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                         time_limit=time_limit, patch_shape=patch_shape, batch_size=batch_size,
                         learning_rate=learning_rate, init=init, blend=blend, sparse=sparse,
                         background_label=background_label, validation=validation,
-                        volume=volume, spacing=spacing, network_kwargs=network_kwargs,
+                        volume=volume, spacing=spacing, zoom_range=zoom_range,
+                        network_kwargs=network_kwargs,
                         name=name, description=description,
                         seed=seed, device=device, mixed_precision=mixed_precision,
                         compile_network=compile_network, cancelled=cancelled)
@@ -200,6 +208,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 blend: float | str = BLEND,
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 volume: str = "slices", spacing: Sequence[float] | None = None,
+                zoom_range: tuple[float, float] | None = None,
                 network_kwargs: dict | None = None, name: str = "custom",
                 description: str | None = None, seed: int = 0,
                 device: str | None = None, mixed_precision: bool | None = None,
@@ -225,6 +234,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
         raise ValueError(f"blend must be between 0 and 1, or 'auto', got {blend!r}.")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}.")
+    zoom_range = _check_zoom_range(zoom_range)
     dev, mixed_precision = training_device(device, dims, mixed_precision, compile_network)
     start_model = _start_model(init, task, dims)
     rgb = rgb or (start_model is not None and start_model.info.in_channels == 3)
@@ -287,7 +297,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return segmentation_loss(logits, target, weights)
 
-    draws = PatchDraws(samplers, patch, rng, Augmentation(dims, channels, seed))
+    draws = PatchDraws(samplers, patch, rng, Augmentation(dims, channels, seed), zoom_range)
 
     def batches() -> tuple[torch.Tensor, torch.Tensor]:
         x, y = draws.batch(batch)
@@ -319,6 +329,20 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                            description=f"{info.description}; fine-tuned share {share:g}{chosen}")
     yield report
     return SegmentationModel(network.eval(), info, dev)
+
+
+def _check_zoom_range(zoom_range) -> tuple[float, float] | None:
+    if zoom_range is None:
+        return None
+    try:
+        low, high = (float(z) for z in zoom_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"zoom_range must be two zoom factors (low, high), got "
+                         f"{zoom_range!r}.") from None
+    if not (0.125 <= low <= high <= 8 and math.isfinite(high)):
+        raise ValueError(f"zoom_range must be two factors with 0.125 <= low <= high <= 8, "
+                         f"got {zoom_range!r}.")
+    return low, high
 
 
 def _kind_of(images, labels, samplers: list[PatchSampler], rgb: bool) -> dict:
