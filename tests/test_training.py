@@ -219,6 +219,32 @@ def test_zoom_range_zooms_half_of_the_patches_log_uniformly_in_3d_too():
     assert abs(np.median(zoomed)) < 0.2  # log-uniform: as often enlarged as shrunk
 
 
+def test_anisotropy_makes_a_patch_look_like_a_stacks_side_plane():
+    """A real nuclei patch made to look like the ZX plane of a stack with 3x coarser
+    slices: blurred along one axis (its edges far weaker than the other axis'), the mean
+    kept; half of the patches, the axis either way."""
+    from napari_medseg.training.augment import RandAnisotropy
+
+    image, _ = nuclei_2d()
+    x = (image[None, :160, :160] / 255).astype(np.float32)
+    side = RandAnisotropy((3.0, 3.0))
+    side.set_random_state(0)
+    sharpness = []
+    for _ in range(40):
+        y = side(x)
+        assert y.shape == x.shape and y.dtype == np.float32
+        sharpness.append([np.abs(np.diff(y[0], axis=a)).mean()
+                          / np.abs(np.diff(x[0], axis=a)).mean() for a in (0, 1)])
+        assert abs(y.mean() - x.mean()) < 0.01
+    sharpness = np.array(sharpness)
+    changed = sharpness.min(axis=1) < 0.9
+    assert 10 < changed.sum() < 30
+    # along one axis far more than along the other (which loses only pixel noise)
+    low, high = sharpness[changed].min(axis=1), sharpness[changed].max(axis=1)
+    assert (low < 0.7 * high).all()
+    assert len(set(sharpness[changed].argmin(axis=1).tolist())) == 2  # either axis
+
+
 def test_sparse_training_learns_from_a_fifth_of_the_objects():
     image, truth = nuclei_2d((256, 256), n_nuclei=40, seed=3)[:2]
     rng = np.random.default_rng(0)
@@ -383,6 +409,9 @@ def test_cancel_stops_training():
     (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"zoom_range": (2.0, 0.5)},
      "low <= high"),
     (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"zoom_range": (0, 2)}, "0.125 <="),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"anisotropy": (0.5, 2)}, "1 <= low"),
+    (np.zeros((16, 64, 64)), np.eye(64, dtype=np.int32)[None].repeat(16, 0),
+     {"anisotropy": (1, 4), "dims": 3}, "anisotropy is for 2D"),
 ])
 def test_bad_input_is_refused_clearly(images, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -56,6 +56,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 volume: str = "slices", spacing: Sequence[float] | None = None,
                 zoom_range: tuple[float, float] | None = None,
+                anisotropy: tuple[float, float] | None = None,
                 network_kwargs: dict | None = None, name: str = "custom",
                 description: str | None = None, seed: int = 0,
                 device: str | None = None, mixed_precision: bool | None = None,
@@ -133,6 +134,13 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
         zooms images, the labels nearest), so that the network is less bound to its
         training images' magnification; ``(0.5, 2.0)`` for the shipped nuclei models.
         The model's recorded training size stays the images' own.
+    anisotropy : (float, float), optional
+        2D networks for stacks: half of the training patches are made to look like a
+        stack's side planes (ZX, ZY) resampled to square pixels, for a slice spacing
+        drawn in this range (times the pixel size): blurred along one axis, sampled
+        coarsely along it and interpolated back
+        (:class:`~napari_medseg.training.augment.RandAnisotropy`), so that the planes
+        path's side planes are not new to the network.
     network_kwargs : dict, optional
         Architecture options for :func:`napari_medseg.networks.build_network`.
     name : str
@@ -193,6 +201,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                         learning_rate=learning_rate, init=init, blend=blend, sparse=sparse,
                         background_label=background_label, validation=validation,
                         volume=volume, spacing=spacing, zoom_range=zoom_range,
+                        anisotropy=anisotropy,
                         network_kwargs=network_kwargs,
                         name=name, description=description,
                         seed=seed, device=device, mixed_precision=mixed_precision,
@@ -209,6 +218,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 volume: str = "slices", spacing: Sequence[float] | None = None,
                 zoom_range: tuple[float, float] | None = None,
+                anisotropy: tuple[float, float] | None = None,
                 network_kwargs: dict | None = None, name: str = "custom",
                 description: str | None = None, seed: int = 0,
                 device: str | None = None, mixed_precision: bool | None = None,
@@ -234,7 +244,11 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
         raise ValueError(f"blend must be between 0 and 1, or 'auto', got {blend!r}.")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}.")
-    zoom_range = _check_zoom_range(zoom_range)
+    zoom_range = _check_range(zoom_range, "zoom_range", "zoom factors", 0.125, 8)
+    anisotropy = _check_range(anisotropy, "anisotropy", "slice spacings", 1, 8)
+    if anisotropy is not None and dims != 2:
+        raise ValueError("anisotropy is for 2D networks (a stack's side planes); a 3D "
+                         "network sees the stack's own spacing.")
     dev, mixed_precision = training_device(device, dims, mixed_precision, compile_network)
     start_model = _start_model(init, task, dims)
     rgb = rgb or (start_model is not None and start_model.info.in_channels == 3)
@@ -297,7 +311,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return segmentation_loss(logits, target, weights)
 
-    draws = PatchDraws(samplers, patch, rng, Augmentation(dims, channels, seed), zoom_range)
+    draws = PatchDraws(samplers, patch, rng, Augmentation(dims, channels, seed, anisotropy),
+                       zoom_range)
 
     def batches() -> tuple[torch.Tensor, torch.Tensor]:
         x, y = draws.batch(batch)
@@ -331,18 +346,19 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
     return SegmentationModel(network.eval(), info, dev)
 
 
-def _check_zoom_range(zoom_range) -> tuple[float, float] | None:
-    if zoom_range is None:
+def _check_range(values, name: str, what: str, low: float, high: float
+                 ) -> tuple[float, float] | None:
+    """``values`` as a checked (low, high) pair within [``low``, ``high``], or None."""
+    if values is None:
         return None
     try:
-        low, high = (float(z) for z in zoom_range)
+        a, b = (float(v) for v in values)
     except (TypeError, ValueError):
-        raise ValueError(f"zoom_range must be two zoom factors (low, high), got "
-                         f"{zoom_range!r}.") from None
-    if not (0.125 <= low <= high <= 8 and math.isfinite(high)):
-        raise ValueError(f"zoom_range must be two factors with 0.125 <= low <= high <= 8, "
-                         f"got {zoom_range!r}.")
-    return low, high
+        raise ValueError(f"{name} must be two {what} (low, high), got {values!r}.") from None
+    if not (low <= a <= b <= high):
+        raise ValueError(f"{name} must be two {what} with {low:g} <= low <= high <= "
+                         f"{high:g}, got {values!r}.")
+    return a, b
 
 
 def _kind_of(images, labels, samplers: list[PatchSampler], rgb: bool) -> dict:
