@@ -16,8 +16,9 @@ Per set: F1 and AP (TP / (TP + FP + FN)) at IoU 0.5 over all nuclei of all image
 split instead (for choices made while training; never the test images).
 3D (--stacks): 3D F1@0.5 (3D IoU) and AP on GoNuclear crop 1135 (test-only; with
 ``--split validation`` crop 1136), for the model given (``nuclei-3d`` on its three
-planes; a slice-by-slice model as it runs), beside Otsu + 3D watershed, and the seconds the
-model takes for the 100^3 crop.
+planes; a slice-by-slice model as it runs), with the diameter estimated and at the model's
+training size, beside Otsu + 3D watershed, and the seconds the model takes for the 100^3
+crop; then the seconds and peak memory for a 64 x 512 x 512 stack (the crop mirrored out).
 Magnification (--scales): the fluorescence images of the split (test: the 57 of the training
 set's test split) resampled by 0.5x and 2x (datasets.magnified) and as they are: pooled F1@0.5
 with the diameter estimated (the default) and at the model's training size (no zoom) in one
@@ -140,8 +141,25 @@ def stacks(model, split_name: str) -> None:
         print(f"GoNuclear crop {crop} ({image.shape}, {len(np.unique(truth)) - 1} nuclei):",
               flush=True)
         report(f"{model.info.name} ({seconds:.1f} s)", scores([(labels, truth)], lambda x: x))
+        if model.info.diameter is not None:
+            t0 = time.perf_counter()
+            labels = model.segment(image, spacing=spacing, diameter=model.info.diameter)
+            report(f"{model.info.name} at its training size ({time.perf_counter() - t0:.1f} s)",
+                   scores([(labels, truth)], lambda x: x))
         report("Otsu + 3D watershed",
                scores([(image, truth)], lambda x, s=spacing: otsu_watershed(x, s)))
+    # speed on a larger stack: the crop mirrored out to 64 x 512 x 512, its spacing
+    image, _, spacing = read_gonuclear(folder, crops[0])
+    big = np.pad(image, [(0, max(64 - n, 0)) if a == 0 else (0, 512 - n)
+                         for a, n in enumerate(image.shape)], mode="symmetric")[:64]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    model.segment(big, spacing=spacing, diameter=model.info.diameter, progress=False)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{model.info.name} on a {big.shape} stack (crop {crops[0]} mirrored, spacing "
+          f"{tuple(round(s, 3) for s in spacing)}): {time.perf_counter() - t0:.1f} s at the "
+          f"training size; peak resident memory {peak / 2**20:.2f} GiB (was "
+          f"{before / 2**20:.2f} GiB before it)", flush=True)
 
 
 def scales(model, split_name: str) -> None:

@@ -2,14 +2,17 @@
 
     python scripts/train_nuclei.py nuclei-2d      [--epochs N] [--seed 0] [--threads 2]
     python scripts/train_nuclei.py nuclei-he-2d   [--out PATH]
+    python scripts/train_nuclei.py nuclei-3d --init nuclei-2d --minutes 30 --blend 1
 
 Data (napari_medseg.datasets; test images are never read here):
 - nuclei-2d: the fluorescence (grey) images of the DSB2018 stage-1 training set's train
   split, from scratch; the validation split's fluorescence images give the validation loss.
+- nuclei-3d: nuclei-2d's images, half of the patches made to look like a stack's side
+  planes (train_model's anisotropy), for the three-planes path (volume "planes").
 - nuclei-he-2d: its brightfield / H&E images, as RGB (a model with 3 input channels).
-The built-in nuclei-3d is nuclei-2d's file run on a stack's planes (model_files.BUILTIN).
 Everything else is train_model's defaults; the run is seeded (for a given --threads and
-processor). docs/models.md gives the command that made each shipped file.
+processor). --init fine-tunes a model (a built-in name or a file) with the same recipe.
+docs/models.md gives the commands that made each shipped file.
 """
 
 from __future__ import annotations
@@ -43,6 +46,15 @@ RECIPES = {
     "nuclei-2d": {"data": dsb("fluorescence", rgb=False), "epochs": 80, "options": {},
                   "description": "Fluorescence nuclei (2D, grey), bright on dark; trained on "
                                  "the DSB2018 stage-1 training set (scripts/train_nuclei.py)."},
+    # nuclei-2d's images, half of the patches made to look like a stack's side planes: run on
+    # the three planes of a stack (volume "planes"), its ZX and ZY inputs are not new to it
+    "nuclei-3d": {"data": dsb("fluorescence", rgb=False), "epochs": 80,
+                  "options": {"anisotropy": (1.0, 4.0), "volume": "planes"},
+                  "description": "Fluorescence nuclei in 3D stacks: a 2D network run on the "
+                                 "YX, ZX and ZY planes of the stack resampled to isotropic "
+                                 "voxels, averaged, then one 3D watershed; trained on the "
+                                 "DSB2018 stage-1 training set with side-plane augmentation "
+                                 "(scripts/train_nuclei.py)."},
     "nuclei-he-2d": {"data": dsb("brightfield", rgb=True), "epochs": 80,
                      "options": {"rgb": True},
                      "description": "Nuclei in colour brightfield and H&E images (2D, RGB); "
@@ -58,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="default: the package's file for the model")
+    parser.add_argument("--init", help="fine-tune this model (built-in name or file)")
+    parser.add_argument("--minutes", type=float, help="stop after this long (instead of "
+                                                      "--epochs)")
+    parser.add_argument("--learning-rate", type=float, help="default: train_model's")
+    parser.add_argument("--blend", type=float, default=None,
+                        help="fine-tuned share kept (default: train_model's 'auto')")
     args = parser.parse_args(argv)
     recipe = RECIPES[args.model]
     images, labels, validation, options = recipe["data"]()
@@ -76,7 +94,14 @@ def main(argv: list[str] | None = None) -> int:
               f"loss {progress.loss:.4f} validation {progress.validation_loss:.4f} "
               f"({progress.elapsed:.0f} s)", flush=True)
 
-    model = train_model(images, labels, epochs=args.epochs or recipe["epochs"],
+    if args.init is not None:
+        options["init"] = args.init
+    if args.blend is not None:
+        options["blend"] = args.blend
+    if args.minutes is not None:
+        options["time_limit"] = 60 * args.minutes
+    epochs = args.epochs or (None if args.minutes else recipe["epochs"])
+    model = train_model(images, labels, epochs=epochs, learning_rate=args.learning_rate,
                         validation=validation, name=args.model,
                         description=recipe["description"], seed=args.seed, device="cpu",
                         callback=report, **options)

@@ -44,13 +44,10 @@ _TRAINED_DIAMETER = {"nuclei_2d.pt": 16.56, "nuclei_he_2d.pt": 20.14}
 BUILTIN = {  # name -> (file in napari_medseg/models, ModelInfo fields set on loading)
     "nuclei-2d": ("nuclei_2d.pt", {"diameter": _TRAINED_DIAMETER["nuclei_2d.pt"]}),
     "nuclei-he-2d": ("nuclei_he_2d.pt", {"diameter": _TRAINED_DIAMETER["nuclei_he_2d.pt"]}),
-    # the same network on a stack's three isotropic planes, one 3D watershed
-    # (docs/models.md: it beats slice-by-slice linking on real 3D nuclei)
-    "nuclei-3d": ("nuclei_2d.pt", {
-        "name": "nuclei-3d", "volume": "planes", "diameter": _TRAINED_DIAMETER["nuclei_2d.pt"],
-        "description": "Fluorescence nuclei in 3D stacks: nuclei-2d run on the YX, ZX and ZY "
-                       "planes of the stack resampled to isotropic voxels, averaged, then one "
-                       "3D watershed."}),
+    # a 2D network trained with side-plane augmentation, run on a stack's three isotropic
+    # planes, one 3D watershed (docs/models.md: it beats slice-by-slice linking on real 3D
+    # nuclei); its file records its name, volume, description and training size
+    "nuclei-3d": ("nuclei_3d.pt", {}),
 }
 # the built-in model for each kind of image: (colour, spatial dimensions) -> name
 _SUGGESTED = {(False, 2): "nuclei-2d", (True, 2): "nuclei-he-2d", (False, 3): "nuclei-3d"}
