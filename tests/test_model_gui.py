@@ -14,6 +14,7 @@ from napari_medseg.datasets import magnified
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_files import save_model
 from napari_medseg.model_info import ModelInfo
+from napari_medseg.model_runner import SegmentationModel
 from napari_medseg.networks import build_network
 from napari_medseg.plugin.model_widget import ModelWidget
 
@@ -114,7 +115,11 @@ def test_predict_cli_writes_labels(tmp_path, capsys):
     assert 2 * tp / (2 * tp + fp + fn) > 0.7
 
 
-def test_the_widget_says_the_object_size_it_segmented_at(make_napari_viewer, qtbot):
+def test_the_widget_says_the_object_size_it_segmented_at(make_napari_viewer, qtbot,
+                                                         monkeypatch):
+    # float32 as on an AVX2 laptop: with AMX bfloat16 the zoom-1 pass splits these 57-px
+    # nuclei into about 30-px pieces and the estimate trusts them (docs/models.md)
+    monkeypatch.setattr(SegmentationModel, "_bfloat16", lambda self: False)
     viewer = make_napari_viewer()
     image, truth = magnified(*nuclei_2d(), 3.0)  # nuclei of ~57 px: zoomed to the model's
     layer = viewer.add_image(image)
