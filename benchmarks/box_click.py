@@ -74,6 +74,13 @@ def boxes(labels: np.ndarray, margin: int = 2, max_nuclei: int = 0):
     return found[::step]
 
 
+def box_around(mask: np.ndarray, margin: int = 2) -> tuple[int, int, int, int]:
+    """The bounding box of a 2D mask + ``margin`` px per side, clipped to the mask's shape."""
+    ys, xs = np.nonzero(mask)
+    return (max(ys.min() - margin, 0), max(xs.min() - margin, 0),
+            min(ys.max() + 1 + margin, mask.shape[0]), min(xs.max() + 1 + margin, mask.shape[1]))
+
+
 def _boxes(labels: np.ndarray, margin: int):
     for label, (ys, xs) in enumerate(ndi.find_objects(labels), start=1):
         if ys is None or (labels[ys, xs] == label).sum() < 10:
@@ -250,10 +257,8 @@ def ct() -> None:
                 piece = truth == part
                 if piece.sum() < 500:
                     continue
-                ys, xs = np.nonzero(piece)
-                box = (max(ys.min() - 2, 0), max(xs.min() - 2, 0),
-                       min(ys.max() + 3, piece.shape[0]), min(xs.max() + 3, piece.shape[1]))
-                rows.append((piece.sum(), interactive(image[z], piece, box, clicks=False)[0][0]))
+                rows.append((piece.sum(), interactive(image[z], piece, box_around(piece),
+                                                      clicks=False)[0][0]))
     rows = np.array(rows)
     print(f"CT: {len(rows)} organ cross-sections >= 500 px, box-only mIoU {rows[:, 1].mean():.3f}",
           flush=True)
@@ -292,10 +297,7 @@ def organ_from_box(image: np.ndarray, truth: np.ndarray):
     mask, propagated by intensity (the widget's default for NIfTI volumes). (first slice
     IoU, 3D IoU, voxels outside the organ / its voxels, PropagationReport)."""
     z = int(np.argmax(truth.sum((1, 2))))
-    ys, xs = np.nonzero(truth[z])
-    box = (max(ys.min() - 2, 0), max(xs.min() - 2, 0),
-           min(ys.max() + 3, truth.shape[1]), min(xs.max() + 3, truth.shape[2]))
-    session = BoxSession(image[z], box)
+    session = BoxSession(image[z], box_around(truth[z]))
     stack, (cz, cy, cx), report = propagate_mask_with_report(
         image, z, session.mask, session.offset, method="intensity")
     out = np.zeros(truth.shape, bool)

@@ -441,10 +441,9 @@ class SegmentationModel:
         total, done, out = sum(iso.shape[1:]), 0, None
         for axis in range(3):
             n = iso.shape[axis + 1]
-            plane = [ceil16(s) for a, s in enumerate(iso.shape[1:]) if a != axis]
-            # planes that fit one tile go through the network together, as many as the
-            # tiles of one sliding-window batch hold: the same outputs, far fewer calls
-            step = max(1, _BATCH * math.prod(tile) // math.prod(plane))
+            # as many planes at a time as one network call takes windows of: small planes
+            # go through together, the same outputs from far fewer calls
+            step = _windows_per_call(tile, [s for a, s in enumerate(iso.shape[1:]) if a != axis])
             for k in range(0, n, step):
                 yield done, total
                 chunk = np.moveaxis(np.take(iso, range(k, min(k + step, n)), axis=axis + 1),
@@ -553,8 +552,8 @@ class SegmentationModel:
         of all of them batched, ``_BATCH`` tiles' pixels at a time."""
         from monai.inferers import sliding_window_inference
 
-        roi = tuple(min(t, ceil16(s)) for t, s in zip(tile, x.shape[2:], strict=True))
-        batch = max(_BATCH, _BATCH * math.prod(tile) // math.prod(roi))
+        roi = _roi(tile, x.shape[2:])
+        batch = _windows_per_call(tile, x.shape[2:])
         network = self._inference_network()
         layout = (torch.channels_last if self.info.dims == 2 else torch.channels_last_3d) \
             if network is not self.network else torch.contiguous_format
@@ -582,11 +581,12 @@ class SegmentationModel:
                 # one window per image: padded as sliding_window_inference pads (centred,
                 # zeros), without its per-call window bookkeeping (a sixth of the planes
                 # path's time on small planes)
-                pad = []
-                for r, s in zip(reversed(roi), reversed(x.shape[2:]), strict=True):
-                    pad += [(r - s) // 2, r - s - (r - s) // 2]
-                crop = (slice(None), slice(None), *(slice(pad[-2 * a - 2], pad[-2 * a - 2] + s)
-                                                    for a, s in enumerate(x.shape[2:])))
+                before = [(r - s) // 2 for r, s in zip(roi, x.shape[2:], strict=True)]
+                pad = []  # torch.nn.functional.pad takes the last axis first
+                for b, r, s in reversed(list(zip(before, roi, x.shape[2:], strict=True))):
+                    pad += [b, r - s - b]
+                crop = (slice(None), slice(None),
+                        *(slice(b, b + s) for b, s in zip(before, x.shape[2:], strict=True)))
                 padded = torch.nn.functional.pad(t, pad)
                 logits = torch.cat([run(padded[k:k + batch])
                                     for k in range(0, len(padded), batch)])[crop]
@@ -607,6 +607,18 @@ def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
 
 _FLIPS = ((), (-1,), (-2,), (-2, -1))
 _BATCH = 4  # tiles per network call (sliding-window batch)
+
+
+def _roi(tile, shape) -> tuple[int, ...]:
+    """The sliding window for images of ``shape``: the tile, or the image rounded up to
+    multiples of 16 where it is smaller."""
+    return tuple(min(t, ceil16(s)) for t, s in zip(tile, shape, strict=True))
+
+
+def _windows_per_call(tile, shape) -> int:
+    """Windows per network call for images of ``shape``: as many as ``_BATCH`` tiles'
+    pixels hold (at least ``_BATCH``)."""
+    return max(_BATCH, _BATCH * math.prod(tile) // math.prod(_roi(tile, shape)))
 _BUILDING = threading.Lock()
 _SMALLEST_PASS = 48  # a shrunk first pass is skipped when the image would be smaller
 _UP_CROP = 384  # an enlarged pass measures at most this central square of the image

@@ -132,8 +132,9 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
         Scale augmentation: half of the training patches show the objects zoomed by a
         factor drawn log-uniformly in this range (the image resampled as inference
         zooms images, the labels nearest), so that the network is less bound to its
-        training images' magnification; ``(0.5, 2.0)`` for the shipped nuclei models.
-        The model's recorded training size stays the images' own.
+        training images' magnification, e.g. ``(0.5, 2.0)`` (tried for nuclei-2d and
+        not kept: docs/models.md). The model's recorded training size stays the
+        images' own.
     anisotropy : (float, float), optional
         2D networks for stacks: half of the training patches are made to look like a
         stack's side planes (ZX, ZY) resampled to square pixels, for a slice spacing
