@@ -8,7 +8,9 @@ Data (napari_medseg.datasets; test images are never read here):
 - nuclei-2d: the fluorescence (grey) images of the DSB2018 stage-1 training set's train
   split, from scratch; the validation split's fluorescence images give the validation loss.
 - nuclei-3d: nuclei-2d's images, half of the patches made to look like a stack's side
-  planes (train_model's anisotropy), for the three-planes path (volume "planes").
+  planes (train_model's anisotropy), and the YX, ZX and ZY planes of synthetic stacks
+  made from the same split's nuclei (training.synthetic_stacks), for the three-planes
+  path (volume "planes").
 - nuclei-he-2d: its brightfield / H&E images, as RGB (a model with 3 input channels).
 Everything else is train_model's defaults; the run is seeded (for a given --threads and
 processor). --init fine-tunes a model (a built-in name or a file) with the same recipe.
@@ -25,8 +27,10 @@ from pathlib import Path
 import torch
 
 from napari_medseg.datasets import DSB_TRAIN, data_folder, dsb_split, read_dsb
+from napari_medseg.planes import plane_slices
 from napari_medseg.runtime import processor_name
 from napari_medseg.training import setup_message, train_model
+from napari_medseg.training.synthetic_stacks import synthetic_stack
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "napari_medseg" / "models"
 
@@ -42,18 +46,43 @@ def dsb(kind: str, rgb: bool):
     return data
 
 
+STACKS = 32, 8  # synthetic stacks made from the training / validation split's nuclei
+PLANE_STEP = 4  # every 4th plane of each: neighbouring planes are nearly the same
+
+
+def stack_planes(pairs, count: int, seed: int) -> tuple[list, list]:
+    """Images and labels of the planes (every PLANE_STEP-th) of ``count`` synthetic
+    stacks of (64, 128, 128) isotropic pixels made from ``pairs``' nuclei."""
+    planes = []
+    for k in range(count):
+        image, labels, spacing = synthetic_stack(pairs, (64, 128, 128), seed=seed + k)
+        planes += plane_slices(image, labels, spacing)[::PLANE_STEP]
+    return [i for i, _ in planes], [t for _, t in planes]
+
+
+def dsb_and_stacks():
+    images, labels, (val_images, val_labels), options = dsb("fluorescence", rgb=False)()
+    train = list(zip(images, labels, strict=True))
+    val = list(zip(val_images, val_labels, strict=True))
+    extra, extra_labels = stack_planes(train, STACKS[0], seed=0)
+    val_extra, val_extra_labels = stack_planes(val, STACKS[1], seed=10_000)
+    return (images + extra, labels + extra_labels,
+            (val_images + val_extra, val_labels + val_extra_labels), options)
+
+
 RECIPES = {
     "nuclei-2d": {"data": dsb("fluorescence", rgb=False), "epochs": 80, "options": {},
                   "description": "Fluorescence nuclei (2D, grey), bright on dark; trained on "
                                  "the DSB2018 stage-1 training set (scripts/train_nuclei.py)."},
     # nuclei-2d's images, half of the patches made to look like a stack's side planes: run on
     # the three planes of a stack (volume "planes"), its ZX and ZY inputs are not new to it
-    "nuclei-3d": {"data": dsb("fluorescence", rgb=False), "epochs": 80,
+    "nuclei-3d": {"data": dsb_and_stacks, "epochs": 80,
                   "options": {"anisotropy": (1.0, 4.0), "volume": "planes"},
                   "description": "Fluorescence nuclei in 3D stacks: a 2D network run on the "
                                  "YX, ZX and ZY planes of the stack resampled to isotropic "
                                  "voxels, averaged, then one 3D watershed; trained on the "
                                  "DSB2018 stage-1 training set with side-plane augmentation "
+                                 "and on the planes of synthetic stacks made from its nuclei "
                                  "(scripts/train_nuclei.py)."},
     "nuclei-he-2d": {"data": dsb("brightfield", rgb=True), "epochs": 80,
                      "options": {"rgb": True},

@@ -341,8 +341,8 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
             warnings.warn(blend_message(report), UserWarning, stacklevel=3)
         else:
             chosen = " (lowest validation loss)" if blend_losses else ""
-            info = replace(info,
-                           description=f"{info.description}; fine-tuned share {share:g}{chosen}")
+            base = info.description.rstrip(". ")
+            info = replace(info, description=f"{base}; fine-tuned share {share:g}{chosen}.")
     yield report
     return SegmentationModel(network.eval(), info, dev)
 
