@@ -6,29 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
+
 from conftest import dsb_fluorescence
-from scipy import ndimage as ndi
-
+from napari_medseg.evaluation import innermost_point, touching_pairs
 from napari_medseg.proofreading import apply_change, delete_object, merge_objects, split_object
-
-
-def _inner_point(mask: np.ndarray) -> tuple[int, ...]:
-    """The point of ``mask`` deepest inside it (where a user clicks)."""
-    depth = ndi.distance_transform_edt(np.pad(mask, 1))[(slice(1, -1),) * mask.ndim]
-    return tuple(int(v) for v in np.unravel_index(np.argmax(depth), mask.shape))
-
-
-def _touching_pairs(labels: np.ndarray, limit: int) -> list[tuple[int, int]]:
-    """Pairs of ids sharing a face, the largest contact first."""
-    pairs: dict[tuple[int, int], int] = {}
-    for axis in range(labels.ndim):
-        a = np.moveaxis(labels, axis, 0)
-        left, right = a[:-1].ravel(), a[1:].ravel()
-        touch = (left > 0) & (right > 0) & (left != right)
-        for u, v in zip(left[touch], right[touch], strict=True):
-            key = (int(min(u, v)), int(max(u, v)))
-            pairs[key] = pairs.get(key, 0) + 1
-    return sorted(pairs, key=pairs.get, reverse=True)[:limit]
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -41,7 +22,7 @@ def _merge_then_split(labels, image, pairs, with_image=True):
     ious = []
     for u, v in pairs:
         work = labels.copy()
-        pu, pv = _inner_point(labels == u), _inner_point(labels == v)
+        pu, pv = innermost_point(labels == u), innermost_point(labels == v)
         merged = merge_objects(work, [pu, pv])
         assert merged.message == f"merged objects {u}, {v} into {u}"
         apply_change(work, merged)
@@ -62,7 +43,7 @@ def real_pairs(dsb_train_dir):
     """Real fluorescence images with touching nuclei, and their pairs."""
     out = []
     for image, labels in dsb_fluorescence(dsb_train_dir, 40):
-        pairs = _touching_pairs(labels, 3)
+        pairs = touching_pairs(labels, 3)
         if pairs:
             out.append((image, labels, pairs))
         if len(out) == 6:
@@ -85,7 +66,7 @@ def test_touching_real_nuclei_merged_and_split_back_by_a_click_in_each(real_pair
 def test_touching_real_nuclei_in_3d_split_back(gonuclear_dir):
     labels = tifffile.imread(gonuclear_dir / "1136_labels.tif")
     image = tifffile.imread(gonuclear_dir / "1136_image.tif")
-    ious = _merge_then_split(labels, image, _touching_pairs(labels, 4))
+    ious = _merge_then_split(labels, image, touching_pairs(labels, 4))
     assert np.median(ious) > 0.8
 
 
@@ -120,7 +101,7 @@ def test_delete_reads_and_writes_only_the_chunks_under_the_nucleus(tmp_path, gon
     nucleus = labels == target
     ks, ys, xs = (slice(i.min(), i.max() + 1) for i in np.nonzero(nucleus))
     before = {p: p.stat().st_mtime_ns for p in (folder / "c").rglob("*") if p.is_file()}
-    change = delete_object(store, _inner_point(nucleus))
+    change = delete_object(store, innermost_point(nucleus))
     assert change.n_changed == nucleus.sum()
     apply_change(store, change)
     # (a chunk left all background is removed: zarr does not store empty chunks)

@@ -10,6 +10,13 @@ from napari_medseg.io import read_image, write_labels
 from napari_medseg.label_edit import MaskEdit, commit_mask, next_free_label, plan_mask_edit
 from napari_medseg.livewire import LiveWire, livewire_path, path_to_mask
 from napari_medseg.point_segmentation import segment_point
+from napari_medseg.proofreading import (
+    LabelChange,
+    apply_change,
+    delete_object,
+    merge_objects,
+    split_object,
+)
 from napari_medseg.slice_interpolation import (
     InterpolationReport,
     interpolate_labels,
@@ -22,16 +29,20 @@ __version__ = "0.1.0"
 __all__ = [
     "BoxSession",
     "InterpolationReport",
+    "LabelChange",
     "LiveWire",
     "MaskEdit",
     "__version__",
+    "apply_change",
     "available_models",
     "commit_mask",
     "ct_volume",
+    "delete_object",
     "interpolate_labels",
     "interpolate_labels_with_report",
     "livewire_path",
     "load_model",
+    "merge_objects",
     "next_free_label",
     "nuclei_2d",
     "nuclei_3d",
@@ -44,6 +55,7 @@ __all__ = [
     "segment_blockwise",
     "segment_box",
     "segment_point",
+    "split_object",
     "train_model",
     "write_labels",
 ]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["iou", "match_instances", "matches", "next_click", "overlaps", "seam_splits"]
+__all__ = ["innermost_point", "iou", "match_instances", "matches", "next_click", "overlaps",
+           "seam_splits", "touching_pairs"]
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -51,10 +52,46 @@ def next_click(pred: np.ndarray, truth: np.ndarray) -> tuple[tuple[int, ...], bo
     if best is None:
         return None
     _, region, positive = best
-    # The image border counts as a border of the region, hence the padding.
-    distance = ndi.distance_transform_edt(np.pad(region, 1))[(slice(1, -1),) * region.ndim]
-    point = np.unravel_index(int(np.argmax(distance)), region.shape)
-    return tuple(int(v) for v in point), positive
+    return innermost_point(region), positive
+
+
+def innermost_point(mask: np.ndarray) -> tuple[int, ...]:
+    """The point of ``mask`` farthest from its border (the image's edge counts as one):
+    where a user clicks on an object or an error region.
+
+    Examples
+    --------
+    >>> mask = np.zeros((5, 9), bool); mask[1:4, 2:7] = True
+    >>> innermost_point(mask)
+    (2, 3)
+    """
+    mask = np.asarray(mask, bool)
+    distance = ndi.distance_transform_edt(np.pad(mask, 1))[(slice(1, -1),) * mask.ndim]
+    return tuple(int(v) for v in np.unravel_index(int(np.argmax(distance)), mask.shape))
+
+
+def touching_pairs(labels: np.ndarray, limit: int | None = None) -> list[tuple[int, int]]:
+    """Pairs of objects that share a face, the longest contact first: the merges a
+    segmentation makes and the splits a proofreader undoes.
+
+    Examples
+    --------
+    >>> labels = np.array([[1, 1, 2], [3, 0, 2]])
+    >>> touching_pairs(labels)
+    [(1, 2), (1, 3)]
+    """
+    labels = np.asarray(labels)
+    contacts: dict[tuple[int, int], int] = {}
+    for axis in range(labels.ndim):
+        a = np.moveaxis(labels, axis, 0)
+        left, right = a[:-1].ravel(), a[1:].ravel()
+        touch = (left > 0) & (right > 0) & (left != right)
+        pairs, counts = np.unique(np.sort(np.stack([left[touch], right[touch]]), axis=0),
+                                  axis=1, return_counts=True)
+        for (u, v), n in zip(pairs.T.tolist(), counts.tolist(), strict=True):
+            contacts[(u, v)] = contacts.get((u, v), 0) + n
+    ranked = sorted(contacts, key=lambda pair: (-contacts[pair], pair))
+    return ranked if limit is None else ranked[:limit]
 
 
 def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -117,6 +117,20 @@ class LabelsTool(Container):
         in the 3D view the tools leave the mouse to the camera."""
         return self.view_of(layer).dims.ndisplay == 2
 
+    def preview(self, name: str, kind: str, **style):
+        """The tool's preview layer ``name`` ("points" or "shapes"), made on first use in the
+        bound Labels layer's geometry (again if that layer's dimensions changed)."""
+        viewer, layer = self._viewer, self._bound
+        if name in viewer.layers and viewer.layers[name].ndim == layer.ndim:
+            return viewer.layers[name]
+        if name in viewer.layers:
+            viewer.layers.remove(name)
+        add = viewer.add_shapes if kind == "shapes" else viewer.add_points
+        made = add(name=name, ndim=layer.ndim, scale=layer.scale, translate=layer.translate,
+                   **style)
+        viewer.layers.selection.active = layer  # keep clicks going to the Labels layer
+        return made
+
     def view_of(self, layer: Labels | None):
         """The viewer (or side view) showing ``layer``: the bound layer or a copy of it."""
         return self._copies.get(id(layer), (None, self._viewer))[1]

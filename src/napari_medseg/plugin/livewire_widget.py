@@ -194,20 +194,8 @@ class LiveWireWidget(LabelsTool):
         anchors = np.asarray(self._wire.anchors, float).reshape(-1, 2)
         width = 0.4 * min(self._plane.spacing)
         paths = [self._plane.to_world(layer, path)] if len(path) >= 2 else []
-        self._preview(_PATH, "shapes", edge_color="yellow", edge_width=width).data = [
+        self.preview(_PATH, "shapes", edge_color="yellow", edge_width=width).data = [
             (p, "path") for p in paths]
-        self._preview(_ANCHORS, "points", face_color="cyan", border_width=0,
+        self.preview(_ANCHORS, "points", face_color="cyan", border_width=0,
                       size=2.5 * min(self._plane.spacing)).data = self._plane.to_world(
             layer, anchors)
-
-    def _preview(self, name: str, kind: str, **style):
-        """The preview layer ``name``, made on first use in the Labels layer's geometry."""
-        viewer, layer = self._viewer, self._bound
-        if name in viewer.layers:
-            return viewer.layers[name]
-        add = viewer.add_shapes if kind == "shapes" else viewer.add_points
-        preview = add(name=name, ndim=layer.ndim, scale=layer.scale, translate=layer.translate,
-                      **style)
-        viewer.layers.selection.active = layer  # keep clicks going to the Labels layer
-        return preview
-

@@ -62,7 +62,7 @@ def synthetic_stack(pairs: Sequence[tuple[np.ndarray, np.ndarray]],
     --------
     >>> from napari_medseg import nuclei_2d
     >>> image, labels, spacing = synthetic_stack([nuclei_2d()], (32, 64, 64), z_step=2)
-    >>> image.shape, spacing, labels.max() > 3
+    >>> image.shape, spacing, int(labels.max()) > 3
     ((16, 64, 64), (2.0, 1.0, 1.0), True)
     """
     if len(shape) != 3 or min(shape) < 8:

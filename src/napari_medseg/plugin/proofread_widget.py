@@ -1,0 +1,161 @@
+"""Proofreading in napari: delete, merge and split a Labels layer's objects by clicking.
+
+While the tool is active on a Labels layer, in *delete* mode a click deletes the object
+under it; in *merge* mode clicks gather objects and Enter merges them (into the first);
+in *split* mode clicks place a seed in each part and Enter splits, or a drag across an
+object cuts it along the line. D / M / S switch modes, Esc drops the gathered clicks.
+Every edit is one undo step (Ctrl+Z), in 3D on a stack, through
+:mod:`napari_medseg.proofreading` (only the object's region is read and written).
+"""
+
+from __future__ import annotations
+
+import napari
+import numpy as np
+from magicgui.widgets import ComboBox, Label
+from napari.layers import Labels
+from napari.utils.notifications import show_info
+
+from napari_medseg._image import luminance
+from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
+from napari_medseg.plugin.layer_edit import merge_changes_into_layer
+from napari_medseg.plugin.slice_plane import canvas_zoom
+from napari_medseg.proofreading import LabelChange, delete_object, merge_objects, split_object
+
+__all__ = ["ProofreadWidget"]
+
+DELETE, MERGE, SPLIT = "delete", "merge", "split"
+_CLICKS, _CUT = "proofreading clicks", "proofreading cut"
+_HINTS = {DELETE: "click an object to delete it",
+          MERGE: "click the objects to merge (the first keeps its id), then Enter",
+          SPLIT: "click once in each part, then Enter; or drag a line across the object"}
+
+
+class ProofreadWidget(LabelsTool):
+    """Dock widget: correct a segmentation object by object."""
+
+    tool_name = "Proofreading"
+    ready_message = "{tool} on {layer!r}."
+    mouse_pan = False  # a drag cuts in split mode; the wheel still zooms
+    helper_layers = (_CLICKS, _CUT)
+
+    def __init__(self, napari_viewer: napari.Viewer):
+        self._mode = ComboBox(choices=[DELETE, MERGE, SPLIT], value=DELETE, label="click to")
+        self._help = Label(value="D: delete, M: merge, S: split. Enter: merge / split the "
+                                 "clicked objects. Esc: drop the clicks. Ctrl+Z: undo.")
+        self._help.native.setWordWrap(True)
+        super().__init__(napari_viewer, active_text="Proofreading active (click objects)",
+                         status="Activate, then click objects to correct.",
+                         after_active=[self._mode], after_status=[self._help])
+        # ids are the objects' own: no fill choice; merges and splits never overwrite others
+        self._label_choice.visible = False
+        self._overwrite.visible = False
+        self._points: list[np.ndarray] = []  # gathered clicks, in the layer's data coordinates
+        self._mode.changed.connect(lambda _: self._reset_tool())
+
+    # -- public actions (what the mouse and keys do) ----------------------------------------
+    def click(self, point) -> None:
+        """A click at ``point`` (the Labels layer's data coordinates)."""
+        point = np.asarray(point, float)
+        if self._mode.value == DELETE:
+            self._apply(delete_object(self._layer_data(), point))
+            return
+        self._points.append(point)
+        self._show()
+        self._say(f"{len(self._points)} click(s) gathered: {_HINTS[self._mode.value]}.")
+
+    def finish(self) -> None:
+        """Merge or split what the clicks gathered (Enter)."""
+        points, self._points = self._points, []
+        self._show()
+        if self._mode.value == MERGE:
+            self._apply(merge_objects(self._layer_data(), points))
+        elif self._mode.value == SPLIT:
+            self._apply(split_object(self._layer_data(), points, self._image()))
+
+    def cut(self, start, end) -> None:
+        """Split the object a straight line from ``start`` to ``end`` crosses (a drag)."""
+        self._apply(split_object(self._layer_data(), [np.asarray(start, float),
+                                                      np.asarray(end, float)],
+                                 self._image(), line=True))
+
+    def set_mode(self, mode: str) -> None:
+        self._mode.value = mode
+        self._say(f"{mode.capitalize()}: {_HINTS[mode]}.")
+
+    # -- LabelsTool --------------------------------------------------------------------------
+    def _mouse_callbacks(self) -> dict:
+        return {"drag": self._on_press}
+
+    def _keys(self) -> dict:
+        return {"d": lambda _: self.set_mode(DELETE), "m": lambda _: self.set_mode(MERGE),
+                "s": lambda _: self.set_mode(SPLIT), "Enter": lambda _: self.finish(),
+                "Escape": lambda _: self._reset_tool()}
+
+    def _reset_tool(self) -> None:
+        self._points = []
+        self._show()
+
+    def _on_press(self, layer, event):
+        if event.button != 1 or not self.in_slice_view(layer):
+            return
+        start = np.asarray(event.position, float)
+        yield
+        moved, end = 0.0, start
+        while event.type == "mouse_move":
+            end = np.asarray(event.position, float)
+            moved = max(moved, float(np.linalg.norm(end - start)))
+            if self._mode.value == SPLIT and moved * canvas_zoom(self.view_of(layer)) > DRAG_PX:
+                self._show_cut(layer, start, end)
+            yield
+        data = [np.asarray(layer.world_to_data(p), float) for p in (start, end)]
+        if moved * canvas_zoom(self.view_of(layer)) <= DRAG_PX:
+            self.click(data[0])
+        elif self._mode.value == SPLIT:
+            self._show_cut(layer, None, None)
+            self.cut(*data)
+
+    # -- internals --------------------------------------------------------------------------
+    def _layer_data(self):
+        if self._bound is None:
+            raise ValueError("Activate proofreading on a Labels layer first.")
+        return self._bound.data
+
+    def _image(self) -> np.ndarray | None:
+        """The chosen image (grey) when it matches the layer: where split parts meet."""
+        image = self._source.value
+        if image is None or self._bound is None:
+            return None
+        data = np.asarray(image.data)
+        data = luminance(data) if image.rgb else data
+        return data if data.shape == self._bound.data.shape else None
+
+    def _apply(self, change: LabelChange) -> None:
+        """Write ``change`` as one undo step and say what it did (or why nothing)."""
+        if change.n_changed:
+            merge_changes_into_layer(self._bound, change.indices, change.old_values,
+                                     change.new_values)
+        self._say(change.message[:1].upper() + change.message[1:] + ".")
+
+    def _say(self, message: str) -> None:
+        self._status.value = message
+        show_info(message)
+
+    def _show(self) -> None:
+        layer = self._bound
+        if layer is None:
+            if _CLICKS in self._viewer.layers:
+                self._viewer.layers[_CLICKS].data = np.empty((0, 2))
+            return
+        points = np.asarray(self._points, float).reshape(-1, layer.ndim)
+        self.preview(_CLICKS, "points", face_color="magenta", border_width=0,
+                      size=3 * float(min(layer.scale[-2:]))).data = points
+
+    def _show_cut(self, layer: Labels, start, end) -> None:
+        preview = self.preview(_CUT, "shapes", edge_color="magenta",
+                                edge_width=0.5 * float(min(self._bound.scale[-2:])))
+        if start is None:
+            preview.data = []
+            return
+        line = np.array([layer.world_to_data(start), layer.world_to_data(end)], float)
+        preview.data = [(line, "line")]

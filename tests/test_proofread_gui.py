@@ -1,0 +1,115 @@
+"""Proofreading in a real viewer on real nuclei: clicks, keys and a drag on the canvas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qtpy.QtCore import Qt
+
+from conftest import canvas_of, drag, dsb_fluorescence, screen_point
+from napari_medseg.evaluation import innermost_point, touching_pairs
+from napari_medseg.plugin.proofread_widget import ProofreadWidget
+from test_proofreading import _iou
+
+
+@pytest.fixture
+def nuclei(dsb_train_dir):
+    """A real fluorescence image with touching nuclei, and its labels."""
+    for image, labels in dsb_fluorescence(dsb_train_dir, 40):
+        if len(touching_pairs(labels, 2)) == 2:
+            return image, labels
+    pytest.skip("no image with touching nuclei")
+
+
+def _setup(viewer, qtbot, image, labels, **layer_kw):
+    image_layer = viewer.add_image(image, **layer_kw)
+    layer = viewer.add_labels(labels.copy(), **layer_kw)
+    widget = ProofreadWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._source.value = image_layer
+    widget._target.value = layer
+    widget._active.value = True
+    viewer.reset_view()
+    qtbot.wait(50)
+    return widget, layer
+
+
+def _click(qtbot, viewer, layer, point):
+    canvas = canvas_of(viewer)
+    pos = screen_point(viewer, layer, point)
+    qtbot.mouseMove(canvas, pos)
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.wait(10)
+
+
+def _key(qtbot, viewer, key, modifier=Qt.KeyboardModifier.NoModifier):
+    qtbot.keyClick(canvas_of(viewer), key, modifier)
+    qtbot.wait(10)
+
+
+def test_delete_merge_and_split_real_nuclei_each_one_undo_step(viewer, qtbot, nuclei):
+    image, labels = nuclei
+    # scaled and moved, as a calibrated image is: clicks must land on the right pixels
+    widget, layer = _setup(viewer, qtbot, image, labels, scale=(0.5, 0.5), translate=(10, 20))
+    (u, v), (a, _) = touching_pairs(labels, 2)
+    pu, pv = innermost_point(labels == u), innermost_point(labels == v)
+
+    _click(qtbot, viewer, layer, innermost_point(labels == a))  # delete mode: a click deletes
+    assert not (layer.data == a).any() and "Deleted object" in widget._status.value
+    _key(qtbot, viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(layer.data, labels)
+
+    _click(qtbot, viewer, layer, (0, 0) if labels[0, 0] == 0 else (labels == 0).nonzero())
+    assert "background" in widget._status.value  # nothing to delete there, and it says so
+    np.testing.assert_array_equal(layer.data, labels)
+
+    _key(qtbot, viewer, Qt.Key.Key_M)
+    assert widget._mode.value == "merge"
+    _click(qtbot, viewer, layer, pu)
+    _click(qtbot, viewer, layer, pv)
+    assert len(viewer.layers["proofreading clicks"].data) == 2
+    _key(qtbot, viewer, Qt.Key.Key_Return)
+    merged = layer.data.copy()
+    assert (merged == u).sum() == ((labels == u) | (labels == v)).sum() and not (merged == v).any()
+    assert len(viewer.layers["proofreading clicks"].data) == 0
+
+    _key(qtbot, viewer, Qt.Key.Key_S)
+    _click(qtbot, viewer, layer, pu)
+    _click(qtbot, viewer, layer, pv)
+    _key(qtbot, viewer, Qt.Key.Key_Return)
+    new = labels.max() + 1
+    assert _iou(layer.data == u, labels == u) > 0.75
+    assert _iou(layer.data == new, labels == v) > 0.75
+    _key(qtbot, viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # one step back
+    np.testing.assert_array_equal(layer.data, merged)
+
+
+def test_a_drag_across_an_object_cuts_it(viewer, qtbot):
+    yy, xx = np.mgrid[:80, :120]
+    labels = np.zeros((80, 120), np.uint16)
+    left = (yy - 40) ** 2 + (xx - 40) ** 2 < 24 ** 2
+    right = (yy - 40) ** 2 + (xx - 80) ** 2 < 22 ** 2
+    labels[left | right] = 2
+    image = (labels > 0).astype(np.float32)
+    widget, layer = _setup(viewer, qtbot, image, labels)
+    widget.set_mode("split")
+    drag(qtbot, viewer, layer, (8, 60), (72, 60))
+    assert set(np.unique(layer.data)) == {0, 2, 3}
+    assert _iou(layer.data == 3, (left | right) & (xx >= 60)) > 0.9
+    assert len(viewer.layers["proofreading cut"].data) == 0
+
+
+def test_a_stack_is_proofread_in_3d_on_the_displayed_slice(viewer, qtbot, gonuclear_dir):
+    import tifffile
+
+    labels = tifffile.imread(gonuclear_dir / "1136_labels.tif")
+    image = tifffile.imread(gonuclear_dir / "1136_image.tif")
+    _, layer = _setup(viewer, qtbot, image, labels, scale=(0.284, 0.127, 0.127))
+    target = int(np.bincount(labels.ravel())[1:].argmax() + 1)
+    z, y, x = innermost_point(labels == target)
+    viewer.dims.set_point(0, z * 0.284)
+    qtbot.wait(20)
+    _click(qtbot, viewer, layer, (z, y, x))
+    # the whole nucleus went, through all its slices, and nothing else
+    assert not (layer.data == target).any()
+    np.testing.assert_array_equal(layer.data[labels != target], labels[labels != target])
