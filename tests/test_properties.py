@@ -93,6 +93,31 @@ def test_interpolate_labels(labels, axis, ids):
         assert np.array_equal(out[kept], labels[kept])  # preserve mode
 
 
+POINTS = st.lists(st.lists(st.one_of(st.integers(-3, 14), st.floats(allow_nan=True)),
+                           min_size=1, max_size=4), max_size=4)
+
+
+@FAST
+@given(labels=any_arrays(max_dims=3, max_side=12), points=POINTS, line=st.booleans())
+def test_proofreading(labels, points, line):
+    """Delete, merge and split give a change or a clear error; applied, a change touches only
+    the clicked objects' voxels; undone, it restores the labels."""
+    edits = [lambda: ms.delete_object(labels, points[0] if points else ()),
+             lambda: ms.merge_objects(labels, points),
+             lambda: ms.split_object(labels, points, line=line)]
+    for edit in edits:
+        change = _call(edit)
+        if change is None or not change.n_changed:
+            continue
+        clicked = set(change.old_values.tolist())
+        before = labels.copy()
+        ms.apply_change(labels, change)
+        changed = labels != before
+        assert set(before[changed].tolist()) <= clicked
+        labels[change.indices] = change.old_values
+        _unchanged(before, labels)
+
+
 @FAST
 @given(image=any_arrays(max_dims=3, max_side=40),
        box=st.lists(st.one_of(st.integers(-10, 50), st.floats(allow_nan=True)), max_size=7))
