@@ -42,7 +42,7 @@ def test_train_plots_saves_and_predicts(make_napari_viewer, qtbot, tmp_path):
     saved = tmp_path / "mine-1.pt"
     assert saved.is_file() and (tmp_path / "mine.pt").read_bytes() == b"an earlier model"
     assert load_model(saved).info.name == "mine-1"
-    assert "validation loss" in widget._status.value  # how the fine-tuned share was chosen
+    assert "held-out objects" in widget._status.value  # how the fine-tuned share was chosen
     assert widget._predict_button.enabled
     n_layers = len(viewer.layers)
     widget._predict_button.native.click()

@@ -324,7 +324,7 @@ def test_returned_weights_average_the_steps_weights():
     assert norm.num_batches_tracked.item() == 50
 
 
-def test_auto_blend_takes_the_share_with_the_lowest_validation_loss():
+def test_auto_blend_takes_the_share_that_segments_the_held_out_objects_best():
     image, labels = nuclei_2d((96, 96), n_nuclei=8, seed=2)[:2]
     held = nuclei_2d((96, 96), n_nuclei=8, seed=3)[:2]
     base = load_model("nuclei-2d", device="cpu")
@@ -334,16 +334,22 @@ def test_auto_blend_takes_the_share_with_the_lowest_validation_loss():
     auto = train_model(image, labels, callback=reports.append, **kwargs)
     tuned = train_model(image, labels, blend=1.0, **kwargs)
     last = reports[-1]
-    assert set(last.blend_losses) == set(BLEND_CHOICES)
-    assert last.blend == min(last.blend_losses, key=last.blend_losses.get)
+    objects = len(np.unique(held[1])) - 1
+    assert last.blend_measure == f"F1@0.5 on {objects} held-out objects"
+    assert set(last.blend_scores) == set(BLEND_CHOICES)
+    best = max(last.blend_scores.values())
+    assert last.blend == min(b for b, f1 in last.blend_scores.items() if f1 == best)
+    assert last.blend_scores[last.blend] >= last.blend_scores[0.0]  # never below the start
     blend_weights(tuned.network, base.network, last.blend)
     for key, value in auto.network.state_dict().items():
         torch.testing.assert_close(value, tuned.network.state_dict()[key])
-    assert f"fine-tuned share {last.blend:g} (lowest validation loss)" in auto.info.description
+    if last.blend:
+        assert (f"fine-tuned share {last.blend:g} (best {last.blend_measure})"
+                in auto.info.description)
     # without validation data: the fallback share
     reports.clear()
     train_model(image, labels, callback=reports.append, **{**kwargs, "validation": 0})
-    assert reports[-1].blend == FALLBACK_BLEND and reports[-1].blend_losses is None
+    assert reports[-1].blend == FALLBACK_BLEND and reports[-1].blend_scores is None
 
 
 def test_default_patch_follows_object_size(dsb_train_dir):

@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--init", help="built-in model name or checkpoint to fine-tune")
     train.add_argument("--blend", type=_blend,
                        help="with --init: share of the fine-tuned weights in the result (0-1), "
-                            "or 'auto' (default): the share with the lowest validation loss")
+                            "or 'auto' (default): the share that segments the validation data best")
     train.add_argument("--minutes", type=float, help="training time limit")
     train.add_argument("--epochs", type=int, help="epochs (default: automatic)")
     train.add_argument("--patch", type=_id_list, metavar="N,N",

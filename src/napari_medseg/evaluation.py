@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["innermost_point", "iou", "match_instances", "matches", "next_click", "overlaps",
-           "seam_splits", "touching_pairs"]
+__all__ = ["innermost_point", "iou", "match_annotated", "match_instances", "matches",
+           "next_click", "overlaps", "seam_splits", "touching_pairs"]
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -186,6 +186,34 @@ def match_instances(pred: np.ndarray, truth: np.ndarray,
     n_pred, n_true = len(np.unique(pred[pred > 0])), len(np.unique(truth[truth > 0]))
     tp = len(matches(pred, truth, threshold))
     return tp, n_pred - tp, n_true - tp
+
+
+def match_annotated(pred: np.ndarray, truth: np.ndarray, background_label: int | None = None,
+                    threshold: float = 0.5) -> tuple[int, int, int]:
+    """:func:`match_instances` against sparse annotations: ``truth`` 0 is *not annotated*,
+    ``background_label`` is checked background, other ids are checked objects.
+
+    A checked object is found (TP) when a predicted object matches it at IoU >
+    ``threshold``, else missed (FN); a predicted object that matches none counts as false
+    (FP) only where the annotations judge it: more than half of it on checked background or
+    objects. Predicted objects in unannotated parts are left out. Without
+    ``background_label`` every pixel is annotated (:func:`match_instances`).
+
+    Examples
+    --------
+    >>> truth = np.array([[1, 1, 9, 9, 0, 0]])  # object 1, checked background 9
+    >>> match_annotated(np.array([[3, 3, 4, 0, 5, 5]]), truth, background_label=9)
+    (1, 1, 0)
+    """
+    if background_label is None:
+        return match_instances(pred, truth, threshold)
+    pred, truth = _label_map(pred, "pred"), _label_map(truth, "truth")
+    objects = np.where(truth == background_label, 0, truth)
+    tp = len(matches(pred, objects, threshold))
+    ids, area = np.unique(pred[pred > 0], return_counts=True)
+    on = np.unique(pred[(pred > 0) & (truth > 0)], return_counts=True)
+    judged = np.isin(ids, on[0][on[1] * 2 > area[np.searchsorted(ids, on[0])]])
+    return tp, int(judged.sum()) - tp, len(np.unique(objects[objects > 0])) - tp
 
 
 def seam_splits(reference: np.ndarray, labels: np.ndarray, block_shape: tuple[int, ...]

@@ -432,29 +432,46 @@ class SegmentationModel:
 
     def _planes(self, x, tile_shape, overlap, cancelled, spacing, ranges, zoom=1.0
                 ) -> Generator:
-        """Yields ``(done, total)`` slices over the three planes of the channel-first stack
+        """Yields ``(done, total)`` planes over the three planes of the channel-first stack
         ``x`` resampled to isotropic voxels (and by ``zoom``); returns the averaged
-        probabilities on that grid."""
+        probabilities on that grid.
+
+        The YX planes are the stack's own slices (resampled in-plane only; their
+        probabilities interpolated along z): the isotropic grid's YX planes between two
+        slices are blends of them, no new evidence. The ZX and ZY planes are taken every
+        ``_SIDE_STRIDE``-th row / column, the probabilities between them interpolated.
+        """
         tile = self._tile(tile_shape)
-        iso = to_isotropic(apply_ranges(x, ranges),
-                           tuple(z * zoom for z in isotropic_zoom(spacing)))
-        total, done, out = sum(iso.shape[1:]), 0, None
-        for axis in range(3):
-            n = iso.shape[axis + 1]
+        full = tuple(z * zoom for z in isotropic_zoom(spacing))
+        x = apply_ranges(x, ranges)
+        iso = to_isotropic(x, full)
+        slices = to_isotropic(x, (1.0, *full[1:]))  # (C, Z, Y', X'): the stack's own YX planes
+        sources = (slices, iso, iso)
+        strides = (1, *(_SIDE_STRIDE if n > 2 * _SIDE_STRIDE else 1 for n in iso.shape[2:]))
+        counts = [len(range(0, src.shape[a + 1], st)) for a, (src, st) in
+                  enumerate(zip(sources, strides, strict=True))]
+        total, done, out = sum(counts), 0, None
+        for axis, (source, stride) in enumerate(zip(sources, strides, strict=True)):
+            at = np.arange(0, source.shape[axis + 1], stride)
             # as many planes at a time as one network call takes windows of: small planes
             # go through together, the same outputs from far fewer calls
-            step = _windows_per_call(tile, [s for a, s in enumerate(iso.shape[1:]) if a != axis])
-            for k in range(0, n, step):
+            step = _windows_per_call(tile, [s for a, s in enumerate(source.shape[1:])
+                                            if a != axis])
+            maps = None
+            for k in range(0, len(at), step):
                 yield done, total
-                chunk = np.moveaxis(np.take(iso, range(k, min(k + step, n)), axis=axis + 1),
-                                    axis + 1, 0)
+                chunk = np.moveaxis(np.take(source, at[k:k + step], axis=axis + 1), axis + 1, 0)
                 prob = self._windows(chunk, tile, overlap, cancelled)
-                if out is None:
-                    out = np.zeros((prob.shape[1], *iso.shape[1:]), np.float32)
+                if maps is None:
+                    maps = np.empty((prob.shape[1], *source.shape[1:axis + 1], len(at),
+                                     *source.shape[axis + 2:]), np.float32)
                 place = [slice(None)] * 4
                 place[axis + 1] = slice(k, k + len(chunk))
-                out[tuple(place)] += np.moveaxis(prob, 0, axis + 1) / 3
+                maps[tuple(place)] = np.moveaxis(prob, 0, axis + 1)
                 done += len(chunk)
+            if out is None:
+                out = np.zeros((maps.shape[0], *iso.shape[1:]), np.float32)
+            _add_between(out, maps, axis + 1, at, full[0] if axis == 0 else None)
         yield total, total
         return out
 
@@ -597,6 +614,35 @@ class SegmentationModel:
         return prob.float().cpu().numpy()
 
 
+def _add_between(out: np.ndarray, maps: np.ndarray, axis: int, at: np.ndarray,
+                 zoom: float | None = None) -> None:
+    """Add a third of plane maps computed at positions ``at`` along ``axis`` to ``out`` (the
+    isotropic grid), linearly interpolated between them: the side planes skipped between
+    two computed ones, or (``zoom``: the stack's z zoom) the isotropic YX planes between two
+    slices, placed as :func:`~napari_medseg.planes.to_isotropic` places them."""
+    if zoom is not None:
+        maps = to_isotropic(maps, (zoom, 1.0, 1.0))
+        maps *= 1 / 3
+        out += maps
+        return
+    size = out.shape[axis]
+    index = [slice(None)] * out.ndim
+    index[axis] = at
+    out[tuple(index)] += maps / 3
+    missing = np.setdiff1d(np.arange(size), at)
+    if not missing.size:
+        return
+    low = np.clip(np.searchsorted(at, missing) - 1, 0, len(at) - 1)
+    high = np.minimum(low + 1, len(at) - 1)
+    weight = np.clip((missing - at[low]) / np.maximum(at[high] - at[low], 1), 0, 1)
+    shape = [1] * out.ndim
+    shape[axis] = missing.size
+    weight = weight.reshape(shape).astype(np.float32)
+    index[axis] = missing
+    out[tuple(index)] += (np.take(maps, low, axis=axis) * ((1 - weight) / 3)
+                          + np.take(maps, high, axis=axis) * (weight / 3))
+
+
 def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
     if activation == "auto":
         activation = "sigmoid" if logits.shape[1] == 1 else "softmax"
@@ -607,6 +653,7 @@ def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
 
 _FLIPS = ((), (-1,), (-2,), (-2, -1))
 _BATCH = 4  # tiles per network call (sliding-window batch)
+_SIDE_STRIDE = 2  # every other ZX / ZY plane of a stack goes through the network
 
 
 def _roi(tile, shape) -> tuple[int, ...]:

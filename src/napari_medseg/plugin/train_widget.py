@@ -129,8 +129,8 @@ class TrainWidget(Container):
             value=BLEND, label="fine-tuned share", visible=False,
             tooltip="The saved model mixes the fine-tuned weights with the start model's: 1 "
                     "keeps only the fine-tuned ones, lower keeps more of what the model knew; "
-                    "auto takes the mix with the lowest validation loss (0: the start model, "
-                    "when fine-tuning did not help on the validation data).")
+                    "auto takes the mix that segments the validation data best (F1 on its "
+                    "objects; 0: the start model, when fine-tuning did not help there).")
         self._minutes = FloatSpinBox(value=5.0, min=0.0, max=1440.0, step=1.0,
                                      label="minutes (0: by epochs)")
         self._epochs = SpinBox(value=0, min=0, max=100_000, label="epochs (0: auto)")

@@ -32,9 +32,12 @@ class TrainingProgress:
     blend : float or None
         Fine-tuning only, in the last report (after the last epoch): the share of
         the fine-tuned weights in the returned model.
-    blend_losses : dict or None
-        With ``blend="auto"`` and validation data, in the last report: the
-        validation loss of each share compared, ``{share: loss}``.
+    blend_scores : dict or None
+        With ``blend="auto"`` and validation data, in the last report: the score of
+        each share compared, ``{share: score}``.
+    blend_measure : str or None
+        What ``blend_scores`` are: "F1@0.5 on N held-out objects" (higher is better) or
+        "validation loss" (lower is better).
     device : str
         Where the network trains ("cpu", "cuda", "mps").
     mixed_precision : bool
@@ -52,7 +55,8 @@ class TrainingProgress:
     validation_loss: float | None
     elapsed: float
     blend: float | None = None
-    blend_losses: dict[float, float] | None = None
+    blend_scores: dict[float, float] | None = None
+    blend_measure: str | None = None
     device: str = "cpu"
     mixed_precision: bool = False
     compiled: bool = False
@@ -76,24 +80,26 @@ def blend_message(progress: TrainingProgress) -> str:
     Examples
     --------
     >>> last = TrainingProgress(500, 5, 5, 1.0, 0.4, 0.4, 60.0, blend=0.5,
-    ...                         blend_losses={0.0: 0.42, 0.5: 0.38, 1.0: 0.40})
+    ...                         blend_scores={0.0: 0.80, 0.5: 0.86, 1.0: 0.84},
+    ...                         blend_measure="F1@0.5 on 41 held-out objects")
     >>> print(blend_message(last))  # doctest: +NORMALIZE_WHITESPACE
     Kept half of the fine-tuning: the mix of the start and fine-tuned weights that did
-    best on the validation data (validation loss: start model 0.420, half 0.380,
-    fine-tuned 0.400).
+    best on the validation data (F1@0.5 on 41 held-out objects: start model 0.800, half
+    0.860, fine-tuned 0.840).
     """
     if progress.blend is None:
         return ""
     share = _share_words(progress.blend)
-    if progress.blend_losses is None:
+    if progress.blend_scores is None:
         return f"Kept {share} of the fine-tuning (the fixed mix; no validation data to choose by)."
-    losses = ", ".join(f"{_mix_words(b)} {loss:.3f}" for b, loss in
-                       progress.blend_losses.items())
+    scores = ", ".join(f"{_mix_words(b)} {value:.3f}" for b, value in
+                       progress.blend_scores.items())
     if progress.blend == 0:
-        return (f"Fine-tuning did not help on the validation data (validation loss: {losses}): "
-                f"the model returned is the start model, unchanged; {KEPT_START_ADVICE}.")
+        return (f"Fine-tuning did not help on the validation data ({progress.blend_measure}: "
+                f"{scores}): the model returned is the start model, unchanged; "
+                f"{KEPT_START_ADVICE}.")
     return (f"Kept {share} of the fine-tuning: the mix of the start and fine-tuned weights that "
-            f"did best on the validation data (validation loss: {losses}).")
+            f"did best on the validation data ({progress.blend_measure}: {scores}).")
 
 
 def _share_words(share: float) -> str:

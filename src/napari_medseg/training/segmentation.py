@@ -7,11 +7,13 @@ import math
 import warnings
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from napari_medseg.evaluation import match_annotated
 from napari_medseg.model_info import VOLUMES, ModelInfo
 from napari_medseg.model_runner import SegmentationModel, load_model
 from napari_medseg.networks import ARCHITECTURES, build_network
@@ -105,9 +107,11 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
         fine-tuned weights as they are, 0 the start model unchanged. Fine-tuning
         on a few images can make a model forget images unlike them, or even do
         worse on new images like them; "auto" (default) takes, of the shares
-        :data:`~napari_medseg.training.averaging.BLEND_CHOICES`, the one with the
-        lowest loss on the validation data (the start model when fine-tuning did
-        not help there), or
+        :data:`~napari_medseg.training.averaging.BLEND_CHOICES`, the one that
+        segments the validation data best (instances: F1@0.5 on its objects, checked
+        objects of sparse labels; semantic: the lowest loss), the start model when
+        fine-tuning did not help there (so a fine-tuned model never scores below its
+        start on them), or
         :data:`~napari_medseg.training.averaging.FALLBACK_BLEND` without
         validation data. The last progress report says which.
     sparse : bool
@@ -331,20 +335,50 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                         time_limit, keep_norm=start_model is not None)
     report = yield from optimise(network, batches, loss, plan, val_batch, cancelled)
     if start_model is not None:
-        score = (None if val_batch is None
-                 else lambda net: validation_score(net, val_batch, loss))
-        share, blend_losses = apply_blend(network, start_model.network, blend, score)
-        report = replace(report, blend=share, blend_losses=blend_losses)
-        if share == 0 and blend_losses is not None:  # chosen, not asked for: say it up front
+        measure, score = _held_out_f1(val_pairs, info, dev, background_label) \
+            if task == "instances" and val_pairs else ("validation loss", None)
+        if score is None and val_batch is not None:
+            score = partial(validation_score, validation=val_batch, loss=loss)
+        share, scores = apply_blend(network, start_model.network, blend, score)
+        if scores is not None and measure != "validation loss":
+            scores = {k: -v for k, v in scores.items()}  # apply_blend minimises -F1
+        report = replace(report, blend=share, blend_scores=scores,
+                         blend_measure=measure if scores is not None else None)
+        if share == 0 and scores is not None:  # chosen, not asked for: say it up front
             info = replace(info, description=f"{start_model.info.description} (fine-tuning "
                                              "was tried and not kept: " + KEPT_START_ADVICE)
             warnings.warn(blend_message(report), UserWarning, stacklevel=3)
         else:
-            chosen = " (lowest validation loss)" if blend_losses else ""
+            chosen = f" (best {measure})" if scores else ""
             base = info.description.rstrip(". ")
             info = replace(info, description=f"{base}; fine-tuned share {share:g}{chosen}.")
     yield report
     return SegmentationModel(network.eval(), info, dev)
+
+
+def _held_out_f1(val_pairs, info: ModelInfo, device, background_label: int | None
+                 ) -> tuple[str, Callable[[torch.nn.Module], float] | None]:
+    """How a fine-tuning's candidates are compared on held-out annotations: "F1@0.5 on N
+    held-out objects" and a score to minimise (-F1 of the candidate segmenting the held-out
+    images, at the model's training size); or None when they hold no object."""
+    truths = [np.where(lab == background_label, 0, lab) if background_label is not None
+              else lab for _, lab in val_pairs]
+    objects = sum(len(np.unique(t[t > 0])) for t in truths)
+    if not objects:
+        return "validation loss", None
+    ranges = np.array([[0.0, 1.0]] * info.in_channels)  # the pairs are normalised already
+
+    def score(network: torch.nn.Module) -> float:
+        model = SegmentationModel(network.eval(), info, device)
+        counts = np.zeros(3, int)
+        for image, lab in val_pairs:
+            grey = image[0] if info.in_channels == 1 else np.moveaxis(image, 0, -1)
+            labels = model.segment(grey, ranges=ranges, diameter=info.diameter, progress=False)
+            counts += match_annotated(labels, lab, background_label)
+        tp, fp, fn = counts
+        return -2 * tp / max(2 * tp + fp + fn, 1)
+
+    return f"F1@0.5 on {objects} held-out objects", score
 
 
 def _check_range(values, name: str, what: str, low: float, high: float
