@@ -219,6 +219,26 @@ def test_planes_batched_through_the_network_give_each_planes_own_probabilities()
         np.testing.assert_allclose(batched, alone, atol=1e-5)
 
 
+def test_planes_skipped_between_computed_ones_are_interpolated_linearly():
+    """The planes path computes every other side plane and the stack's own slices: what
+    lies between is the linear interpolation of its neighbours, exact for linear maps and
+    placed as to_isotropic places a stack's slices."""
+    from napari_medseg.model_runner import _add_between
+    from napari_medseg.planes import to_isotropic
+
+    z, y, _ = np.meshgrid(np.arange(9.0), np.arange(11.0), np.arange(6.0), indexing="ij")
+    ramp = (2 * y + 1).astype(np.float32)[None]
+    out = np.zeros_like(ramp)
+    at = np.arange(0, 11, 2)
+    _add_between(out, ramp[:, :, at], 2, at)
+    np.testing.assert_allclose(out, ramp / 3, rtol=1e-6)
+    # the YX planes of the slices, put on the isotropic grid as the image is
+    slices = (z[::3] * 5).astype(np.float32)[None]
+    out = np.zeros((1, 9, 11, 6), np.float32)
+    _add_between(out, slices, 1, np.arange(3), zoom=3.0)
+    np.testing.assert_allclose(out, to_isotropic(slices, (3.0, 1.0, 1.0)) / 3, rtol=1e-6)
+
+
 def test_2d_model_on_a_stack_links_instances_across_slices():
     a = np.zeros((3, 20, 20), np.int32)
     a[0, 2:8, 2:8], a[1, 3:9, 3:9], a[2, 12:18, 12:18] = 4, 7, 7  # id 7 twice, different objects
