@@ -113,3 +113,30 @@ def test_a_stack_is_proofread_in_3d_on_the_displayed_slice(viewer, qtbot, gonucl
     # the whole nucleus went, through all its slices, and nothing else
     assert not (layer.data == target).any()
     np.testing.assert_array_equal(layer.data[labels != target], labels[labels != target])
+
+
+def test_accepted_objects_and_painted_background_are_the_training_annotations(
+        viewer, qtbot, nuclei):
+    from napari_medseg.proofreading import checked_annotations
+
+    image, labels = nuclei
+    widget, layer = _setup(viewer, qtbot, image, labels)
+    (u, v), _ = touching_pairs(labels, 2)
+    _key(qtbot, viewer, Qt.Key.Key_A)
+    assert widget._mode.value == "accept"
+    for label in (u, v):
+        _click(qtbot, viewer, layer, innermost_point(labels == label))
+    assert "Checked object" in widget._status.value
+    checked = viewer.layers[f"{layer.name} checked"]
+    assert set(np.unique(labels[checked.data == 1])) == {u, v}
+    np.testing.assert_array_equal(layer.data, labels)  # accepting changes no label
+    _click(qtbot, viewer, layer, innermost_point(labels == u))  # twice: said, not redone
+    assert "checked already" in widget._status.value
+
+    widget._paint_background.native.click()
+    assert viewer.layers.selection.active is checked and checked.mode == "paint"
+    assert checked.selected_label == 2 and not widget._active.value
+    checked.data[:8, :8] = 2  # as the brush paints
+    annotations, background, objects = checked_annotations(layer.data, checked.data)
+    assert objects == 2 and background == labels.max() + 1
+    assert set(np.unique(annotations)) == {0, u, v, background}

@@ -143,3 +143,21 @@ def test_clicks_that_find_nothing_say_why_and_change_nothing():
         split_object(labels, [(3, 3), (6, 6)], np.zeros((5, 5)))
     with pytest.raises(ValueError, match="integer dtype"):
         delete_object(labels.astype(float), (3, 3))
+
+
+def test_checked_objects_stay_whole_after_edits_and_background_wins():
+    from napari_medseg.proofreading import accept_object, checked_annotations
+
+    labels = np.zeros((20, 30), np.uint16)
+    labels[2:8, 2:8], labels[2:8, 8:14], labels[12:18, 20:26] = 1, 2, 3
+    checked = np.zeros_like(labels, np.uint8)
+    apply_change(checked, accept_object(labels, checked, (4, 4)))
+    apply_change(labels, merge_objects(labels, [(4, 4), (4, 10)]))  # grown after accepting
+    checked[12:18, 20:23] = 2  # background painted over half of object 3: not an object
+    annotations, background, objects = checked_annotations(labels, checked)
+    assert objects == 1 and background == 4
+    np.testing.assert_array_equal(annotations == 1, labels == 1)  # the whole merged object
+    assert (annotations[12:18, 20:23] == 4).all() and (annotations[12:18, 23:26] == 0).all()
+    assert accept_object(labels, checked, (0, 0)).message == "no object at (0, 0): background"
+    with pytest.raises(ValueError, match="checked must have the labels' shape"):
+        accept_object(labels, checked[:5], (4, 4))

@@ -27,7 +27,12 @@ from scipy import ndimage as ndi
 from napari_medseg.label_edit import label_maximum, record_label_maximum
 from napari_medseg.validation import as_label_array, is_zarr_array
 
-__all__ = ["LabelChange", "apply_change", "delete_object", "merge_objects", "split_object"]
+__all__ = ["CHECKED_BACKGROUND", "CHECKED_OBJECT", "LabelChange", "accept_object",
+           "apply_change", "checked_annotations", "delete_object", "merge_objects",
+           "split_object"]
+
+# values of a "checked" array beside the labels: what the user has confirmed
+CHECKED_OBJECT, CHECKED_BACKGROUND = 1, 2
 
 _START = 16  # half-width of the first window around a click, in voxels
 # watershed compactness times the object's radius: 0.3 split 90-93% of 48 touching real
@@ -224,6 +229,86 @@ def split_object(labels, seeds: Sequence[Sequence[float]], image=None, *,
     return LabelChange(indices, np.full(local[0].size, label, labels.dtype),
                        lookup[parts][local],
                        f"split object {label} into {', '.join(map(str, new_ids.values()))}")
+
+
+def accept_object(labels, checked, point: Sequence[float]) -> LabelChange:
+    """Mark the object under ``point`` as checked: a change to ``checked`` (the array beside
+    the labels that records what the user confirmed), :data:`CHECKED_OBJECT` on the object's
+    voxels. Checked objects and checked background (:data:`CHECKED_BACKGROUND`, painted)
+    are what :func:`checked_annotations` trains on.
+
+    Parameters
+    ----------
+    labels : ndarray of int or zarr.Array, shape (Y, X) or (Z, Y, X)
+    checked : ndarray of int or zarr.Array, ``labels``' shape
+        Not modified.
+    point : sequence of float
+
+    Returns
+    -------
+    LabelChange
+        Indices into ``checked``.
+
+    Examples
+    --------
+    >>> labels = np.zeros((6, 6), np.uint16); labels[1:3, 1:4] = 4
+    >>> checked = np.zeros_like(labels, np.uint8)
+    >>> change = accept_object(labels, checked, (1, 1))
+    >>> change.n_changed, change.message
+    (6, 'checked object 4')
+    """
+    labels, checked = _checked(labels), _checked(checked)
+    if checked.shape != labels.shape:
+        raise ValueError(f"checked must have the labels' shape {labels.shape}, got "
+                         f"{checked.shape}.")
+    found = _object(labels, point)
+    if isinstance(found, str):
+        return _nothing(checked, found)
+    label, window, piece = found
+    change = _change(checked, window, piece, CHECKED_OBJECT, f"checked object {label}")
+    if not change.n_changed:
+        return _nothing(checked, f"object {label} is checked already")
+    return change
+
+
+def checked_annotations(labels: np.ndarray, checked: np.ndarray
+                        ) -> tuple[np.ndarray, int, int]:
+    """Sparse training labels from a proofread layer: the checked objects (every object with
+    a voxel marked :data:`CHECKED_OBJECT`, whole) and the checked background, the rest not
+    annotated; for ``train_model(sparse=True, background_label=...)``.
+
+    Parameters
+    ----------
+    labels, checked : ndarray of int, same shape
+
+    Returns
+    -------
+    annotations : ndarray of int64
+        Checked objects with their ids, checked background as ``background_label``, 0
+        elsewhere (background painted over an object wins: the user says it is not one).
+    background_label : int
+        Larger than every id.
+    objects : int
+        The number of checked objects.
+
+    Examples
+    --------
+    >>> labels = np.array([[1, 1, 0, 2, 2, 0]])
+    >>> checked = np.array([[0, 1, 2, 0, 0, 0]])
+    >>> annotations, background, n = checked_annotations(labels, checked)
+    >>> annotations.tolist(), background, n
+    ([[1, 1, 3, 0, 0, 0]], 3, 1)
+    """
+    labels = as_label_array(labels, "labels")
+    checked = as_label_array(checked, "checked")
+    if checked.shape != labels.shape:
+        raise ValueError(f"checked must have the labels' shape {labels.shape}, got "
+                         f"{checked.shape}.")
+    ids = np.unique(labels[(checked == CHECKED_OBJECT) & (labels > 0)])
+    background = int(labels.max(initial=0)) + 1
+    annotations = np.where(np.isin(labels, ids), labels, 0).astype(np.int64)
+    annotations[checked == CHECKED_BACKGROUND] = background
+    return annotations, background, int(ids.size)
 
 
 def apply_change(labels, change: LabelChange) -> None:

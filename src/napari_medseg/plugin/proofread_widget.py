@@ -1,34 +1,64 @@
-"""Proofreading in napari: delete, merge and split a Labels layer's objects by clicking.
+"""Proofreading in napari: delete, merge, split and accept a Labels layer's objects by
+clicking.
 
 While the tool is active on a Labels layer, in *delete* mode a click deletes the object
 under it; in *merge* mode clicks gather objects and Enter merges them (into the first);
 in *split* mode clicks place a seed in each part and Enter splits, or a drag across an
-object cuts it along the line. D / M / S switch modes, Esc drops the gathered clicks.
-Every edit is one undo step (Ctrl+Z), in 3D on a stack, through
-:mod:`napari_medseg.proofreading` (only the object's region is read and written).
+object cuts it along the line; in *accept* mode a click marks the object as checked, in a
+"checked" Labels layer beside it where the user also paints checked background. D / M /
+S / A switch modes, Esc drops the gathered clicks. Every edit is one undo step (Ctrl+Z), in
+3D on a stack, through :mod:`napari_medseg.proofreading` (only the object's region is read
+and written).
 """
 
 from __future__ import annotations
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Label
+from magicgui.widgets import ComboBox, Label, PushButton
 from napari.layers import Labels
+from napari.utils import DirectLabelColormap
 from napari.utils.notifications import show_info
 
 from napari_medseg._image import luminance
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.layer_edit import merge_changes_into_layer
 from napari_medseg.plugin.slice_plane import canvas_zoom
-from napari_medseg.proofreading import LabelChange, delete_object, merge_objects, split_object
+from napari_medseg.proofreading import (
+    CHECKED_BACKGROUND,
+    CHECKED_OBJECT,
+    LabelChange,
+    accept_object,
+    delete_object,
+    merge_objects,
+    split_object,
+)
 
-__all__ = ["ProofreadWidget"]
+__all__ = ["ProofreadWidget", "checked_layer_of"]
 
-DELETE, MERGE, SPLIT = "delete", "merge", "split"
+DELETE, MERGE, SPLIT, ACCEPT = "delete", "merge", "split", "accept"
 _CLICKS, _CUT = "proofreading clicks", "proofreading cut"
 _HINTS = {DELETE: "click an object to delete it",
           MERGE: "click the objects to merge (the first keeps its id), then Enter",
-          SPLIT: "click once in each part, then Enter; or drag a line across the object"}
+          SPLIT: "click once in each part, then Enter; or drag a line across the object",
+          ACCEPT: "click an object to mark it checked (green); paint checked background in "
+                  "the checked layer"}
+_CHECKED_COLOURS = {None: "transparent", 0: "transparent", CHECKED_OBJECT: "lime",
+                    CHECKED_BACKGROUND: "royalblue"}
+
+
+def checked_layer_of(viewer: napari.Viewer, layer: Labels) -> Labels:
+    """The Labels layer beside ``layer`` recording what the user checked (made on first
+    use, in ``layer``'s geometry): :data:`CHECKED_OBJECT` on accepted objects,
+    :data:`CHECKED_BACKGROUND` where background was painted as checked."""
+    name = f"{layer.name} checked"
+    if name in viewer.layers and viewer.layers[name].data.shape == layer.data.shape:
+        return viewer.layers[name]
+    checked = viewer.add_labels(np.zeros(layer.data.shape, np.uint8), name=name,
+                                scale=layer.scale, translate=layer.translate, opacity=0.35,
+                                colormap=DirectLabelColormap(color_dict=_CHECKED_COLOURS))
+    viewer.layers.selection.active = layer
+    return checked
 
 
 class ProofreadWidget(LabelsTool):
@@ -40,13 +70,18 @@ class ProofreadWidget(LabelsTool):
     helper_layers = (_CLICKS, _CUT)
 
     def __init__(self, napari_viewer: napari.Viewer):
-        self._mode = ComboBox(choices=[DELETE, MERGE, SPLIT], value=DELETE, label="click to")
-        self._help = Label(value="D: delete, M: merge, S: split. Enter: merge / split the "
-                                 "clicked objects. Esc: drop the clicks. Ctrl+Z: undo.")
+        self._mode = ComboBox(choices=[DELETE, MERGE, SPLIT, ACCEPT], value=DELETE,
+                              label="click to")
+        self._paint_background = PushButton(text="Paint checked background")
+        self._help = Label(value="D: delete, M: merge, S: split, A: accept (checked). Enter: "
+                                 "merge / split the clicked objects. Esc: drop the clicks. "
+                                 "Ctrl+Z: undo.")
         self._help.native.setWordWrap(True)
         super().__init__(napari_viewer, active_text="Proofreading active (click objects)",
                          status="Activate, then click objects to correct.",
-                         after_active=[self._mode], after_status=[self._help])
+                         after_active=[self._mode, self._paint_background],
+                         after_status=[self._help])
+        self._paint_background.changed.connect(self.paint_checked_background)
         # ids are the objects' own: no fill choice; merges and splits never overwrite others
         self._label_choice.visible = False
         self._overwrite.visible = False
@@ -59,6 +94,10 @@ class ProofreadWidget(LabelsTool):
         point = np.asarray(point, float)
         if self._mode.value == DELETE:
             self._apply(delete_object(self._layer_data(), point))
+            return
+        if self._mode.value == ACCEPT:
+            checked = checked_layer_of(self._viewer, self._bound)
+            self._apply(accept_object(self._layer_data(), checked.data, point), checked)
             return
         self._points.append(point)
         self._show()
@@ -79,6 +118,20 @@ class ProofreadWidget(LabelsTool):
                                                       np.asarray(end, float)],
                                  self._image(), line=True))
 
+    def paint_checked_background(self) -> None:
+        """Select the checked layer with napari's brush on checked background: paint where
+        there is no object (the model's false objects included)."""
+        if self._bound is None:
+            self._say("Activate proofreading on a Labels layer first.")
+            return
+        checked = checked_layer_of(self._viewer, self._bound)
+        self._active.value = False  # the brush needs the mouse
+        self._viewer.layers.selection.active = checked
+        checked.selected_label = CHECKED_BACKGROUND
+        checked.mode = "paint"
+        self._say(f"Painting checked background in {checked.name!r}; tick 'Proofreading "
+                  "active' to click objects again.")
+
     def set_mode(self, mode: str) -> None:
         self._mode.value = mode
         self._say(f"{mode.capitalize()}: {_HINTS[mode]}.")
@@ -89,7 +142,8 @@ class ProofreadWidget(LabelsTool):
 
     def _keys(self) -> dict:
         return {"d": lambda _: self.set_mode(DELETE), "m": lambda _: self.set_mode(MERGE),
-                "s": lambda _: self.set_mode(SPLIT), "Enter": lambda _: self.finish(),
+                "s": lambda _: self.set_mode(SPLIT), "a": lambda _: self.set_mode(ACCEPT),
+                "Enter": lambda _: self.finish(),
                 "Escape": lambda _: self._reset_tool()}
 
     def _reset_tool(self) -> None:
@@ -130,10 +184,11 @@ class ProofreadWidget(LabelsTool):
         data = luminance(data) if image.rgb else data
         return data if data.shape == self._bound.data.shape else None
 
-    def _apply(self, change: LabelChange) -> None:
-        """Write ``change`` as one undo step and say what it did (or why nothing)."""
+    def _apply(self, change: LabelChange, layer: Labels | None = None) -> None:
+        """Write ``change`` into ``layer`` (the bound one) as one undo step and say what it
+        did (or why nothing)."""
         if change.n_changed:
-            merge_changes_into_layer(self._bound, change.indices, change.old_values,
+            merge_changes_into_layer(layer or self._bound, change.indices, change.old_values,
                                      change.new_values)
         self._say(change.message[:1].upper() + change.message[1:] + ".")
 
