@@ -140,3 +140,23 @@ def test_accepted_objects_and_painted_background_are_the_training_annotations(
     annotations, background, objects = checked_annotations(layer.data, checked.data)
     assert objects == 2 and background == labels.max() + 1
     assert set(np.unique(annotations)) == {0, u, v, background}
+
+
+def test_fine_tune_on_my_corrections_segments_again_keeping_the_checked_objects(
+        viewer, qtbot, nuclei):
+    from napari_medseg.plugin.proofread_widget import checked_layer_of
+
+    image, labels = nuclei
+    widget, layer = _setup(viewer, qtbot, image, labels)
+    assert widget.fine_tune() is None and "Nothing is checked" in widget._status.value
+    checked = checked_layer_of(viewer, layer)
+    checked.data = np.where(labels > 0, 1, 0).astype(np.uint8)  # every object accepted
+    widget._minutes.value = 0.5
+    worker = widget.fine_tune()
+    assert worker is not None
+    qtbot.waitUntil(lambda: "Segmented again" in widget._status.value, timeout=300_000)
+    assert "held-out objects" in widget._status.value
+    np.testing.assert_array_equal(layer.data[labels > 0], labels[labels > 0])
+    assert widget._model.value == "fine-tuned here" and widget._tuned is not None
+    layer.undo()  # one step
+    np.testing.assert_array_equal(layer.data, labels)

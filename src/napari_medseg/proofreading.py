@@ -271,15 +271,19 @@ def accept_object(labels, checked, point: Sequence[float]) -> LabelChange:
     return change
 
 
-def checked_annotations(labels: np.ndarray, checked: np.ndarray
+def checked_annotations(labels: np.ndarray, checked: np.ndarray, ring: int = 2
                         ) -> tuple[np.ndarray, int, int]:
     """Sparse training labels from a proofread layer: the checked objects (every object with
-    a voxel marked :data:`CHECKED_OBJECT`, whole) and the checked background, the rest not
-    annotated; for ``train_model(sparse=True, background_label=...)``.
+    a voxel marked :data:`CHECKED_OBJECT`, whole), the background within ``ring`` pixels of
+    them (accepting an object accepts its outline, so what lies just outside it and belongs
+    to no object is background) and the checked background; the rest not annotated. For
+    ``train_model(sparse=True, background_label=...)``.
 
     Parameters
     ----------
     labels, checked : ndarray of int, same shape
+    ring : int
+        Width of the background ring around checked objects (0: none).
 
     Returns
     -------
@@ -293,11 +297,11 @@ def checked_annotations(labels: np.ndarray, checked: np.ndarray
 
     Examples
     --------
-    >>> labels = np.array([[1, 1, 0, 2, 2, 0]])
-    >>> checked = np.array([[0, 1, 2, 0, 0, 0]])
+    >>> labels = np.array([[1, 1, 0, 0, 0, 2, 2, 0]])
+    >>> checked = np.array([[0, 1, 0, 0, 0, 0, 0, 2]])
     >>> annotations, background, n = checked_annotations(labels, checked)
     >>> annotations.tolist(), background, n
-    ([[1, 1, 3, 0, 0, 0]], 3, 1)
+    ([[1, 1, 3, 3, 0, 0, 0, 3]], 3, 1)
     """
     labels = as_label_array(labels, "labels")
     checked = as_label_array(checked, "checked")
@@ -306,7 +310,11 @@ def checked_annotations(labels: np.ndarray, checked: np.ndarray
                          f"{checked.shape}.")
     ids = np.unique(labels[(checked == CHECKED_OBJECT) & (labels > 0)])
     background = int(labels.max(initial=0)) + 1
-    annotations = np.where(np.isin(labels, ids), labels, 0).astype(np.int64)
+    accepted = np.isin(labels, ids)
+    annotations = np.where(accepted, labels, 0).astype(np.int64)
+    if ring > 0 and ids.size:
+        around = ndi.binary_dilation(accepted, iterations=ring) & (labels == 0)
+        annotations[around] = background
     annotations[checked == CHECKED_BACKGROUND] = background
     return annotations, background, int(ids.size)
 

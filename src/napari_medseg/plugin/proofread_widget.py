@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Label, PushButton
+from magicgui.widgets import ComboBox, FloatSpinBox, Label, PushButton
 from napari.layers import Labels
 from napari.utils import DirectLabelColormap
 from napari.utils.notifications import show_info
 
 from napari_medseg._image import luminance
+from napari_medseg.model_files import available_models, suggested_model
+from napari_medseg.plugin.background import BackgroundWork, advance_progress
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
-from napari_medseg.plugin.layer_edit import merge_changes_into_layer
+from napari_medseg.plugin.layer_edit import merge_changes_into_layer, merge_into_layer
 from napari_medseg.plugin.slice_plane import canvas_zoom
 from napari_medseg.proofreading import (
     CHECKED_BACKGROUND,
@@ -33,6 +35,8 @@ from napari_medseg.proofreading import (
     merge_objects,
     split_object,
 )
+from napari_medseg.training.corrections import fine_tune_on_corrections_steps
+from napari_medseg.training.progress import TrainingProgress, blend_message
 
 __all__ = ["ProofreadWidget", "checked_layer_of"]
 
@@ -45,6 +49,7 @@ _HINTS = {DELETE: "click an object to delete it",
                   "the checked layer"}
 _CHECKED_COLOURS = {None: "transparent", 0: "transparent", CHECKED_OBJECT: "lime",
                     CHECKED_BACKGROUND: "royalblue"}
+_TUNED = "fine-tuned here"  # the model choice after a fine-tuning: the next round starts there
 
 
 def checked_layer_of(viewer: napari.Viewer, layer: Labels) -> Labels:
@@ -77,11 +82,24 @@ class ProofreadWidget(LabelsTool):
                                  "merge / split the clicked objects. Esc: drop the clicks. "
                                  "Ctrl+Z: undo.")
         self._help.native.setWordWrap(True)
+        self._model = ComboBox(choices=available_models(), label="model that made it",
+                               tooltip="Fine-tuning starts from it; after a round, from the "
+                                       "model fine-tuned here")
+        self._minutes = FloatSpinBox(value=5.0, min=0.5, max=120.0, step=0.5, label="minutes")
+        self._tune_button = PushButton(text="Fine-tune on my corrections")
+        self._cancel_button = PushButton(text="Cancel")
         super().__init__(napari_viewer, active_text="Proofreading active (click objects)",
                          status="Activate, then click objects to correct.",
-                         after_active=[self._mode, self._paint_background],
+                         after_active=[self._mode, self._paint_background, self._model,
+                                       self._minutes, self._tune_button, self._cancel_button],
                          after_status=[self._help])
         self._paint_background.changed.connect(self.paint_checked_background)
+        self._work = BackgroundWork([self._tune_button], self._cancel_button, self._status,
+                                    "Cancelled; the model and the labels are as they were.")
+        self._tune_button.changed.connect(self.fine_tune)
+        self._tuned = None  # the model of the last round
+        self._source.changed.connect(self._suggest)
+        self._suggest(self._source.value)
         # ids are the objects' own: no fill choice; merges and splits never overwrite others
         self._label_choice.visible = False
         self._overwrite.visible = False
@@ -131,6 +149,65 @@ class ProofreadWidget(LabelsTool):
         checked.mode = "paint"
         self._say(f"Painting checked background in {checked.name!r}; tick 'Proofreading "
                   "active' to click objects again.")
+
+    def fine_tune(self):
+        """Fine-tune the chosen model on the checked objects and background, then segment
+        the image again, keeping every checked object (one undo step); returns the worker
+        (None if refused)."""
+        image, layer = self._source.value, self._target.value
+        if image is None or layer is None:
+            self._say("Choose the image and the Labels layer you corrected.")
+            return None
+        name = f"{layer.name} checked"
+        if name not in self._viewer.layers:
+            self._say("Nothing is checked yet: accept (A) the objects that are right, and "
+                      "paint checked background, first.")
+            return None
+        data = np.asarray(image.data[0] if image.multiscale else image.data)
+        before = np.asarray(layer.data).copy()
+        checked = np.asarray(self._viewer.layers[name].data)
+        start = self._tuned if self._model.value == _TUNED else self._model.value
+        spacing = tuple(image.scale[-3:]) if layer.ndim == 3 else None
+        self._report = None
+
+        def done(result) -> None:
+            model, labels = result
+            top = np.iinfo(layer.data.dtype).max
+            if labels.max() > top:
+                self._say(f"Not written: {labels.max()} objects do not fit the {layer.name!r} "
+                          f"layer's {layer.data.dtype} ids (up to {top}); convert it to a "
+                          "larger type first.")
+                return
+            written, kept = merge_into_layer(layer, before, labels)
+            self._tuned = model
+            if _TUNED not in self._model.choices:
+                self._model.choices = [*self._model.choices, _TUNED]
+            self._model.value = _TUNED
+            note = blend_message(self._report) if self._report is not None else ""
+            self._say(f"Segmented again with the fine-tuned model: {written} voxels changed"
+                      f"{f', {kept} you edited meanwhile kept' if kept else ''}. {note}")
+
+        return self._work.start(_fine_tune, data, before, checked, start, self._minutes.value,
+                                spacing, self._work.cancel_event, total=100,
+                                desc=f"Fine-tuning on the corrections of {layer.name!r}",
+                                returned=done, progress=self._progress)
+
+    def _progress(self, step) -> None:
+        if isinstance(step, TrainingProgress):
+            advance_progress(self._work.worker.pbar, round(90 * step.fraction), 100)
+            self._report = step
+            if step.loss is not None:
+                self._status.value = (f"Fine-tuning: loss {step.loss:.3f} "
+                                      f"({step.elapsed:.0f} s, {100 * step.fraction:.0f}%)")
+        else:  # segmenting again: the last tenth
+            done, total = step
+            advance_progress(self._work.worker.pbar, 90 + round(10 * done / max(total, 1)), 100)
+            if done == 0:  # once: a late step must not hide the result's message
+                self._status.value = "Segmenting again with the fine-tuned model..."
+
+    def _suggest(self, image) -> None:
+        if image is not None and self._model.value != _TUNED:
+            self._model.value = suggested_model(image.rgb, image.ndim)
 
     def set_mode(self, mode: str) -> None:
         self._mode.value = mode
@@ -214,3 +291,12 @@ class ProofreadWidget(LabelsTool):
             return
         line = np.array([layer.world_to_data(start), layer.world_to_data(end)], float)
         preview.data = [(line, "line")]
+
+
+def _fine_tune(image, labels, checked, start, minutes, spacing, cancel):
+    """Worker body: yields training reports and segmentation steps; returns (model,
+    labels)."""
+    model, labels, _ = yield from fine_tune_on_corrections_steps(
+        image, labels, checked, start, minutes=minutes, spacing=spacing,
+        cancelled=cancel.is_set)
+    return model, labels

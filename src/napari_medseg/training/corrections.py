@@ -3,9 +3,10 @@ layer, starting from the model that made it, and segment again, keeping what was
 
 The loop a lab's own images need: *Segment*, correct (:mod:`napari_medseg.proofreading`),
 accept what is right, fine-tune, segment again. Only what the user checked is trained on
-(sparse: the rest is left out of the loss); a part of it is held out, and the share of the
-fine-tuning kept is the one that finds the held-out checked objects best, so the model
-returned never does worse on them than the start model.
+(sparse: the rest is left out of the loss). Every 4th checked object is held out, not
+trained on (its pixels stay in the training image, unannotated), and the share of the
+fine-tuning kept is the one that finds the held-out objects best, so the model returned never
+does worse on them than the start model.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
 
 from napari_medseg.model_runner import SegmentationModel
@@ -22,9 +24,11 @@ from napari_medseg.runtime import run_steps
 from napari_medseg.training.progress import TrainingProgress
 from napari_medseg.training.segmentation import train_steps
 
-__all__ = ["MIN_CHECKED", "fine_tune_on_corrections", "fine_tune_on_corrections_steps"]
+__all__ = ["HELD_OUT_EVERY", "MIN_CHECKED", "fine_tune_on_corrections",
+           "fine_tune_on_corrections_steps"]
 
-MIN_CHECKED = 10  # fewer checked objects hold out too few to tell whether fine-tuning helps
+HELD_OUT_EVERY = 4  # every 4th checked object is held out to choose what to keep
+MIN_CHECKED = 20  # so that at least 5 are held out: fewer cannot tell whether it helps
 
 
 def fine_tune_on_corrections(image: np.ndarray, labels: np.ndarray, checked: np.ndarray,
@@ -89,12 +93,15 @@ def fine_tune_on_corrections_steps(image, labels, checked, init, *, minutes: flo
     annotations, background, objects = checked_annotations(labels, checked)
     if objects < MIN_CHECKED:
         raise ValueError(f"{objects} checked object(s): fine-tuning needs at least "
-                         f"{MIN_CHECKED}, so that some can be held out to tell whether it "
-                         "helps. Accept (A) more of the objects you have corrected, or that "
-                         "are right.")
+                         f"{MIN_CHECKED}, of which every {HELD_OUT_EVERY}th is held out to tell "
+                         "whether it helps. Accept (A) more of the objects you have "
+                         "corrected, or that are right.")
     if not minutes > 0:
         raise ValueError(f"minutes must be > 0, got {minutes}.")
-    steps = train_steps(image, annotations, init=init, sparse=True, background_label=background,
+    train, held = _held_out(annotations, background)
+    steps = train_steps(image, train, init=init, sparse=True, background_label=background,
+                        validation=([image], [held]) if spacing is None
+                        else ([image], [held], spacing),
                         time_limit=60 * minutes, spacing=spacing, seed=seed,
                         cancelled=cancelled, name=f"{_name_of(init)}-corrected")
     while True:  # the reports pass through; the last one says what was kept
@@ -106,6 +113,17 @@ def fine_tune_on_corrections_steps(image, labels, checked, init, *, minutes: flo
         yield report
     new = yield from model.segment_steps(image, cancelled=cancelled, spacing=spacing)
     return model, _keep_checked(new, labels, annotations, background, checked), report
+
+
+def _held_out(annotations: np.ndarray, background: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training, held-out) annotations: every :data:`HELD_OUT_EVERY`-th checked object and
+    the background within 2 px of it held out, the rest trained on."""
+    ids = np.unique(annotations[(annotations > 0) & (annotations != background)])
+    objects = np.isin(annotations, ids[HELD_OUT_EVERY - 1::HELD_OUT_EVERY])
+    ring = ndi.binary_dilation(objects, iterations=2) & (annotations == background)
+    held = np.where(objects | ring, annotations, 0)
+    train = np.where(objects | ring, 0, annotations)
+    return train, held
 
 
 def _name_of(init) -> str:
