@@ -67,6 +67,10 @@ class ModelInfo:
         image's median, :func:`~napari_medseg.object_size.median_diameter`): images whose
         objects are far from it are zoomed to it before the network. None when not
         recorded (models from elsewhere, semantic models): images run as they are.
+    interior_threshold, foreground_threshold : float
+        Instance models: the post-processing thresholds segmenting uses unless given
+        (:func:`~napari_medseg.instances.instances_from_boundary`), chosen with the model
+        on validation data (0.5 unless recorded).
 
     Examples
     --------
@@ -92,6 +96,8 @@ class ModelInfo:
     colour: bool | None = None
     bright_objects: bool | None = None
     diameter: float | None = None
+    interior_threshold: float = 0.5
+    foreground_threshold: float = 0.5
 
     @property
     def trained_on(self) -> str:
@@ -152,6 +158,11 @@ class ModelInfo:
             self.spacing = tuple(float(s) for s in self.spacing)
         if self.diameter is not None:
             self.diameter = as_diameter(self.diameter)
+        for name in ("interior_threshold", "foreground_threshold"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+                raise ValueError(f"{name} must be a number between 0 and 1, got {value!r}.")
+            setattr(self, name, float(value))
 
 
 def _bright_background(image: np.ndarray) -> bool:

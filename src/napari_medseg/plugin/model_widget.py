@@ -51,8 +51,10 @@ class ModelWidget(Container):
         self._device = ComboBox(choices=_DEVICES, value="auto", label="device")
         self._tile = SpinBox(value=0, min=0, max=2048, step=16, label="tile (0: model's)")
         self._overlap = FloatSpinBox(value=0.25, min=0.0, max=0.9, step=0.05, label="overlap")
-        self._fg = FloatSpinBox(value=0.5, min=0.05, max=0.99, step=0.05,
-                                label="object threshold")
+        self._fg = FloatSpinBox(value=0.0, min=0.0, max=0.99, step=0.05,
+                                label="object threshold (0: model's)",
+                                tooltip="Foreground probability an object's pixels reach; 0: "
+                                        "the value chosen with the model")
         # lower splits touching objects more readily
         self._split = FloatSpinBox(value=1.0, min=0.1, max=10.0, step=0.1,
                                    label="split depth (px)")
@@ -105,7 +107,8 @@ class ModelWidget(Container):
             show_warning("Choose a model file.")
             return None
         device = None if self._device.value == "auto" else self._device.value
-        options = {"overlap": self._overlap.value, "foreground_threshold": self._fg.value,
+        options = {"overlap": self._overlap.value,
+                   "foreground_threshold": self._fg.value or None,
                    "split_depth": self._split.value, "test_time_flips": self._flips.value,
                    "diameter": self._diameter.value or None,
                    # voxel size of a stack (models on its planes resample by it)

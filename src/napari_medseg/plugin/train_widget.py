@@ -259,7 +259,7 @@ class TrainWidget(Container):
         if self._saved is None or image is None:
             self._refuse("Train a model and choose an image layer first.")
             return None
-        options = {"overlap": 0.25, "foreground_threshold": 0.5, "split_depth": 1.0}
+        options = {"overlap": 0.25, "foreground_threshold": None, "split_depth": 1.0}
         return start_segmentation(self._work, self._viewer, image, self._saved, options,
                                   finished=self._finished)
 
