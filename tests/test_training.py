@@ -451,8 +451,9 @@ def test_a_planes_model_trains_and_runs_on_the_three_planes_of_a_stack():
                         network_kwargs=SMALL, device="cpu")
     assert model.info.volume == "planes" and model.info.dims == 2
     steps = list(model.segment_steps(image, spacing=spacing))
-    # z is resampled to isotropic voxels (x2): 32 + 64 + 64 slices over the three planes
-    assert steps[-1] == (160, 160)
+    # the stack's own 16 YX slices, and every other of the 64 ZX and 64 ZY planes (z
+    # resampled to isotropic voxels, x2)
+    assert steps[-1] == (80, 80)
     labels_3d, prob = run_steps(model.segment_steps(image, spacing=spacing,
                                                     probabilities=True))
     assert labels_3d.shape == image.shape and prob.shape == (3, *image.shape)
