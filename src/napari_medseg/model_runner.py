@@ -465,11 +465,10 @@ class SegmentationModel:
         slices = to_isotropic(x, (1.0, *full[1:]))  # (C, Z, Y', X'): the stack's own YX planes
         sources = (slices, iso, iso)
         strides = (1, *(_SIDE_STRIDE if n > 2 * _SIDE_STRIDE else 1 for n in iso.shape[2:]))
-        counts = [len(range(0, src.shape[a + 1], st)) for a, (src, st) in
-                  enumerate(zip(sources, strides, strict=True))]
-        total, done, out = sum(counts), 0, None
-        for axis, (source, stride) in enumerate(zip(sources, strides, strict=True)):
-            at = np.arange(0, source.shape[axis + 1], stride)
+        positions = [np.arange(0, source.shape[axis + 1], stride) for axis, (source, stride)
+                     in enumerate(zip(sources, strides, strict=True))]
+        total, done, out = sum(map(len, positions)), 0, None
+        for axis, (source, at) in enumerate(zip(sources, positions, strict=True)):
             # as many planes at a time as one network call takes windows of: small planes
             # go through together, the same outputs from far fewer calls
             step = _windows_per_call(tile, [s for a, s in enumerate(source.shape[1:])

@@ -94,7 +94,7 @@ def delete_object(labels, point: Sequence[float]) -> LabelChange:
         return _nothing(labels, found)
     label, window, piece = found
     return _change(labels, window, piece, 0,
-                   f"deleted object {label} ({int(piece.sum())} {_unit(labels)})")
+                   f"deleted object {label} ({int(piece.sum())} {_unit(labels)})", old=label)
 
 
 def merge_objects(labels, points: Sequence[Sequence[float]]) -> LabelChange:
@@ -132,7 +132,8 @@ def merge_objects(labels, points: Sequence[Sequence[float]]) -> LabelChange:
         why = "; ".join(skipped) or "all points are on one object"
         return _nothing(labels, f"nothing to merge: {len(pieces)} object found ({why})")
     keep = pieces[0][0]
-    parts = [_change(labels, window, piece, keep, "") for _, window, piece in pieces[1:]]
+    parts = [_change(labels, window, piece, keep, "", old=label)
+             for label, window, piece in pieces[1:]]
     ids = ", ".join(str(label) for label, _, _ in pieces)
     return LabelChange(tuple(np.concatenate([p.indices[d] for p in parts])
                              for d in range(labels.ndim)),
@@ -394,12 +395,13 @@ def _crossed(labels, vertices) -> tuple[int, tuple[slice, ...], np.ndarray] | st
         return "the line is outside the labels"
     start = np.array([s.start for s in box])
     drawn = _line_mask(tuple(s.stop - s.start for s in box), [p - start for p in v])
-    crossed = np.asarray(labels[box])[drawn]
+    region = np.asarray(labels[box])
+    crossed = region[drawn]
     crossed = crossed[crossed > 0]
     if not crossed.size:
         return "the line crosses no object"
     label = np.bincount(crossed).argmax()
-    at = np.argwhere(drawn & (np.asarray(labels[box]) == label))[0] + start
+    at = np.argwhere(drawn & (region == label))[0] + start
     return _object(labels, at)
 
 
@@ -428,13 +430,17 @@ def _same(a, b) -> bool:
     return bool((ca & cb).any())
 
 
-def _change(labels, window, piece: np.ndarray, value: int, message: str) -> LabelChange:
+def _change(array, window, piece: np.ndarray, value: int, message: str,
+            old: int | None = None) -> LabelChange:
+    """``value`` written on ``piece`` (a mask in ``window``) of ``array``, where it is not
+    already; ``old``: the piece's value when known (an object's own id: not read again)."""
     local = np.nonzero(piece)
     indices = tuple(ix + s.start for ix, s in zip(local, window, strict=True))
-    old = np.asarray(labels[window])[local]
+    old = (np.asarray(array[window])[local] if old is None
+           else np.full(local[0].size, old, array.dtype))
     keep = old != value
     return LabelChange(tuple(ix[keep] for ix in indices), old[keep],
-                       np.full(int(keep.sum()), value, labels.dtype), message)
+                       np.full(int(keep.sum()), value, array.dtype), message)
 
 
 def _line_mask(shape, vertices: list[np.ndarray]) -> np.ndarray:
