@@ -57,6 +57,15 @@ def test_touching_real_nuclei_merged_and_split_back_by_a_click_in_each(real_pair
     by_shape = np.concatenate([_merge_then_split(lab, img, pairs, with_image=False)
                                for img, lab, pairs in real_pairs])
     assert by_image.size >= 20
+    # a colour image is used as grey, made so only in the object's window
+    image, labels, pairs = real_pairs[0]
+    u, v = pairs[0]
+    work = labels.copy()
+    apply_change(work, merge_objects(work, [innermost_point(labels == u),
+                                            innermost_point(labels == v)]))
+    points = [innermost_point(labels == u), innermost_point(labels == v)]
+    grey, colour = (split_object(work, points, im) for im in (image, np.stack([image] * 3, -1)))
+    np.testing.assert_array_equal(grey.new_values, colour.new_values)
     # the dim gap between touching nuclei is where they meet
     assert np.median(by_image) > 0.9 and np.mean(by_image > 0.75) > 0.85
     # without the image, the narrowest place: nearly as good on roundish nuclei

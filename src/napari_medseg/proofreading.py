@@ -24,6 +24,7 @@ from itertools import pairwise
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_medseg._image import luminance
 from napari_medseg.label_edit import label_maximum, record_label_maximum
 from napari_medseg.validation import as_label_array, is_zarr_array
 
@@ -157,7 +158,8 @@ def split_object(labels, seeds: Sequence[Sequence[float]], image=None, *,
         in a stack the line lies in the (y, x) plane of its points and cuts the object
         through all its slices (a cut along z).
     image : ndarray, optional
-        The image (or the model's foreground probability) of ``labels``' shape: the
+        The image (or the model's foreground probability) of ``labels``' shape, or its
+        colour image (``labels.shape + (3|4,)``, used as grey): the
         parts meet on its edges between the seeds (the gap between touching nuclei).
         Without it, they meet where the object is narrowest (distance transform).
     line : bool
@@ -179,9 +181,10 @@ def split_object(labels, seeds: Sequence[Sequence[float]], image=None, *,
     labels = _checked(labels)
     if image is not None:
         image = np.asarray(image) if not is_zarr_array(image) else image
-        if image.shape != labels.shape:
-            raise ValueError(f"image must have the labels' shape {labels.shape}, got "
-                             f"{image.shape}.")
+        colour = image.shape[:-1] == labels.shape and image.shape[-1] in (3, 4)
+        if image.shape != labels.shape and not colour:
+            raise ValueError(f"image must have the labels' shape {labels.shape} (or be its "
+                             f"colour image), got {image.shape}.")
     if len(seeds) < 2:
         return _nothing(labels, "a split needs at least two points"
                         + (" on a line across the object" if line else ", one in each part"))
@@ -213,7 +216,10 @@ def split_object(labels, seeds: Sequence[Sequence[float]], image=None, *,
             markers[tuple(np.rint(np.asarray(p, float) - lo).astype(int))] = k
         if len(np.unique(markers[markers > 0])) < 2:
             return _nothing(labels, "a split needs two points in different places")
-    parts = _watershed(piece, markers, None if image is None else np.asarray(image[window]))
+    region = None if image is None else np.asarray(image[window])
+    if region is not None and region.ndim > labels.ndim:  # colour: only the window made grey
+        region = luminance(region)
+    parts = _watershed(piece, markers, region)
     # the part of the first click keeps the id (of a line's parts, the largest)
     first = (int(np.bincount(parts[piece]).argmax()) if line else
              int(parts[tuple(np.rint(np.asarray(seeds[0], float) - lo).astype(int))]))

@@ -20,7 +20,6 @@ from napari.layers import Labels
 from napari.utils import DirectLabelColormap
 from napari.utils.notifications import show_info
 
-from napari_medseg._image import luminance
 from napari_medseg.model_files import available_models, suggested_model
 from napari_medseg.plugin.background import BackgroundWork, advance_progress
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
@@ -252,14 +251,15 @@ class ProofreadWidget(LabelsTool):
             raise ValueError("Activate proofreading on a Labels layer first.")
         return self._bound.data
 
-    def _image(self) -> np.ndarray | None:
-        """The chosen image (grey) when it matches the layer: where split parts meet."""
+    def _image(self):
+        """The chosen image (colour ones too) when it matches the layer: where split parts
+        meet; split_object reads (and makes grey) only the object's window of it."""
         image = self._source.value
         if image is None or self._bound is None:
             return None
-        data = np.asarray(image.data)
-        data = luminance(data) if image.rgb else data
-        return data if data.shape == self._bound.data.shape else None
+        data = image.data[0] if image.multiscale else image.data
+        spatial = data.shape[:-1] if image.rgb else data.shape
+        return data if tuple(spatial) == self._bound.data.shape else None
 
     def _apply(self, change: LabelChange, layer: Labels | None = None) -> None:
         """Write ``change`` into ``layer`` (the bound one) as one undo step and say what it
