@@ -112,7 +112,7 @@ def fine_tune_on_corrections_steps(image, labels, checked, init, *, minutes: flo
             break
         yield report
     new = yield from model.segment_steps(image, cancelled=cancelled, spacing=spacing)
-    return model, _keep_checked(new, labels, annotations, background, checked), report
+    return model, _keep_checked(new, annotations, background, checked), report
 
 
 def _held_out(annotations: np.ndarray, background: int) -> tuple[np.ndarray, np.ndarray]:
@@ -132,9 +132,9 @@ def _name_of(init) -> str:
     return Path(str(init)).stem if str(init).endswith((".pt", ".pth")) else str(init)
 
 
-def _keep_checked(new: np.ndarray, labels: np.ndarray, annotations: np.ndarray,
-                  background: int, checked: np.ndarray) -> np.ndarray:
-    """``new`` labels with the checked objects of ``labels`` put back as they were, new
+def _keep_checked(new: np.ndarray, annotations: np.ndarray, background: int,
+                  checked: np.ndarray) -> np.ndarray:
+    """``new`` labels with the checked objects (of ``annotations``) put back as they were, new
     objects clipped off them and off checked background, new ids above the checked ones."""
     kept = (annotations > 0) & (annotations != background)
     out = np.where(new > 0, new.astype(np.int64) + background, 0)
