@@ -44,7 +44,13 @@ from napari_medseg.object_size import (
     median_diameter,
     zoom_for,
 )
-from napari_medseg.planes import from_isotropic, isotropic_zoom, to_isotropic
+from napari_medseg.planes import (
+    add_interpolated,
+    from_isotropic,
+    isotropic_zoom,
+    source_index,
+    to_isotropic,
+)
 from napari_medseg.runtime import Cancelled, best_device, bf16_native, run_steps
 from napari_medseg.validation import is_colour, real_image
 
@@ -487,7 +493,7 @@ class SegmentationModel:
                 done += len(chunk)
             if out is None:
                 out = np.zeros((maps.shape[0], *iso.shape[1:]), np.float32)
-            _add_between(out, maps, axis + 1, at, full[0] if axis == 0 else None)
+            _add_between(out, maps, axis + 1, at if axis else None)
         yield total, total
         return out
 
@@ -630,33 +636,16 @@ class SegmentationModel:
         return prob.float().cpu().numpy()
 
 
-def _add_between(out: np.ndarray, maps: np.ndarray, axis: int, at: np.ndarray,
-                 zoom: float | None = None) -> None:
+def _add_between(out: np.ndarray, maps: np.ndarray, axis: int, at: np.ndarray | None = None
+                 ) -> None:
     """Add a third of plane maps computed at positions ``at`` along ``axis`` to ``out`` (the
     isotropic grid), linearly interpolated between them: the side planes skipped between
-    two computed ones, or (``zoom``: the stack's z zoom) the isotropic YX planes between two
+    two computed ones, or (``at`` None) the isotropic YX planes between two of the stack's
     slices, placed as :func:`~napari_medseg.planes.to_isotropic` places them."""
-    if zoom is not None:
-        maps = to_isotropic(maps, (zoom, 1.0, 1.0))
-        maps *= 1 / 3
-        out += maps
-        return
     size = out.shape[axis]
-    index = [slice(None)] * out.ndim
-    index[axis] = at
-    out[tuple(index)] += maps / 3
-    missing = np.setdiff1d(np.arange(size), at)
-    if not missing.size:
-        return
-    low = np.clip(np.searchsorted(at, missing) - 1, 0, len(at) - 1)
-    high = np.minimum(low + 1, len(at) - 1)
-    weight = np.clip((missing - at[low]) / np.maximum(at[high] - at[low], 1), 0, 1)
-    shape = [1] * out.ndim
-    shape[axis] = missing.size
-    weight = weight.reshape(shape).astype(np.float32)
-    index[axis] = missing
-    out[tuple(index)] += (np.take(maps, low, axis=axis) * ((1 - weight) / 3)
-                          + np.take(maps, high, axis=axis) * (weight / 3))
+    source = source_index(maps.shape[axis], size) if at is None else \
+        np.interp(np.arange(size), at, np.arange(len(at), dtype=float))
+    add_interpolated(out, maps, axis, source, 1 / 3)
 
 
 def _activate(logits: torch.Tensor, activation: str) -> torch.Tensor:

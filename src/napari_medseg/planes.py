@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage as ndi
 
-__all__ = ["from_isotropic", "isotropic_zoom", "plane_slices", "to_isotropic"]
+__all__ = ["add_interpolated", "from_isotropic", "isotropic_zoom", "plane_slices", "source_index",
+           "to_isotropic"]
 
 
 def isotropic_zoom(spacing: Sequence[float] | None, ndim: int = 3) -> tuple[float, ...]:
@@ -36,15 +36,80 @@ def isotropic_zoom(spacing: Sequence[float] | None, ndim: int = 3) -> tuple[floa
 def to_isotropic(volume: np.ndarray, zoom: Sequence[float], labels: bool = False
                  ) -> np.ndarray:
     """``volume`` (Z, Y, X), or (C, Z, Y, X) for images, resampled by ``zoom``: linear
-    interpolation for images (float32), nearest neighbours for ``labels``."""
+    interpolation for images (float32; scipy's ``zoom(order=1, mode="nearest",
+    grid_mode=True)``, one axis at a time), nearest neighbours for ``labels``."""
     if all(z == 1 for z in zoom):
         return volume
     if labels:
         return volume[np.ix_(*_nearest(volume.shape, zoom))]
-    channels = volume if volume.ndim == len(zoom) + 1 else volume[None]
-    out = np.stack([ndi.zoom(c.astype(np.float32, copy=False), zoom, order=1, mode="nearest",
-                             grid_mode=True) for c in channels])
-    return out if volume.ndim == len(zoom) + 1 else out[0]
+    channel = volume.ndim == len(zoom) + 1
+    x = (volume if channel else volume[None]).astype(np.float32, copy=False)
+    for axis, z in enumerate(zoom, 1):
+        if z != 1:
+            n = x.shape[axis]
+            shape = list(x.shape)
+            shape[axis] = max(1, round(n * z))
+            resampled = np.zeros(shape, np.float32)
+            add_interpolated(resampled, x, axis, source_index(n, shape[axis]))
+            x = resampled
+    return x if channel else x[0]
+
+
+def source_index(n: int, size: int) -> np.ndarray:
+    """The fractional index into ``n`` voxels under each of ``size`` voxel centres that
+    span the same extent (edges held).
+
+    Examples
+    --------
+    >>> source_index(2, 4)
+    array([0.  , 0.25, 0.75, 1.  ])
+    """
+    return np.clip((np.arange(size) + 0.5) * (n / size) - 0.5, 0, n - 1)
+
+
+def add_interpolated(out: np.ndarray, values: np.ndarray, axis: int, source: np.ndarray,
+                     scale: float = 1.0) -> None:
+    """``out += scale * values`` linearly interpolated along ``axis`` at ``source``.
+
+    One slab of the second axis at a time: a stack's probabilities are added without
+    temporaries of their size (fresh large arrays cost more in page faults than the
+    arithmetic on them).
+
+    Parameters
+    ----------
+    out : ndarray of float32, shape (C, Z, Y, X)
+    values : ndarray of float, shape of ``out`` except along ``axis``
+    axis : int
+        1, 2 or 3.
+    source : ndarray of float, shape (out.shape[axis],)
+        The fractional index into ``values`` along ``axis`` of each index of ``out``,
+        within ``[0, values.shape[axis] - 1]``.
+
+    Examples
+    --------
+    >>> out = np.zeros((1, 1, 1, 3), np.float32)
+    >>> add_interpolated(out, np.array([[[[0.0, 2.0]]]]), 3, np.array([0.0, 0.5, 1.0]))
+    >>> out.ravel().tolist()
+    [0.0, 1.0, 2.0]
+    """
+    n = values.shape[axis]
+    low = np.minimum(np.floor(source).astype(np.intp), n - 1)
+    high = np.minimum(low + 1, n - 1)
+    weight = (source - low).astype(np.float32)
+    scale = np.float32(scale)
+    if axis == 1:
+        for j, (lo, hi, w) in enumerate(zip(low, high, weight, strict=True)):
+            out[:, j] += values[:, lo] * ((1 - w) * scale)
+            if w:
+                out[:, j] += values[:, hi] * (w * scale)
+        return
+    shape = [1] * (out.ndim - 1)
+    shape[axis - 1] = -1
+    to_low, to_high = ((1 - weight) * scale).reshape(shape), (weight * scale).reshape(shape)
+    for z in range(out.shape[1]):
+        slab = values[:, z]
+        out[:, z] += (np.take(slab, low, axis=axis - 1) * to_low
+                      + np.take(slab, high, axis=axis - 1) * to_high)
 
 
 def from_isotropic(values: np.ndarray, shape: Sequence[int]) -> np.ndarray:
