@@ -258,3 +258,27 @@ def test_a_propagated_commit_far_larger_than_its_first_slice_asks_first(viewer, 
     answer(QMessageBox.StandardButton.Yes)
     label = widget.commit()
     assert len(asked) == 2 and iou(layer.data == label, truth) > 0.7
+
+
+def test_a_click_outside_the_drawn_box_grows_it_or_is_satisfied(viewer, qtbot):
+    """A box over the object's left half, a click on its right half: the box takes it in
+    and the preview covers the object; a right-click outside the box changes nothing and
+    says so; Ctrl+Z gives the drawn box back."""
+    image, truth = blob_image()
+    widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16))
+    ys, xs = np.nonzero(truth)
+    middle = int(xs.mean())
+    drag(qtbot, viewer, layer, (ys.min() - 2, xs.min() - 2), (ys.max() + 2, middle))
+    drawn = widget._session.box
+    half = iou(viewer.layers["mask preview"].data.astype(bool), truth)
+    right = np.nonzero(truth[:, middle + 8:])
+    _click(qtbot, viewer, layer, (int(np.median(right[0])), middle + 8 + int(np.median(right[1]))))
+    assert widget._session.box[3] > drawn[3] and "grew" in widget._status.value
+    grown = iou(viewer.layers["mask preview"].data.astype(bool), truth)
+    assert grown > max(half + 0.2, 0.8)
+    _click(qtbot, viewer, layer, (2, 2), Qt.MouseButton.RightButton)
+    assert "nothing to take away" in widget._status.value and len(widget._prompts) == 1
+    canvas = canvas_of(viewer)
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert widget._session.box == drawn

@@ -85,7 +85,7 @@ def test_constant_and_nan_images_give_sensible_results():
     [
         ((10, 10, 10, 30), {}, "empty"),
         ((200, 200, 300, 300), {}, "outside"),
-        ((10, 10, 30, 30), {"positive": [(50, 50)]}, "outside the box"),
+        ((10, 10, 30, 30), {"positive": [(70, 50)]}, "outside the 64x64 image"),
         ((10, 10, 30, 30), {"negative": [(np.nan, 12)]}, "finite"),
         ((10, 10, 30), {}, "box must be"),
         ((10, np.inf, 30, 30), {}, "finite"),
@@ -307,3 +307,81 @@ def test_the_tools_network_gives_the_plain_networks_masks_on_real_nuclei(dsb_tra
             differ += int((a != b).sum())
             total += a.size
     assert total > 3_000 and differ <= total * 1e-3
+
+
+def _large_nuclei(folder, count=12):
+    """Real nuclei of >= 300 px from the training split's first images, with their image."""
+    for image, labels in dsb_fluorescence(folder, 3):
+        for label, where in enumerate(ndi.find_objects(labels), start=1):
+            if where is not None and (labels[where] == label).sum() >= 300:
+                yield image, labels == label
+                count -= 1
+                if not count:
+                    return
+
+
+def test_a_positive_click_outside_the_box_grows_it_and_undo_shrinks_it_back(dsb_train_dir):
+    """A box drawn over the top half of a real nucleus, then a click on its bottom half: the
+    box takes the click in and the mask covers the nucleus; undo gives the half box back."""
+    before, after = [], []
+    for image, truth in _large_nuclei(dsb_train_dir):
+        y0, x0, y1, x1 = _bbox(truth, margin=2)
+        half = (y0, x0, (y0 + y1) // 2, x1)
+        session = BoxSession(image, half)
+        first, drawn = session.full_mask(), session.box  # the box clipped to the image
+        ys, xs = np.nonzero(truth[half[2] + 2:])
+        below = (half[2] + 2 + int(np.median(ys)), int(np.median(xs)))
+        mask = session.add_click(below)
+        assert session.box[2] > drawn[2] and mask.shape == (session.box[2] - session.box[0],
+                                                            session.box[3] - session.box[1])
+        assert session.full_mask()[below]
+        before.append(iou(first, truth))
+        after.append(iou(session.full_mask(), truth))
+        session.undo_click()
+        assert session.box == drawn
+        np.testing.assert_array_equal(session.full_mask(), first)
+        # a negative click outside the box is already satisfied: nothing changes
+        session.add_click((below[0] + 1, below[1]), positive=False)
+        assert session.box == drawn and not session.negative
+    assert len(after) >= 8
+    assert np.mean(after) > np.mean(before) + 0.25 and np.mean(after) > 0.75
+
+
+def test_one_click_correction_outside_the_first_guess_grows_it(dsb_train_dir):
+    """segment_point with a correction click beyond the extent its first click inferred
+    (where a user clicks when the guess was too small) takes it in instead of raising."""
+    from napari_medseg.point_segmentation import point_session, segment_point
+
+    image, truth = next(_large_nuclei(dsb_train_dir))
+    ys, xs = np.nonzero(truth)
+    centre = (int(np.median(ys)), int(np.median(xs)))
+    guessed = point_session(image, centre).box
+    click = (min(guessed[2] + 3, image.shape[0] - 1), centre[1])
+    mask = segment_point(image, centre, positive=[click])
+    assert mask[click] and mask[centre]
+
+
+@settings(max_examples=15, deadline=None)
+@given(clicks=st.lists(st.tuples(st.integers(0, 95), st.integers(0, 95), st.booleans()),
+                       min_size=1, max_size=5),
+       depth=st.integers(0, 7))
+def test_any_clicks_inside_the_image_give_a_mask_never_an_exception(clicks, depth):
+    """Clicks anywhere in the image, in any order and sign, after a box (2D and 3D) or a
+    first click: a mask every time, holding every positive click not later undone by a
+    negative one on the same pixel."""
+    image, _ = blob_image()
+    session = BoxSession(image, (30, 30, 60, 60))
+    for y, x, sign in clicks:
+        session.add_click((y, x), positive=sign)
+    full = session.full_mask()
+    last = {}
+    for y, x, sign in clicks:
+        last[(y, x)] = sign
+    for (y, x), sign in last.items():
+        if sign:
+            assert full[y, x]
+    stack = np.repeat(image[None], 8, axis=0)
+    mask = segment_box(stack, (2, 30, 30, 6, 60, 60),
+                       positive=[(depth, y, x) for y, x, s in clicks if s],
+                       negative=[(depth, y, x) for y, x, s in clicks if not s])
+    assert mask.shape == stack.shape

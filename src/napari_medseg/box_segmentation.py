@@ -246,6 +246,23 @@ def clean_mask(prob: np.ndarray, positive: np.ndarray, negative: np.ndarray,
     return mask
 
 
+def prior_box(mask: np.ndarray, offset: Sequence[int] = (0, 0)) -> tuple[int, int, int, int]:
+    """The box a prior mask is given with: its bounding box grown by 15% of its longer
+    side + 2 px (training draws its boxes so; unclipped, half-open ``(y0, x0, y1, x1)``).
+
+    Examples
+    --------
+    >>> mask = np.zeros((10, 10), bool)
+    >>> mask[2:6, 3:5] = True
+    >>> prior_box(mask, offset=(100, 0))
+    (99, 0, 109, 8)
+    """
+    ys, xs = np.nonzero(mask)
+    margin = int(np.ceil(0.15 * (max(np.ptp(ys), np.ptp(xs)) + 1))) + 2
+    return (int(offset[0] + ys.min() - margin), int(offset[1] + xs.min() - margin),
+            int(offset[0] + ys.max() + 1 + margin), int(offset[1] + xs.max() + 1 + margin))
+
+
 # -- the session -------------------------------------------------------------------------------
 @dataclass
 class BoxSession:
@@ -286,29 +303,47 @@ class BoxSession:
 
     def __post_init__(self):
         self.image = as_gray2d(self.image)
-        self.box = clip_box(self.box, self.image.shape)
         self.network = self.network or _shipped_network()
-        self._frame = CropFrame.around(self.box)
-        y0, x0, y1, x1 = self.box
-        # nothing to segment in a constant box (non-finite values are constant too here)
-        self._flat = bool(np.ptp(self.image[y0:y1, x0:x1]) == 0)
-        crop = normalize_crop(self._frame.sample(self.image))
-        if self.prior is None:
-            prior = np.zeros_like(crop)
-        else:
-            prior = np.asarray(self.prior, np.uint8)
-            if prior.ndim != 2:
-                raise ValueError(f"prior mask must be 2D, got shape {prior.shape}.")
-            oy, ox = self.prior_offset
-            shifted = CropFrame(self.box, (self._frame.origin[0] - oy,
-                                           self._frame.origin[1] - ox), self._frame.step)
-            prior = (shifted.sample(prior) > 0.5).astype(np.float32)
-        self._static = np.stack([crop, self._frame.box_channel()])
+        if self.prior is not None and np.ndim(self.prior) != 2:
+            raise ValueError(f"prior mask must be 2D, got shape {np.shape(self.prior)}.")
+        self._set_box(self.box)
+        prior = (np.zeros((CROP, CROP), np.float32) if self.prior is None
+                 else self._prior_channel(self.prior, self.prior_offset))
         # The prior channel of each pass: the given prior, then (RITM-style) the mask that the
         # click being added corrects, so clicks change the mask locally.
         self._priors = [prior]
         self._order: list[bool] = []  # click order (True = positive), for undo
+        self._grown: dict[int, tuple] = {}  # click index -> the state before it grew the box
         self.mask = self._predict()
+
+    def _set_box(self, box: Sequence[int]) -> None:
+        """Take ``box`` (clipped): its crop frame and the crop and box channels."""
+        self.box = clip_box(box, self.image.shape)
+        self._frame = CropFrame.around(self.box)
+        y0, x0, y1, x1 = self.box
+        # nothing to segment in a constant box (non-finite values are constant too here)
+        self._flat = bool(np.ptp(self.image[y0:y1, x0:x1]) == 0)
+        self._static = np.stack([normalize_crop(self._frame.sample(self.image)),
+                                 self._frame.box_channel()])
+
+    def _prior_channel(self, mask: np.ndarray, offset: Sequence[int]) -> np.ndarray:
+        """A mask placed at ``offset`` in the image as the crop's prior channel. Outside the
+        mask's array it is False (a tight crop's edge pixels are not smeared outwards),
+        except beyond the image's own edges, which the crop replicates as training did."""
+        mask = np.asarray(mask, np.uint8)
+        (oy, ox), (h, w) = offset, self.image.shape
+        pad = ((int(oy > 0), int(oy + mask.shape[0] < h)),
+               (int(ox > 0), int(ox + mask.shape[1] < w)))
+        mask = np.pad(mask, pad)
+        shifted = CropFrame(self.box, (self._frame.origin[0] - oy + pad[0][0],
+                                       self._frame.origin[1] - ox + pad[1][0]),
+                            self._frame.step)
+        return (shifted.sample(mask) > 0.5).astype(np.float32)
+
+    @property
+    def clicks(self) -> int:
+        """How many clicks the mask holds (a negative click outside the box is not one)."""
+        return len(self._order)
 
     @property
     def offset(self) -> tuple[int, int]:
@@ -316,20 +351,55 @@ class BoxSession:
         return self.box[0], self.box[1]
 
     def add_click(self, point: Sequence[float], positive: bool = True) -> np.ndarray:
-        """Add a click ``(y, x)`` inside the box; return the updated box-sized mask."""
-        y, x = as_point(point, "click", self.box, f"the box {self.box}")
+        """Add a click ``(y, x)``; return the updated box-sized mask.
+
+        A positive click outside the box says the object reaches there: the box grows to
+        take it in (with the current mask as the prior of the larger crop). A negative
+        click outside it is already satisfied: nothing changes and nothing is recorded.
+        """
+        h, w = self.image.shape
+        y, x = as_point(point, "click", (0, 0, h, w), f"the {h}x{w} image")
+        y0, x0, y1, x1 = self.box
+        if not (y0 <= y < y1 and x0 <= x < x1):
+            if not positive:
+                return self.mask
+            self._grow_to((y, x))
         (self.positive if positive else self.negative).append((y, x))
         self._order.append(bool(positive))
         self._priors.append((self._logits > 0).astype(np.float32))
         self.mask = self._predict()
         return self.mask
 
+    def _grow_to(self, point: tuple[int, int]) -> None:
+        """Grow the box to hold ``point``: the prior box of the current mask and the
+        point, joined with the old box."""
+        self._grown[len(self._order)] = (self.box, self._frame, self._static, self._flat,
+                                         self._priors, self._logits, self._prob, self.mask)
+        y0, x0, y1, x1 = self.box
+        mask = np.zeros((max(y1, point[0] + 1) - min(y0, point[0]),
+                         max(x1, point[1] + 1) - min(x0, point[1])), bool)
+        corner = (min(y0, point[0]), min(x0, point[1]))
+        mask[y0 - corner[0]:y1 - corner[0], x0 - corner[1]:x1 - corner[1]] = self.mask
+        mask[point[0] - corner[0], point[1] - corner[1]] = True
+        grown = prior_box(mask, corner)
+        self._set_box((min(grown[0], y0), min(grown[1], x0), max(grown[2], y1),
+                       max(grown[3], x1)))
+        prior = self._prior_channel(self.mask, (y0, x0))
+        self._priors = [prior]
+        self._logits = np.where(prior > 0, 20.0, -20.0).astype(np.float32)
+
     def undo_click(self) -> np.ndarray:
-        """Remove the most recent click; return the updated mask."""
+        """Remove the most recent click (and the growth of the box it caused); return the
+        updated mask."""
         if self._order:
             (self.positive if self._order.pop() else self.negative).pop()
-            self._priors.pop()
-            self.mask = self._predict()
+            grown = self._grown.pop(len(self._order), None)
+            if grown is None:
+                self._priors.pop()
+                self.mask = self._predict()
+            else:
+                (self.box, self._frame, self._static, self._flat, self._priors,
+                 self._logits, self._prob, self.mask) = grown
         return self.mask
 
     def full_mask(self) -> np.ndarray:
@@ -380,7 +450,9 @@ def segment_box(
     box : (y0, x0, y1, x1) or (z0, y0, x0, z1, y1, x1)
         Half-open pixel box, clipped to the image.
     positive, negative : sequence of (y, x) or (z, y, x)
-        Clicks on the object / on what is not the object, inside the box.
+        Clicks on the object / on what is not the object, inside the image. A positive
+        click outside the box grows the box to take it in; a negative one outside it is
+        already satisfied.
 
     Returns
     -------
@@ -389,7 +461,7 @@ def segment_box(
     Raises
     ------
     ValueError
-        For a box that is empty after clipping, clicks outside the box, or an
+        For a box that is empty after clipping, clicks outside the image, or an
         image that is not 2D, 2D colour or 3D real-valued.
 
     Examples
@@ -421,17 +493,19 @@ def segment_box(
     if z1 <= z0:
         raise ValueError(f"box {box} has no slice inside the {image.shape[0]}-slice image.")
     yx_box = clip_box((y0, x0, y1, x1), image.shape[1:])
-    clicks = {}
+    # a positive click outside the box says the object reaches there: the box takes it in;
+    # a negative one outside it is already satisfied
+    clicks, inside = {}, (0, 0, 0, *image.shape)
     for sign, points in ((True, positive), (False, negative)):
         for p in points:
-            p = np.asarray(p, float)
-            if p.shape != (3,) or not np.isfinite(p).all():
-                raise ValueError(f"3D clicks must be finite (z, y, x) points, got {p!r}.")
-            z = int(round(p[0]))
-            if not z0 <= z < z1:
-                raise ValueError(f"click {tuple(p)} is outside the box's slices {z0}..{z1 - 1}.")
-            as_point(p[1:], "click", yx_box, f"the box {yx_box}")
-            clicks.setdefault(z, []).append((p[1:], sign))
+            z, y, x = as_point(p, "click", inside, f"the {image.shape} image")
+            if not (z0 <= z < z1 and yx_box[0] <= y < yx_box[2] and yx_box[1] <= x < yx_box[3]):
+                if not sign:
+                    continue
+                z0, z1 = min(z0, z), max(z1, z + 1)
+                yx_box = clip_box((min(yx_box[0], y - 2), min(yx_box[1], x - 2),
+                                   max(yx_box[2], y + 3), max(yx_box[3], x + 3)), image.shape[1:])
+            clicks.setdefault(z, []).append(((y, x), sign))
     start = min(clicks, key=lambda z: abs(z - (z0 + z1 - 1) / 2)) if clicks else (z0 + z1) // 2
     session = BoxSession(image[start], yx_box)
     for point, sign in clicks.get(start, []):
@@ -606,10 +680,7 @@ def propagate_mask_with_report(
         if z_range is not None:
             report.ends[direction] = "the end of the slice range"
         while lo <= z < hi and previous.any():
-            ys, xs = np.nonzero(previous)
-            margin = int(np.ceil(0.15 * (max(np.ptp(ys), np.ptp(xs)) + 1))) + 2
-            box = (at[0] + ys.min() - margin, at[1] + xs.min() - margin,
-                   at[0] + ys.max() + 1 + margin, at[1] + xs.max() + 1 + margin)
+            box = prior_box(previous, at)
             if limit is not None:
                 box = (max(box[0], limit[0]), max(box[1], limit[1]),
                        min(box[2], limit[2]), min(box[3], limit[3]))

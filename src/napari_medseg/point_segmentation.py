@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_medseg.box_segmentation import BoxSession
+from napari_medseg.box_segmentation import BoxSession, prior_box
 from napari_medseg.validation import as_point, is_colour, real_source
 
 __all__ = ["point_session", "preload", "segment_point"]
@@ -61,14 +61,10 @@ def point_session(image: np.ndarray, point: Sequence[float], model=None) -> BoxS
     found = _instance_at(image, (y, x), model)
     if found is None:
         box = (y - _FALLBACK, x - _FALLBACK, y + _FALLBACK + 1, x + _FALLBACK + 1)
-        session = BoxSession(image, _clip(box, shape))
+        session = BoxSession(image, box)  # clipped to the image
     else:
-        mask, (oy, ox) = found
-        ys, xs = np.nonzero(mask)
-        margin = int(np.ceil(0.15 * (max(np.ptp(ys), np.ptp(xs)) + 1))) + 2
-        box = (oy + ys.min() - margin, ox + xs.min() - margin,
-               oy + ys.max() + 1 + margin, ox + xs.max() + 1 + margin)
-        session = BoxSession(image, _clip(box, shape), prior=mask, prior_offset=(oy, ox))
+        mask, offset = found
+        session = BoxSession(image, prior_box(mask, offset), prior=mask, prior_offset=offset)
     session.add_click((y, x), positive=True)
     return session
 
@@ -152,8 +148,3 @@ def _loaded(name: str):
     from napari_medseg.model_runner import load_model
 
     return load_model(name)
-
-
-def _clip(box, shape) -> tuple[int, int, int, int]:
-    y0, x0, y1, x1 = box
-    return max(y0, 0), max(x0, 0), min(y1, shape[0]), min(x1, shape[1])

@@ -104,8 +104,14 @@ class BoxClickWidget(LabelsTool):
                                  "first.")
             self._start_at((y, x))
             return
+        box, clicks = self._session.box, self._session.clicks
         self._session.add_click((y, x), positive=positive)
+        if self._session.clicks == clicks:  # a negative click outside the box
+            self._status.value = "That click is outside the object's box: nothing to take away."
+            return
         self._prompts.append(((y, x), positive))
+        if self._session.box != box:
+            self._status.value = "The box grew to take in the click."
         if self._volume_result is not None:  # the click refines this slice only
             self._volume_result = None
             self._status.value = "Refined this slice; propagate again for the other slices."

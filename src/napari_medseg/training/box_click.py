@@ -41,8 +41,10 @@ from napari_medseg.box_segmentation import (
     CropFrame,
     box_click_network,
     click_channels,
+    clip_box,
     load_box_click_network,
     normalize_crop,
+    prior_box,
 )
 from napari_medseg.evaluation import next_click
 from napari_medseg.runtime import run_steps
@@ -127,10 +129,7 @@ class BoxClickObjects:
         truth_full = source.labels == label
         prior_full = _perturb(truth_full, (ys, xs), rng) if rng.random() < _PRIOR else None
         if prior_full is not None and prior_full.any():
-            py, px = np.nonzero(prior_full)
-            margin = int(np.ceil(0.15 * (max(np.ptp(py), np.ptp(px)) + 1))) + 2
-            box = (max(py.min() - margin, 0), max(px.min() - margin, 0),
-                   min(py.max() + 1 + margin, h), min(px.max() + 1 + margin, w))
+            box = clip_box(prior_box(prior_full), (h, w))
         else:
             prior_full = None
             grow = rng.integers(0, MAX_MARGIN + 1, 4)
