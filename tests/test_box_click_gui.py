@@ -282,3 +282,23 @@ def test_a_click_outside_the_drawn_box_grows_it_or_is_satisfied(viewer, qtbot):
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert widget._session.box == drawn
+
+
+def test_one_click_on_background_says_no_object_and_esc_resets_the_status(viewer, qtbot):
+    from napari_medseg import nuclei_2d
+
+    image, truth = nuclei_2d((160, 160), n_nuclei=6, seed=3)
+    widget, layer = _setup(viewer, qtbot, image, np.zeros(truth.shape, np.uint16))
+    far = ndi.distance_transform_edt(truth == 0)
+    _click(qtbot, viewer, layer, np.unravel_index(int(np.argmax(far)), truth.shape))
+    assert widget._session is None and "No object here" in widget._status.value
+    label = np.bincount(truth.ravel())[1:].argmax() + 1
+    inner = ndi.distance_transform_edt(truth == label)
+    _click(qtbot, viewer, layer, np.unravel_index(int(np.argmax(inner)), truth.shape))
+    assert "Object under the click" in widget._status.value
+    canvas = canvas_of(viewer)
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_Escape)
+    assert widget._session is None and "Object under the click" not in widget._status.value
+    widget._active.value = False
+    assert "off" in widget._status.value

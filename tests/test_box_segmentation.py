@@ -385,3 +385,15 @@ def test_any_clicks_inside_the_image_give_a_mask_never_an_exception(clicks, dept
                        positive=[(depth, y, x) for y, x, s in clicks if s],
                        negative=[(depth, y, x) for y, x, s in clicks if not s])
     assert mask.shape == stack.shape
+
+
+def test_one_click_on_empty_background_says_no_object_here(dsb_train_dir):
+    """A click on a real image's background far from every nucleus invents nothing."""
+    from napari_medseg.point_segmentation import segment_point
+
+    image, labels = dsb_fluorescence(dsb_train_dir, 1)[0]
+    far = ndi.distance_transform_edt(labels == 0)
+    point = np.unravel_index(int(np.argmax(far)), labels.shape)
+    assert far[point] > 20
+    with pytest.raises(ValueError, match="No object here"):
+        segment_point(image, point)

@@ -56,3 +56,33 @@ def test_ct_windows_and_the_full_range_on_the_slider(make_napari_viewer):
     assert layer.contrast_limits_range[0] <= hu.min() and layer.contrast_limits_range[1] >= hu.max()
     widget._preset.value = "soft tissue"
     assert tuple(layer.contrast_limits) == (-160.0, 240.0)
+
+
+def test_the_table_shows_every_column_by_name_and_follows_an_undo(make_napari_viewer, qtbot,
+                                                                 dsb_train_dir):
+    """A real fluorescence PNG opened by napari as RGBA: the table's columns are the
+    measurements' own (the size column named for the unit), the mean intensity leaves
+    alpha out, and Ctrl+Z's undo refreshes the table."""
+    from napari_medseg.datasets import dsb_split, read_dsb
+
+    split = dsb_split(dsb_train_dir)
+    image_id = split.of_kind(split.train, "fluorescence")[0]
+    [(grey, truth)] = read_dsb(dsb_train_dir, [image_id])
+    viewer = make_napari_viewer()
+    [picture] = viewer.open(dsb_train_dir / f"{image_id}_image.png", plugin="napari")
+    assert picture.rgb and picture.data.shape[-1] == 4
+    layer = viewer.add_labels(truth.astype(np.uint16))
+    widget = MeasureWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._target.value, widget._source.value = layer, picture
+    columns = list(widget.table.column_headers)
+    assert columns[:2] == ["label", "voxels"] and "area" in columns and "mean_intensity" in \
+        columns and len(set(columns)) == len(columns) == len(widget._rows)
+    row = list(widget._rows["label"]).index(1)
+    assert widget._rows["mean_intensity"][row] == pytest.approx(float(grey[truth == 1].mean()),
+                                                               rel=1e-6)
+    n = len(widget._rows["label"])
+    layer.fill(np.argwhere(truth == 1)[0], 0)  # delete object 1, one undo step
+    qtbot.waitUntil(lambda: len(widget._rows["label"]) == n - 1, timeout=5000)
+    layer.undo()
+    qtbot.waitUntil(lambda: len(widget._rows["label"]) == n, timeout=5000)

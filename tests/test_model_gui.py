@@ -14,7 +14,7 @@ from napari_medseg.datasets import magnified
 from napari_medseg.evaluation import match_instances
 from napari_medseg.model_files import save_model
 from napari_medseg.model_info import ModelInfo
-from napari_medseg.model_runner import SegmentationModel
+from napari_medseg.model_runner import SegmentationModel, load_model
 from napari_medseg.networks import build_network
 from napari_medseg.plugin.model_widget import ModelWidget
 
@@ -135,3 +135,36 @@ def test_the_widget_says_the_object_size_it_segmented_at(make_napari_viewer, qtb
     widget.run()
     _wait(qtbot, widget)
     assert "object diameter 20.0 px (given)" in widget._status.value
+
+
+def test_a_fluorescence_png_opened_by_napari_as_rgba_gets_the_grey_model(
+        make_napari_viewer, qtbot, dsb_train_dir):
+    """A DSB fluorescence PNG (grey in RGBA) through napari's own reader is an RGB layer:
+    the widget still picks the grey model; MedSeg's reader
+    (which claims PNG) opens it grey in the first place."""
+    from napari_medseg.datasets import dsb_split
+    from napari_medseg.plugin.readers import get_reader
+
+    split = dsb_split(dsb_train_dir)
+    image_id = split.of_kind(split.train, "fluorescence")[0]
+    path = dsb_train_dir / f"{image_id}_image.png"
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(path, plugin="napari")
+    assert layer.rgb and layer.data.shape[-1] == 4
+    widget = ModelWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget._model.value == "nuclei-2d"  # was nuclei-he-2d, "for a colour image"
+    [(data, _, kind)] = get_reader(str(path))(str(path))
+    assert kind == "image" and data.ndim == 2
+
+
+def test_the_colour_model_warns_about_a_grey_bright_on_dark_image(dsb_train_dir):
+    from napari_medseg.datasets import dsb_split, read_dsb
+
+    split = dsb_split(dsb_train_dir)
+    [(image, _)] = read_dsb(dsb_train_dir, split.of_kind(split.train, "fluorescence")[:1])
+    he = load_model("nuclei-he-2d")
+    assert "dark background" in he.info.mismatch(image)
+    rgba = np.stack([image] * 3 + [np.full_like(image, 255)], axis=-1)
+    assert "dark background" in he.info.mismatch(rgba)  # grey stored as RGBA is grey
+    assert load_model("nuclei-2d").info.mismatch(rgba) == ""

@@ -84,11 +84,11 @@ class NetworkBoundary:
     def __init__(self, image: np.ndarray, model=None):
         from napari_medseg.model_files import suggested_model
         from napari_medseg.model_runner import SegmentationModel, load_model
-        from napari_medseg.validation import is_colour
+        from napari_medseg.validation import holds_colour
 
         self.image = np.asarray(image)
         if model is None:
-            model = suggested_model(is_colour(self.image), 2)
+            model = suggested_model(holds_colour(self.image), 2)
         self.model = model if isinstance(model, SegmentationModel) else load_model(model)
         if self.model.info.output != "instance-boundary" or self.model.info.dims != 2:
             raise ValueError(f"{self.model.info.name or 'the model'} has no 2D boundary "

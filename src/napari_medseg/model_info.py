@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from napari_medseg.object_size import as_diameter
-from napari_medseg.validation import is_colour
+from napari_medseg.validation import holds_colour, is_colour
 
 __all__ = ["ACTIVATIONS", "NORMALIZATIONS", "OUTPUTS", "VOLUMES", "ModelInfo"]
 
@@ -111,13 +111,18 @@ class ModelInfo:
     def mismatch(self, image: np.ndarray) -> str:
         """Why ``image`` does not look like this model's training images ("" if it does)."""
         image = np.asarray(image)
-        colour = is_colour(image) and bool(np.ptp(image[..., :3].astype(np.float64),
-                                                  axis=-1).any())
+        colour, name = holds_colour(image), self.name or "the model"
         if self.colour is False and colour:
-            return f"a colour image, but {self.name or 'the model'} was trained on grey images"
-        if self.bright_objects is True and not colour and _bright_background(image):
-            return (f"an image with a bright background, but {self.name or 'the model'} was "
-                    "trained on bright objects on a dark background")
+            return f"a colour image, but {name} was trained on grey images"
+        if colour:
+            return ""
+        grey = image[..., 0] if is_colour(image) else image
+        if self.bright_objects is True and _bright_background(grey):
+            return (f"an image with a bright background, but {name} was trained on bright "
+                    "objects on a dark background")
+        if self.colour is True and self.bright_objects is False and not _bright_background(grey):
+            return (f"a grey image with a dark background, but {name} was trained on colour "
+                    "images of dark objects on a bright background")
         return ""
 
     @classmethod

@@ -52,7 +52,7 @@ from napari_medseg.planes import (
     to_isotropic,
 )
 from napari_medseg.runtime import Cancelled, best_device, bf16_native, run_steps
-from napari_medseg.validation import is_colour, real_image
+from napari_medseg.validation import holds_colour, is_colour, real_image
 
 __all__ = ["SegmentationModel", "load_model"]
 
@@ -444,8 +444,7 @@ class SegmentationModel:
     def alternative(self, image: np.ndarray) -> str:
         """"; try the built-in NAME" when a built-in model made for images like ``image`` is
         not this one, else ""."""
-        colour = is_colour(image)
-        name = suggested_model(colour, np.ndim(image) - colour)
+        name = suggested_model(holds_colour(image), np.ndim(image) - is_colour(image))
         return f"; try the built-in {name!r}" if name != self.info.name else ""
 
     def _on_planes(self, x: np.ndarray) -> bool:

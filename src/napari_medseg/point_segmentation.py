@@ -19,14 +19,13 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_medseg.box_segmentation import BoxSession, prior_box
-from napari_medseg.validation import as_point, is_colour, real_source
+from napari_medseg.validation import as_point, holds_colour, is_colour, real_source
 
 __all__ = ["point_session", "preload", "segment_point"]
 
 _WINDOW = 128  # first window around the click (pixels); doubles while the object touches it
 _MAX_WINDOW = 1024
 _SNAP = 4  # a click this close to an object (pixels) is taken as on it
-_FALLBACK = 12  # half-size of the box when no object is found under the click
 
 
 def point_session(image: np.ndarray, point: Sequence[float], model=None) -> BoxSession:
@@ -46,25 +45,29 @@ def point_session(image: np.ndarray, point: Sequence[float], model=None) -> BoxS
     -------
     BoxSession
         Already holding the click as a positive prompt; ``add_click`` refines it.
+
+    Raises
+    ------
+    ValueError
+        When the model finds no object under (or next to) the click: the box + click
+        network alone would invent one from the background's texture.
     """
     from napari_medseg.model_files import suggested_model
     from napari_medseg.model_runner import SegmentationModel
 
     image = real_source(image)
-    colour = is_colour(image)
-    if image.ndim != 2 and not colour:
+    if image.ndim != 2 and not is_colour(image):
         raise ValueError(f"image must be a 2D image (or 2D RGB), got shape {image.shape}.")
     shape = image.shape[:2]
     y, x = as_point(point, "point", (0, 0, *shape), f"the {shape[0]}x{shape[1]} image")
     if not isinstance(model, SegmentationModel):
-        model = _loaded(str(model or suggested_model(colour, 2)))
+        model = _loaded(str(model or suggested_model(holds_colour(image), 2)))
     found = _instance_at(image, (y, x), model)
     if found is None:
-        box = (y - _FALLBACK, x - _FALLBACK, y + _FALLBACK + 1, x + _FALLBACK + 1)
-        session = BoxSession(image, box)  # clipped to the image
-    else:
-        mask, offset = found
-        session = BoxSession(image, prior_box(mask, offset), prior=mask, prior_offset=offset)
+        raise ValueError(f"No object here: {model.info.name or 'the model'} finds none within "
+                         f"{_SNAP} px of the click at {(y, x)}. Draw a box around it instead.")
+    mask, offset = found
+    session = BoxSession(image, prior_box(mask, offset), prior=mask, prior_offset=offset)
     session.add_click((y, x), positive=True)
     return session
 

@@ -25,6 +25,7 @@ __all__ = [
     "as_label_array",
     "as_point",
     "as_shape",
+    "holds_colour",
     "is_colour",
     "is_zarr_array",
     "real_image",
@@ -141,6 +142,24 @@ def is_colour(image: np.ndarray) -> bool:
     """
     shape = np.shape(image)
     return len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) >= MIN_EXTENT
+
+
+def holds_colour(image) -> bool:
+    """Whether ``image`` is a colour image (:func:`is_colour`) whose colour channels differ:
+    grey stored as RGB(A), as many microscopes and exports write fluorescence, is grey.
+    Judged on a subsample of about a million pixels (a lazy image reads only those).
+
+    Examples
+    --------
+    >>> grey = np.repeat(np.arange(64 * 64).reshape(64, 64, 1) % 251, 3, axis=-1)
+    >>> holds_colour(grey), holds_colour(grey * [1, 1, 0])
+    (False, True)
+    """
+    if not is_colour(image):
+        return False
+    step = max(1, int(np.sqrt(np.prod(np.shape(image)[:2]) / 2**20)))
+    sample = np.asarray(image[::step, ::step, :3], np.float64)
+    return bool(np.ptp(sample, axis=-1).any())
 
 
 def real_image(image, name: str = "image") -> np.ndarray:

@@ -134,6 +134,9 @@ class BoxClickWidget(LabelsTool):
         self._work.cancel()
         self._session, self._prompts, self._volume_result = None, [], None
         self._from_point = False  # the session began with one click, no box
+        if self._bound is not None:
+            self._status.value = self.ready_message.format(tool=self.tool_name,
+                                                           layer=self._bound.name)
         self._show()
 
     def commit(self) -> int | None:
@@ -303,8 +306,9 @@ class BoxClickWidget(LabelsTool):
                 self.set_box(a, plane.to_plane(layer, np.asarray(event.position, float)))
             elif not dragged and event.button in (1, 2):
                 self.add_prompt(a, positive=not negative)
-        except ValueError as err:  # outside the image or box, no box yet, mismatched layers
+        except ValueError as err:  # outside the image, no object there, mismatched layers
             show_warning(str(err))
+            self._status.value = str(err)
             self._show()
 
     # -- preview layers ---------------------------------------------------------------------

@@ -188,6 +188,7 @@ class LabelsTool(Container):
             bound.mouse_pan = True
         self._copies.clear()
         self._view = self._viewer
+        self._status.value = f"{self.tool_name} is off."
 
     def _attach(self, layer: Labels, view) -> None:
         """Bind the tool's mouse callbacks and keys to ``layer`` (a side view's copy when

@@ -46,6 +46,7 @@ class MeasureWidget(Container):
                                   self._measure_button, self.table, self._output,
                                   self._save_button, self._status])
         self._rows: dict[str, np.ndarray] = {}
+        self._history = (0, 0)
         self._watched: Labels | None = None
         self._timer = QTimer()
         self._timer.setSingleShot(True)
@@ -65,17 +66,19 @@ class MeasureWidget(Container):
         intensities = None
         if image is not None:
             intensities = np.asarray(image.data[0] if image.multiscale else image.data)
+            if image.rgb and intensities.shape[-1] == 4:
+                intensities = intensities[..., :3]  # alpha is no intensity
         try:
             rows = measure_labels(data, intensities, tuple(layer.scale))
         except ValueError as err:
             self._status.value = str(err)
             return {}
-        self._rows = rows
+        self._rows, self._history = rows, _history(layer)
         unit = (layer.metadata.get("units") or ("",))[-1]
         size_name = f"{'area' if data.ndim == 2 else 'volume'}"
         if unit and unit != "pixel":
             size_name += f" ({unit}^{data.ndim})"
-        shown = {("size" if k != "size" else size_name): v for k, v in rows.items()}
+        shown = {(size_name if k == "size" else k): v for k, v in rows.items()}
         shown = {k: [round(float(x), 3) for x in v] for k, v in shown.items()}
         self.table.value = shown
         self._status.value = f"{len(rows['label'])} objects in {layer.name!r}."
@@ -98,12 +101,25 @@ class MeasureWidget(Container):
         if self._watched is not None:
             self._watched.events.paint.disconnect(self._edited)
             self._watched.events.data.disconnect(self._edited)
+            self._watched.events.set_data.disconnect(self._maybe_undone)
         self._watched = layer
         if layer is not None:
             layer.events.paint.connect(self._edited)
             layer.events.data.connect(self._edited)
+            layer.events.set_data.connect(self._maybe_undone)
             self.measure()
 
     def _edited(self, event=None) -> None:
         if self._follow.value:
             self._timer.start(_REFRESH_MS)
+
+    def _maybe_undone(self, event=None) -> None:
+        # napari's undo and redo write the data and only refresh the layer (no paint or
+        # data event); a refresh that moved its history is one of them, a new slice is not
+        if _history(self._watched) != self._history:
+            self._edited()
+
+
+def _history(layer: Labels) -> tuple[int, int]:
+    """How many steps a Labels layer can undo and redo (napari keeps no public count)."""
+    return (len(getattr(layer, "_undo_history", ())), len(getattr(layer, "_redo_history", ())))

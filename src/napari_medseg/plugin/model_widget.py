@@ -30,6 +30,7 @@ from napari_medseg.model_files import available_models, suggested_model
 from napari_medseg.model_runner import SegmentationModel, load_model
 from napari_medseg.object_size import SizeEstimate
 from napari_medseg.plugin.background import BackgroundWork
+from napari_medseg.validation import holds_colour
 
 __all__ = ["BLOCKWISE_PIXELS", "ModelWidget", "add_result_layers", "blockwise_worker",
            "segment_worker", "start_segmentation"]
@@ -90,11 +91,10 @@ class ModelWidget(Container):
         """Choose the built-in model made for the image's kind (colour, stack), and say so."""
         if image is None or self._model.value == _FILE:
             return
-        name = suggested_model(image.rgb, image.ndim)  # napari's ndim leaves out RGB
+        name, kind = model_for_layer(image)
         if name != self._model.value:
             self._model.value = name
-            kind = "a colour" if image.rgb else ("a 3D" if image.ndim == 3 else "a 2D")
-            self._status.value = f"{name} chosen: it is the built-in model for {kind} image."
+            self._status.value = f"{name} chosen: it is the built-in model for {kind}."
 
     def run(self):
         """Start segmenting the chosen image; returns the worker (None if refused)."""
@@ -122,6 +122,18 @@ class ModelWidget(Container):
     def cancel(self) -> None:
         """Stop the running model; no layer is added."""
         self._work.cancel()
+
+
+def model_for_layer(image: Image) -> tuple[str, str]:
+    """The built-in model made for an Image layer's kind, and the kind in words. Grey
+    stored as RGB(A) (a fluorescence PNG through napari's reader) is grey."""
+    data = image.data[-1] if image.multiscale else image.data  # the smallest level
+    if image.rgb and data.ndim == 4:
+        data = data[data.shape[0] // 2]
+    colour = image.rgb and holds_colour(data)
+    kind = ("a colour image" if colour else "a grey image stored as RGB" if image.rgb
+            else "a 3D image" if image.ndim == 3 else "a 2D image")
+    return suggested_model(colour, image.ndim), kind  # napari's ndim leaves out RGB
 
 
 def add_result_layers(viewer: napari.Viewer, image: Image, model: SegmentationModel,

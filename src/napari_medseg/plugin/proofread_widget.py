@@ -20,10 +20,11 @@ from napari.layers import Labels
 from napari.utils import DirectLabelColormap
 from napari.utils.notifications import show_info
 
-from napari_medseg.model_files import available_models, suggested_model
+from napari_medseg.model_files import available_models
 from napari_medseg.plugin.background import BackgroundWork, advance_progress
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
 from napari_medseg.plugin.layer_edit import merge_changes_into_layer, merge_into_layer
+from napari_medseg.plugin.model_widget import model_for_layer
 from napari_medseg.plugin.slice_plane import canvas_zoom
 from napari_medseg.proofreading import (
     CHECKED_BACKGROUND,
@@ -206,7 +207,7 @@ class ProofreadWidget(LabelsTool):
 
     def _suggest(self, image) -> None:
         if image is not None and self._model.value != _TUNED:
-            self._model.value = suggested_model(image.rgb, image.ndim)
+            self._model.value = model_for_layer(image)[0]
 
     def set_mode(self, mode: str) -> None:
         self._mode.value = mode

@@ -1,4 +1,5 @@
-"""npe2 reader: NIfTI and TIFF files and OME-Zarr / zarr folders as napari layers."""
+"""npe2 reader: NIfTI, TIFF, PNG / JPEG / BMP files and OME-Zarr / zarr folders as napari
+layers (grey stored as RGB read as grey, label maps as Labels)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from napari.types import LayerDataTuple
 
 from napari_medseg.display import auto_contrast
-from napari_medseg.io import ImageFile, is_nifti_path, is_tiff_path, is_zarr_path, read_image
+from napari_medseg.io import ImageFile, is_image_path, read_image
 
 __all__ = ["get_reader", "image_file_to_layer_data", "prefer_this_reader"]
 
@@ -16,9 +17,10 @@ PathLike = str | Path
 
 
 def get_reader(path: PathLike | list[PathLike]) -> Callable[..., list[LayerDataTuple]] | None:
-    """Return a reader if every path is a NIfTI or TIFF file or a zarr folder, else None."""
+    """Return a reader if every path is a NIfTI, TIFF, PNG, JPEG or BMP file or a zarr
+    folder, else None."""
     paths = [path] if isinstance(path, str | Path) else list(path)
-    if paths and all(is_nifti_path(p) or is_tiff_path(p) or is_zarr_path(p) for p in paths):
+    if paths and all(is_image_path(p) for p in paths):
         return read_layers
     return None
 
