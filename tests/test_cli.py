@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import tifffile
 
 from napari_medseg.cli import main
 
@@ -165,3 +166,30 @@ def test_interpolate_a_zarr_label_folder_into_a_copy_or_in_place(tmp_path, capsy
     assert "resolution levels" in capsys.readouterr().err
     assert not (tmp_path / "out.zarr").exists()
     assert not list(tmp_path.glob(".out.zarr.partial-*"))
+
+
+@pytest.mark.parametrize("command", ["demo", "interpolate", "predict", "train"])
+def test_each_subcommands_help_gives_an_example(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert f"example:\n  napari-medseg {command} " in capsys.readouterr().out
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys,
+                                                                       monkeypatch):
+    import napari_medseg.cli as cli
+
+    def broken(args):
+        raise RuntimeError("the model file's weights are corrupt")
+
+    monkeypatch.setattr(cli, "run_predict", broken)
+    image = tmp_path / "a.tif"
+    tifffile.imwrite(image, np.zeros((32, 32), np.uint8))
+    with pytest.raises(SystemExit) as info:
+        main(["predict", str(image), str(tmp_path / "b.tif"), "--model", "nuclei-2d"])
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "RuntimeError: the model file's weights are corrupt" in err and "--debug" in err
+    with pytest.raises(RuntimeError, match="corrupt"):
+        main(["--debug", "predict", str(image), str(tmp_path / "b.tif"), "--model", "nuclei-2d"])

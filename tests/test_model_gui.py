@@ -154,6 +154,7 @@ def test_a_fluorescence_png_opened_by_napari_as_rgba_gets_the_grey_model(
     widget = ModelWidget(viewer)
     viewer.window.add_dock_widget(widget)
     assert widget._model.value == "nuclei-2d"  # was nuclei-he-2d, "for a colour image"
+    assert widget._zarr.line_edit.value == ""  # a temporary folder, not the current one
     [(data, _, kind)] = get_reader(str(path))(str(path))
     assert kind == "image" and data.ndim == 2
 

@@ -255,3 +255,23 @@ def test_intensity_images_are_not_offered_as_labels(viewer, dsb_dir):
     with pytest.raises(ValueError, match="only integer images"):
         image_as_labels(viewer, viewer.layers["float_mask"])
     assert len(viewer.layers) == 2
+
+
+def test_an_integer_image_is_judged_by_value_once_per_array(viewer, monkeypatch):
+    """Docked widgets ask which images hold labels on every layer-list change: each
+    in-memory array is read once, and again only when it or its name changes."""
+    import napari_medseg.plugin.labels_target as target
+
+    calls = []
+    judge = target.looks_like_labels
+    monkeypatch.setattr(target, "looks_like_labels", lambda *a: calls.append(1) or judge(*a))
+    layer = viewer.add_image(np.zeros((64, 64), np.uint16), name="stack")
+    for k in range(5):
+        viewer.add_image(np.zeros((8, 8)), name=f"other {k}")  # a float image: not judged
+        target.label_like_images(viewer)
+    assert len(calls) == 1
+    layer.name = "renamed"
+    target.label_like_images(viewer)
+    layer.data = np.ones((64, 64), np.uint16)
+    target.label_like_images(viewer)
+    assert len(calls) == 3

@@ -22,14 +22,23 @@ _COMPILE = {"auto": None, "on": True, "off": False}  # -> train_model's compile_
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-medseg`` console script."""
     parser = argparse.ArgumentParser(prog="napari-medseg", description=__doc__)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (default: one line)")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="open napari with sample data and every widget docked")
+
+    def add(name: str, example: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, epilog=f"example:\n  napari-medseg {name} {example}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+    demo = add("demo", "--sample nuclei-3d",
+               help="open napari with sample data and every widget docked")
     demo.add_argument("--sample", choices=SAMPLES, default="nuclei-2d",
                       help="sample data to open (default: %(default)s)")
     demo.add_argument("--screenshot", metavar="PNG",
                       help="save a screenshot of the window to PNG and exit instead of running")
-    interp = sub.add_parser(
-        "interpolate", help="fill the slices between annotated slices of a label file",
+    interp = add(
+        "interpolate", "labels.nii.gz filled.nii.gz --labels 1,2",
+        help="fill the slices between annotated slices of a label file",
         description="Shape-based interpolation of a NIfTI, TIFF or zarr label file "
                     "(see napari_medseg.interpolate_labels).")
     interp.add_argument("input", help="label file (.nii, .nii.gz, .tif, .ome.tif, .png) or "
@@ -45,8 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     interp.add_argument("--overwrite-labels", action="store_true",
                         help="let filled voxels replace other label ids (default: background only)")
     interp.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    predict = sub.add_parser(
-        "predict", help="segment an image file with a model",
+    predict = add(
+        "predict", "nuclei.tif nuclei_labels.tif --model nuclei-2d",
+        help="segment an image file with a model",
         description="Run a built-in model (see napari_medseg.available_models) or a model file "
                     "on a NIfTI, TIFF, PNG or JPEG image and write the labels.")
     predict.add_argument("input", help="image file (.nii, .nii.gz, .tif, .ome.tif, .png, .jpg) "
@@ -76,8 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     predict.add_argument("--workers", type=int, metavar="N",
                          help="with --blockwise: start a local cluster of N single-threaded "
                               "worker processes (default: dask's threads)")
-    train = sub.add_parser(
-        "train", help="train or fine-tune a model on a folder of image/label pairs",
+    train = add(
+        "train", "my_pairs/ my_model.pt --init nuclei-2d --minutes 10",
+        help="train or fine-tune a model on a folder of image/label pairs",
         description="Train a model (see napari_medseg.train_model) on NAME_image.* + "
                     "NAME_labels.* files, or images/ and labels/ folders, and save it.")
     train.add_argument("data", help="folder of image/label pairs")
@@ -120,8 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileExistsError as err:
         parser.exit(1, f"napari-medseg {args.command}: error: {err.filename or err} already "
                        "exists; pass --force to replace it\n")
-    except (ValueError, OSError) as err:
-        parser.exit(1, f"napari-medseg {args.command}: error: {err}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"napari-medseg {args.command}: interrupted\n")
+    except Exception as err:
+        if args.debug:
+            raise
+        known = isinstance(err, ValueError | OSError)
+        parser.exit(1, f"napari-medseg {args.command}: error: "
+                       f"{err if known else f'{type(err).__name__}: {err}'}"
+                       f"{'' if known else ' (run with --debug for the traceback)'}\n")
 
 
 def _check_paths(args: argparse.Namespace) -> None:

@@ -70,7 +70,9 @@ class ModelWidget(Container):
                               tooltip="zarr folder for the labels of lazy (zarr, big TIFF) or "
                                       "very large images, segmented block by block; empty: "
                                       "a new folder in the temporary directory")
-        self._zarr.value = ""
+        # empty (not the current folder, which FileEdit shows for "") means a temporary one
+        self._zarr.line_edit.value = ""
+        self._zarr.line_edit.native.setPlaceholderText("a temporary folder")
         self._run_button = PushButton(text="Segment")
         self._cancel_button = PushButton(text="Cancel")
         self._status = Label(value="Choose an image and a model.")
