@@ -83,6 +83,36 @@ def test_samples_load(viewer, key, ndim, scale):
     assert labels.data.max() >= 6
 
 
+@pytest.mark.parametrize(
+    ("key", "shape", "scale", "objects"),
+    [("dsb2018-nuclei", (520, 696), (1.0, 1.0), 90),
+     ("gonuclear-3d", (100, 100, 100), (0.2837, 0.1276, 0.1276), 32),
+     ("totalseg-ct", (30, 101, 122), (3.0, 3.0, 3.0), 20)],
+)
+def test_shipped_real_samples_load_with_voxel_size_source_and_licence(viewer, key, shape,
+                                                                      scale, objects):
+    image, labels = viewer.open_sample(PLUGIN, key)
+    assert type(image).__name__ == "Image" and type(labels).__name__ == "Labels"
+    assert image.data.shape == labels.data.shape == shape and not image.rgb
+    np.testing.assert_allclose(image.scale, scale, atol=1e-4)
+    assert len(np.unique(labels.data)) - 1 >= objects
+    assert not labels.visible  # the image does not look segmented before anything is done
+    assert image.metadata["licence"] and image.metadata["source"]
+
+
+def test_the_demo_opens_real_nuclei_with_box_click_on_for_an_empty_annotations_layer(viewer):
+    from napari_medseg.plugin.demo import open_demo
+
+    open_demo("dsb2018-nuclei", viewer)
+    names = [layer.name for layer in viewer.layers]
+    assert names[:3] == ["dsb2018_b76ff33ae9da", "dsb2018_b76ff33ae9da ground truth",
+                         "annotations"]
+    annotations = viewer.layers["annotations"]
+    assert not annotations.data.any() and annotations.data.shape == (520, 696)
+    assert annotations.mouse_drag_callbacks  # the box + click tool is on for it
+    assert viewer.text_overlay.visible and "box" in viewer.text_overlay.text
+
+
 def test_every_widget_opens(viewer):
     names = plugin_widget_names()
     assert names

@@ -14,7 +14,8 @@ import numpy as np
 
 __all__ = ["main"]
 
-SAMPLES = ("nuclei-2d", "nuclei-3d", "ct")
+# the shipped real samples (napari_medseg.samples), then the synthetic ones
+SAMPLES = ("dsb2018-nuclei", "gonuclear-3d", "totalseg-ct", "nuclei-2d", "nuclei-3d", "ct")
 _PRECISIONS = {"auto": None, "bf16": True, "fp32": False}  # -> train_model's mixed_precision
 _COMPILE = {"auto": None, "on": True, "off": False}  # -> train_model's compile_network
 
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     demo = add("demo", "--sample nuclei-3d",
                help="open napari with sample data and every widget docked")
-    demo.add_argument("--sample", choices=SAMPLES, default="nuclei-2d",
+    demo.add_argument("--sample", choices=SAMPLES, default="dsb2018-nuclei",
                       help="sample data to open (default: %(default)s)")
     demo.add_argument("--screenshot", metavar="PNG",
                       help="save a screenshot of the window to PNG and exit instead of running")
