@@ -126,14 +126,15 @@ class ImageAsLabelsButton(PushButton):
     def __init__(self, viewer: napari.Viewer, picker: ComboBox,
                  offered: Callable[[], bool] = lambda: True):
         super().__init__(text="Use image as labels", visible=False)
-        self._viewer, self._picker, self._offered = viewer, picker, offered
+        self._viewer, self._picker = viewer, picker
+        self.offered = offered  # whether its widget shows the labels picker it converts for
         self.changed.connect(self._convert)
         self.reset_choices()
 
     def reset_choices(self, *_) -> None:
         """Show the button, named after the image it would convert, while there is one
         (and ``offered()``: the widget is showing its labels picker)."""
-        candidates = label_like_images(self._viewer) if self._offered() else []
+        candidates = label_like_images(self._viewer) if self.offered() else []
         if candidates:
             self.text = f"Use image {candidates[0].name!r} as labels"
             self.tooltip = ("napari opened this integer image as an Image layer; "

@@ -48,7 +48,7 @@ class MeasureWidget(Container):
         self._rows: dict[str, np.ndarray] = {}
         self._history = (0, 0)
         self._watched: Labels | None = None
-        self._timer = QTimer()
+        self._timer = QTimer(self.native)  # stops with the widget: no measuring after close
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.measure)
         self._measure_button.changed.connect(self.measure)

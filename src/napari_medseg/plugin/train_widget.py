@@ -110,6 +110,8 @@ class LossPlot(QWidget):
 class TrainWidget(Container):
     """Train a model on image + Labels layers (or a folder), then segment with it."""
 
+    shared_pickers = False  # True in the MedSeg panel: its pickers choose the layers
+
     def __init__(self, napari_viewer: napari.Viewer):
         self._viewer = napari_viewer
         self._data = ComboBox(choices=[_LAYERS, _FOLDER], label="data")
@@ -171,7 +173,7 @@ class TrainWidget(Container):
 
     def _show_data_choice(self, value: str) -> None:
         # the image layer stays: it is what "Predict on this layer" segments
-        self._target.visible = value == _LAYERS
+        self._target.visible = value == _LAYERS and not self.shared_pickers
         self._as_labels.reset_choices()
         self._folder.visible = value != _LAYERS
 
