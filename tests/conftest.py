@@ -3,6 +3,8 @@ absent), synthetic objects, and a shown viewer with its canvas coordinates."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -14,6 +16,10 @@ from skimage.draw import ellipse
 
 from napari_medseg.datasets import DSB_TEST, DSB_TRAIN, GONUCLEAR, data_folder, dsb_split, read_dsb
 from napari_medseg.plugin.slice_plane import camera_of, canvas_zoom
+
+
+# crash journals of the tests' viewers go to a folder of their own, not the user's cache
+os.environ["MEDSEG_RECOVERY"] = tempfile.mkdtemp(prefix="medseg-recovery-")
 
 
 def _folder(name: str) -> Path:

@@ -16,6 +16,7 @@ from napari_medseg.plugin.layer_edit import (
     merge_into_layer,
     watch_label_maximum,
 )
+from napari_medseg.plugin.recovery_watch import journal_layer
 from napari_medseg.plugin.slice_plane import slider_axis
 from napari_medseg.slice_interpolation import InterpolationReport, interpolation_steps
 from napari_medseg.validation import is_zarr_array
@@ -65,6 +66,7 @@ class InterpolationWidget(Container):
             show_warning(str(err))
             return None
         ids = [layer.selected_label] if self._which.value == _SELECTED else None
+        journal_layer(layer)  # its edits survive a crash
         if is_zarr_array(layer.data):
             # not copied: the edits keep the chunks they read as they were, and the user's
             # painting meanwhile wins when they are merged

@@ -19,6 +19,7 @@ from napari.utils.notifications import show_info, show_warning
 
 from napari_medseg.plugin.labels_target import ImageAsLabelsButton
 from napari_medseg.plugin.layer_edit import commit_mask_to_layer, watch_label_maximum
+from napari_medseg.plugin.recovery_watch import journal_layer
 from napari_medseg.plugin.view_planes import side_copies, watch_side_copies
 
 __all__ = ["LabelsTool"]
@@ -198,6 +199,7 @@ class LabelsTool(Container):
             layer.mouse_pan = self.mouse_pan
         else:
             watch_label_maximum(layer)
+            journal_layer(layer)  # its edits survive a crash
         for kind, callback in self._mouse_callbacks().items():
             getattr(layer, f"mouse_{kind}_callbacks").append(callback)
         for key, action in self._keys().items():

@@ -23,7 +23,7 @@ from napari_medseg.label_edit import (
 from napari_medseg.validation import is_zarr_array
 
 __all__ = ["commit_mask_to_layer", "merge_changes_into_layer", "merge_into_layer",
-           "next_free_label_of_layer", "watch_label_maximum"]
+           "next_free_label_of_layer", "undo_depth", "watch_label_maximum"]
 
 _WATCHED: weakref.WeakSet = weakref.WeakSet()
 
@@ -31,6 +31,12 @@ _WATCHED: weakref.WeakSet = weakref.WeakSet()
 def next_free_label_of_layer(layer: Labels) -> int:
     """Next free id of a Labels layer (see :func:`napari_medseg.next_free_label`)."""
     return next_free_label(_layer_array(layer))
+
+
+def undo_depth(layer: Labels) -> tuple[int, int]:
+    """How many steps a Labels layer can undo and redo. napari's undo and redo only
+    refresh the layer (no paint or data event): a refresh that changes these is one."""
+    return (len(getattr(layer, "_undo_history", ())), len(getattr(layer, "_redo_history", ())))
 
 
 def watch_label_maximum(layer: Labels) -> None:

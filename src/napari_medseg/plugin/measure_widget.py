@@ -20,6 +20,7 @@ from qtpy.QtCore import QTimer
 
 from napari_medseg.measurements import measure_labels, write_table
 from napari_medseg.plugin.labels_target import ImageAsLabelsButton
+from napari_medseg.plugin.layer_edit import undo_depth
 
 __all__ = ["MeasureWidget"]
 
@@ -73,7 +74,7 @@ class MeasureWidget(Container):
         except ValueError as err:
             self._status.value = str(err)
             return {}
-        self._rows, self._history = rows, _history(layer)
+        self._rows, self._history = rows, undo_depth(layer)
         unit = (layer.metadata.get("units") or ("",))[-1]
         size_name = f"{'area' if data.ndim == 2 else 'volume'}"
         if unit and unit != "pixel":
@@ -114,12 +115,7 @@ class MeasureWidget(Container):
             self._timer.start(_REFRESH_MS)
 
     def _maybe_undone(self, event=None) -> None:
-        # napari's undo and redo write the data and only refresh the layer (no paint or
-        # data event); a refresh that moved its history is one of them, a new slice is not
-        if _history(self._watched) != self._history:
+        # an undo or redo moves the history; a new slice does not
+        if undo_depth(self._watched) != self._history:
             self._edited()
 
-
-def _history(layer: Labels) -> tuple[int, int]:
-    """How many steps a Labels layer can undo and redo (napari keeps no public count)."""
-    return (len(getattr(layer, "_undo_history", ())), len(getattr(layer, "_redo_history", ())))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import napari
 from magicgui.widgets import Container, PushButton, create_widget
 from napari.layers import Image, Labels
+from napari.utils.notifications import show_info
 from qtpy.QtWidgets import (
     QButtonGroup,
     QGridLayout,
@@ -29,8 +30,10 @@ from napari_medseg.plugin.livewire_widget import LiveWireWidget
 from napari_medseg.plugin.measure_widget import MeasureWidget
 from napari_medseg.plugin.model_widget import ModelWidget
 from napari_medseg.plugin.proofread_widget import ProofreadWidget
+from napari_medseg.plugin.recovery_watch import restore_into
 from napari_medseg.plugin.train_widget import TrainWidget
 from napari_medseg.plugin.view_planes import ViewPlanesWidget
+from napari_medseg.recovery import recoverable
 
 __all__ = ["MedSegPanel"]
 
@@ -62,6 +65,9 @@ class MedSegPanel(Container):
         self._labels_picker = create_widget(annotation=Labels, label="labels")
         self._as_labels = ImageAsLabelsButton(napari_viewer, self._labels_picker)
         self._new_labels = PushButton(text="New labels for the image")
+        left = recoverable()  # journals of a viewer that did not close cleanly
+        self._restore = PushButton(text=f"Restore unsaved edits of a crashed viewer "
+                                        f"({len(left)})", visible=bool(left))
         self.tools = {name: kind(napari_viewer) for name, kind, _ in TOOLS}
         self._roles = {name: roles for name, _, roles in TOOLS}
         for name, tool in self.tools.items():
@@ -72,8 +78,8 @@ class MedSegPanel(Container):
                 tool._as_labels.visible = False
             if isinstance(tool, TrainWidget):
                 tool.shared_pickers = True
-        super().__init__(widgets=[self._image_picker, self._labels_picker, self._as_labels,
-                                  self._new_labels])
+        super().__init__(widgets=[self._restore, self._image_picker, self._labels_picker,
+                                  self._as_labels, self._new_labels])
         self._buttons = QButtonGroup(self.native)
         grid, self._shown = QGridLayout(), 0
         for k, name in enumerate(self.tools):
@@ -100,6 +106,10 @@ class MedSegPanel(Container):
         self._image_picker.changed.connect(self._image_chosen)
         self._labels_picker.changed.connect(lambda _: self._share())
         self._new_labels.changed.connect(self._add_labels)
+        self._restore.changed.connect(self._restore_edits)
+        if left:
+            show_info("MedSeg kept the unsaved label edits of a viewer that did not close "
+                      "cleanly: 'Restore unsaved edits' in the MedSeg panel adds them.")
         self.show_tool("Box + click")
         self._image_chosen(self._image_picker.value)
 
@@ -139,6 +149,12 @@ class MedSegPanel(Container):
                 if layer not in picker.choices:  # a layer list change it has not seen yet
                     picker.reset_choices()
                 picker.value = layer
+
+    def _restore_edits(self, *_) -> None:
+        added = restore_into(self._viewer)
+        self._restore.visible = False
+        show_info(f"Restored {len(added)} label layer(s): "
+                  f"{', '.join(layer.name for layer in added)}.")
 
     def _add_labels(self, *_) -> None:
         image = self._image_picker.value
