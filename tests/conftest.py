@@ -17,7 +17,6 @@ from skimage.draw import ellipse
 from napari_medseg.datasets import DSB_TEST, DSB_TRAIN, GONUCLEAR, data_folder, dsb_split, read_dsb
 from napari_medseg.plugin.slice_plane import camera_of, canvas_zoom
 
-
 # crash journals of the tests' viewers go to a folder of their own, not the user's cache
 os.environ["MEDSEG_RECOVERY"] = tempfile.mkdtemp(prefix="medseg-recovery-")
 

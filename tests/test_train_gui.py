@@ -90,3 +90,19 @@ def test_train_cli_on_a_folder(tmp_path, capsys):
     assert "training on 2 image(s): cpu, float32\n" in printed
     assert "Kept three quarters of the fine-tuning" in printed  # no validation: the fallback
     assert load_model(out).info.name == "model"
+
+
+def test_the_loss_plot_has_one_point_per_epoch_and_the_status_lines_loss(qtbot):
+    """A second report of an epoch (the run's last, saying how fine-tuning ended) replaces
+    its point: the axis ends at the last epoch and the legend shows the status line's loss."""
+    from napari_medseg.plugin.train_widget import LossPlot
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.add(1, 0.5, 0.6)
+    plot.add(2, 0.4, None)
+    plot.add(2, 0.3, 0.35)
+    assert plot.train == [0.5, 0.3] and plot.validation == [0.6, 0.35]
+    plot.add(4, 0.2, 0.25)  # an epoch without a report keeps the axis in epochs
+    assert len(plot.train) == len(plot.validation) == 4
+    plot.grab()  # paints

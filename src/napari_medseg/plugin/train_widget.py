@@ -61,11 +61,12 @@ class LossPlot(QWidget):
         self.train, self.validation = [], []
         self.update()
 
-    def add(self, loss: float | None, validation: float | None) -> None:
-        if loss is not None:
-            self.train.append(loss)
-        if validation is not None:
-            self.validation.append(validation)
+    def add(self, epoch: int, loss: float | None, validation: float | None) -> None:
+        """The losses of ``epoch`` (1-based); a second report of an epoch replaces its."""
+        for series, value in ((self.train, loss), (self.validation, validation)):
+            if value is not None:
+                del series[epoch - 1:]
+                series.extend([value] * (epoch - len(series)))  # an epoch it skipped
         self.update()
 
     def paintEvent(self, event) -> None:  # Qt's name
@@ -227,7 +228,8 @@ class TrainWidget(Container):
 
     def _progress(self, progress: TrainingProgress) -> None:
         advance_progress(self._work.worker.pbar, round(100 * progress.fraction), 100)
-        self.plot.add(progress.loss, progress.validation_loss)
+        if progress.blend is None and progress.loss is not None:  # the last report repeats
+            self.plot.add(progress.epoch, progress.loss, progress.validation_loss)
         if progress.blend is not None:  # the last report: how fine-tuning ended
             self._blend_note = blend_message(progress)
             self._status.value = self._blend_note
