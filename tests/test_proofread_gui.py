@@ -160,3 +160,39 @@ def test_fine_tune_on_my_corrections_segments_again_keeping_the_checked_objects(
     assert widget._model.value == "fine-tuned here" and widget._tuned is not None
     layer.undo()  # one step
     np.testing.assert_array_equal(layer.data, labels)
+
+
+def test_redo_with_a_click_and_add_with_one_click_in_a_stack_slice(viewer, qtbot,
+                                                                    dsb_train_dir):
+    """Real nuclei as the middle slice of a 3-slice stack (a calibrated one): R, a click
+    on a nucleus the model cut short, a click on its missing part, Enter: whole again; N,
+    a click on a missed nucleus: added with the layer's next free id; each one undo step,
+    other slices untouched."""
+    from test_proofreading import _cut_nuclei
+
+    image, truth, cut, label = next(_cut_nuclei(dsb_train_dir, 1))
+    missed = int(truth.max())  # a second nucleus the model missed
+    if missed == label:
+        missed -= 1
+    labels = np.stack([np.zeros_like(cut), np.where(truth == missed, 0, cut),
+                       np.full_like(cut, 0)])
+    labels[2, :3, :3] = 99  # the layer's largest id lives on another slice
+    stack = np.stack([image] * 3)
+    widget, layer = _setup(viewer, qtbot, stack, labels, scale=(2.0, 0.5, 0.5))
+    viewer.dims.set_point(0, 2.0)  # slice 1
+    qtbot.wait(20)
+    _key(qtbot, viewer, Qt.Key.Key_R)
+    assert widget._mode.value == "redo"
+    _click(qtbot, viewer, layer, (1, *innermost_point(cut == label)))
+    _click(qtbot, viewer, layer, (1, *innermost_point((truth == label) & (cut != label))))
+    _key(qtbot, viewer, Qt.Key.Key_Return)
+    assert "Redrew object" in widget._status.value
+    assert _iou(layer.data[1] == label, truth == label) > _iou(cut == label,
+                                                               truth == label) + 0.1
+    _key(qtbot, viewer, Qt.Key.Key_N)
+    _click(qtbot, viewer, layer, (1, *innermost_point(truth == missed)))
+    assert "Added object 100" in widget._status.value
+    assert _iou(layer.data[1] == 100, truth == missed) > 0.7
+    np.testing.assert_array_equal(layer.data[[0, 2]], labels[[0, 2]])
+    _key(qtbot, viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not (layer.data == 100).any()

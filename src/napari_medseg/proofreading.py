@@ -29,8 +29,8 @@ from napari_medseg.label_edit import label_maximum, record_label_maximum
 from napari_medseg.validation import as_label_array, is_zarr_array
 
 __all__ = ["CHECKED_BACKGROUND", "CHECKED_OBJECT", "LabelChange", "accept_object",
-           "apply_change", "checked_annotations", "delete_object", "merge_objects",
-           "split_object"]
+           "add_object", "apply_change", "checked_annotations", "delete_object",
+           "merge_objects", "redo_object", "split_object"]
 
 # values of a "checked" array beside the labels: what the user has confirmed
 CHECKED_OBJECT, CHECKED_BACKGROUND = 1, 2
@@ -236,6 +236,130 @@ def split_object(labels, seeds: Sequence[Sequence[float]], image=None, *,
     return LabelChange(indices, np.full(local[0].size, label, labels.dtype),
                        lookup[parts][local],
                        f"split object {label} into {', '.join(map(str, new_ids.values()))}")
+
+
+def redo_object(labels, image, point: Sequence[float],
+                positive: Sequence[Sequence[float]] = (),
+                negative: Sequence[Sequence[float]] = ()) -> LabelChange:
+    """The object under ``point`` drawn again by box + click, its current mask the
+    starting prior (not from scratch), refined by positive and negative clicks.
+
+    The object keeps its id; what it loses becomes background and what it gains is
+    taken from background only (other objects are never painted over).
+
+    Parameters
+    ----------
+    labels : ndarray of int or zarr.Array, shape (Y, X)
+        A 2D label image (a stack's displayed slice). Not modified.
+    image : ndarray, shape (Y, X) or (Y, X, 3|4)
+        The image on the same grid.
+    point : (y, x)
+        A click on the object.
+    positive, negative : sequence of (y, x)
+        Clicks on what belongs to it / what does not (a positive click beyond its box
+        grows the box).
+
+    Returns
+    -------
+    LabelChange
+
+    Examples
+    --------
+    >>> from napari_medseg import nuclei_2d
+    >>> image, truth = nuclei_2d()
+    >>> rough = np.where(truth == 1, 1, 0).astype(np.uint16)
+    >>> rough[np.nonzero(truth == 1)[0].max()] = 0  # the model cut its bottom row off
+    >>> change = redo_object(rough, image, (242, 108))
+    >>> change.message.startswith("redrew object 1")
+    True
+    """
+    from napari_medseg.box_segmentation import BoxSession, prior_box
+
+    labels = _checked(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"redo works on a 2D label image (a stack's slice), got shape "
+                         f"{labels.shape}.")
+    found = _object(labels, point)
+    if isinstance(found, str):
+        return _nothing(labels, found)
+    label, window, piece = found
+    corner = tuple(s.start for s in window)
+    session = BoxSession(image, prior_box(piece, corner), prior=piece, prior_offset=corner)
+    for clicks, sign in ((positive, True), (negative, False)):
+        for p in clicks:
+            session.add_click(p, positive=sign)
+    region, old, new = _joined(labels, window, piece, session)
+    values = np.asarray(labels[region])
+    after = np.where(old & ~new, 0, values)
+    after[new & ((values == 0) | old)] = label
+    return _region_change(labels, region, values, after,
+                          f"redrew object {label} ({int((after == label).sum())} "
+                          f"{_unit(labels)}, was {int(piece.sum())})")
+
+
+def add_object(labels, image, point: Sequence[float],
+               positive: Sequence[Sequence[float]] = (),
+               negative: Sequence[Sequence[float]] = (), label: int | None = None
+               ) -> LabelChange:
+    """A missed object added with one click (box + click's one-click mode: the nuclei model
+    finds its extent), on background only, with the next free id unless ``label``.
+
+    Parameters
+    ----------
+    labels : ndarray of int or zarr.Array, shape (Y, X)
+        A 2D label image (a stack's displayed slice). Not modified.
+    image : ndarray, shape (Y, X) or (Y, X, 3|4)
+    point : (y, x)
+        A click on the missed object (on background of ``labels``).
+    positive, negative : sequence of (y, x)
+        Correction clicks.
+    label : int, optional
+        Its id (default: larger than every id of ``labels``).
+
+    Returns
+    -------
+    LabelChange
+        Empty, saying why, for a click on an object or where the model finds none.
+
+    Examples
+    --------
+    >>> from napari_medseg import nuclei_2d
+    >>> image, truth = nuclei_2d()
+    >>> missed = np.where(truth == 1, 0, truth).astype(np.uint16)
+    >>> change = add_object(missed, image, (242, 108))
+    >>> change.message.startswith(f"added object {int(missed.max()) + 1}")
+    True
+    """
+    from napari_medseg.point_segmentation import point_session
+
+    labels = _checked(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"add works on a 2D label image (a stack's slice), got shape "
+                         f"{labels.shape}.")
+    p = np.asarray(point, float)
+    if p.shape != (2,) or not np.isfinite(p).all():
+        raise ValueError(f"a point must be 2 finite coordinates, got {point!r}.")
+    at = tuple(int(v) for v in np.rint(p))
+    if not all(0 <= v < n for v, n in zip(at, labels.shape, strict=True)):
+        return _nothing(labels, f"{at} is outside the labels ({labels.shape})")
+    if labels[at]:
+        return _nothing(labels, f"object {int(labels[at])} is there already: redo it to "
+                                "change it")
+    try:
+        session = point_session(image, at)
+    except ValueError as err:  # no object under the click
+        return _nothing(labels, str(err).rstrip("."))
+    for clicks, sign in ((positive, True), (negative, False)):
+        for q in clicks:
+            session.add_click(q, positive=sign)
+    label = int(label) if label is not None else int(label_maximum(labels)) + 1
+    region = tuple(slice(o, o + n) for o, n in zip(session.offset, session.mask.shape,
+                                                    strict=True))
+    values = np.asarray(labels[region])
+    after = np.where(session.mask & (values == 0), label, values)
+    return _region_change(labels, region, values, after,
+                          f"added object {label} ({int((after == label).sum())} "
+                          f"{_unit(labels)})")
 
 
 def accept_object(labels, checked, point: Sequence[float]) -> LabelChange:
@@ -447,6 +571,31 @@ def _change(array, window, piece: np.ndarray, value: int, message: str,
     keep = old != value
     return LabelChange(tuple(ix[keep] for ix in indices), old[keep],
                        np.full(int(keep.sum()), value, array.dtype), message)
+
+
+def _joined(labels, window, piece, session):
+    """The region holding both an object's window and a box session's box, with the old
+    piece and the session's mask placed in it."""
+    box = (session.box[:2], session.box[2:])
+    region = tuple(slice(min(w.start, lo), max(w.stop, hi)) for w, lo, hi in
+                   zip(window, *box, strict=True))
+    shape = tuple(r.stop - r.start for r in region)
+    old, new = np.zeros(shape, bool), np.zeros(shape, bool)
+    old[tuple(slice(w.start - r.start, w.stop - r.start) for w, r in
+              zip(window, region, strict=True))] = piece
+    new[tuple(slice(lo - r.start, hi - r.start) for lo, hi, r in
+              zip(*box, region, strict=True))] = session.mask
+    return region, old, new
+
+
+def _region_change(labels, region, before: np.ndarray, after: np.ndarray, message: str
+                   ) -> LabelChange:
+    """The voxels of ``region`` whose value goes from ``before`` to ``after``."""
+    local = np.nonzero(before != after)
+    if not local[0].size:
+        return _nothing(labels, message.split(" (")[0] + ": nothing changed")
+    indices = tuple(ix + r.start for ix, r in zip(local, region, strict=True))
+    return LabelChange(indices, before[local], after[local].astype(labels.dtype), message)
 
 
 def _line_mask(shape, vertices: list[np.ndarray]) -> np.ndarray:

@@ -23,16 +23,22 @@ from napari.utils.notifications import show_info
 from napari_medseg.model_files import available_models
 from napari_medseg.plugin.background import BackgroundWork, advance_progress
 from napari_medseg.plugin.labels_tool import DRAG_PX, LabelsTool
-from napari_medseg.plugin.layer_edit import merge_changes_into_layer, merge_into_layer
+from napari_medseg.plugin.layer_edit import (
+    merge_changes_into_layer,
+    merge_into_layer,
+    next_free_label_of_layer,
+)
 from napari_medseg.plugin.model_widget import model_for_layer
-from napari_medseg.plugin.slice_plane import canvas_zoom
+from napari_medseg.plugin.slice_plane import SlicePlane, canvas_zoom
 from napari_medseg.proofreading import (
     CHECKED_BACKGROUND,
     CHECKED_OBJECT,
     LabelChange,
     accept_object,
+    add_object,
     delete_object,
     merge_objects,
+    redo_object,
     split_object,
 )
 from napari_medseg.training.corrections import fine_tune_on_corrections_steps
@@ -40,11 +46,14 @@ from napari_medseg.training.progress import TrainingProgress, blend_message
 
 __all__ = ["ProofreadWidget", "checked_layer_of"]
 
-DELETE, MERGE, SPLIT, ACCEPT = "delete", "merge", "split", "accept"
+DELETE, MERGE, SPLIT, REDO, ADD, ACCEPT = "delete", "merge", "split", "redo", "add", "accept"
 _CLICKS, _CUT = "proofreading clicks", "proofreading cut"
 _HINTS = {DELETE: "click an object to delete it",
           MERGE: "click the objects to merge (the first keeps its id), then Enter",
           SPLIT: "click once in each part, then Enter; or drag a line across the object",
+          REDO: "click the object, then on what it misses (right-click: what it should not "
+                "hold), then Enter: box + click from its current mask",
+          ADD: "click a missed object to add it (next free id)",
           ACCEPT: "click an object to mark it checked (green); paint checked background in "
                   "the checked layer"}
 _CHECKED_COLOURS = {None: "transparent", 0: "transparent", CHECKED_OBJECT: "lime",
@@ -75,12 +84,12 @@ class ProofreadWidget(LabelsTool):
     helper_layers = (_CLICKS, _CUT)
 
     def __init__(self, napari_viewer: napari.Viewer):
-        self._mode = ComboBox(choices=[DELETE, MERGE, SPLIT, ACCEPT], value=DELETE,
+        self._mode = ComboBox(choices=[DELETE, MERGE, SPLIT, REDO, ADD, ACCEPT], value=DELETE,
                               label="click to")
         self._paint_background = PushButton(text="Paint checked background")
-        self._help = Label(value="D: delete, M: merge, S: split, A: accept (checked). Enter: "
-                                 "merge / split the clicked objects. Esc: drop the clicks. "
-                                 "Ctrl+Z: undo.")
+        self._help = Label(value="D: delete, M: merge, S: split, R: redo, N: add, A: accept "
+                                 "(checked). Enter: merge / split / redo with the clicks. "
+                                 "Esc: drop the clicks. Ctrl+Z: undo.")
         self._help.native.setWordWrap(True)
         self._model = ComboBox(choices=available_models(), label="model that made it",
                                tooltip="Fine-tuning starts from it; after a round, from the "
@@ -104,16 +113,26 @@ class ProofreadWidget(LabelsTool):
         self._label_choice.visible = False
         self._overwrite.visible = False
         self._points: list[np.ndarray] = []  # gathered clicks, in the layer's data coordinates
+        self._signs: list[bool] = []  # redo: whether each click after the first is positive
         self._mode.changed.connect(lambda _: self._reset_tool())
 
     # -- public actions (what the mouse and keys do) ----------------------------------------
-    def click(self, point) -> None:
-        """A click at ``point`` (the Labels layer's data coordinates)."""
-        point = np.asarray(point, float)
-        if self._mode.value == DELETE:
+    def click(self, point, positive: bool = True) -> None:
+        """A click at ``point`` (the Labels layer's data coordinates); ``positive`` False: a
+        right-click (redo: what the object should not hold)."""
+        point, mode = np.asarray(point, float), self._mode.value
+        if not positive and not (mode == REDO and self._points):
+            return  # a right-click only says "not this" to a redo under way
+        if mode == DELETE:
             self._apply(delete_object(self._layer_data(), point))
             return
-        if self._mode.value == ACCEPT:
+        if mode == ADD:
+            self._apply(self._on_plane(add_object, [point], label=next_free_label_of_layer(
+                self._bound)))
+            return
+        if mode == REDO and self._points:
+            self._signs.append(positive)
+        if mode == ACCEPT:
             checked = checked_layer_of(self._viewer, self._bound)
             self._apply(accept_object(self._layer_data(), checked.data, point), checked)
             return
@@ -122,10 +141,16 @@ class ProofreadWidget(LabelsTool):
         self._say(f"{len(self._points)} click(s) gathered: {_HINTS[self._mode.value]}.")
 
     def finish(self) -> None:
-        """Merge or split what the clicks gathered (Enter)."""
+        """Merge, split or redo with what the clicks gathered (Enter)."""
         points, self._points = self._points, []
+        signs, self._signs = self._signs, []
         self._show()
-        if self._mode.value == MERGE:
+        if self._mode.value == REDO and points:
+            self._apply(self._on_plane(
+                redo_object, [points[0]],
+                positive=[p for p, s in zip(points[1:], signs, strict=True) if s],
+                negative=[p for p, s in zip(points[1:], signs, strict=True) if not s]))
+        elif self._mode.value == MERGE:
             self._apply(merge_objects(self._layer_data(), points))
         elif self._mode.value == SPLIT:
             self._apply(split_object(self._layer_data(), points, self._image()))
@@ -220,15 +245,17 @@ class ProofreadWidget(LabelsTool):
     def _keys(self) -> dict:
         return {"d": lambda _: self.set_mode(DELETE), "m": lambda _: self.set_mode(MERGE),
                 "s": lambda _: self.set_mode(SPLIT), "a": lambda _: self.set_mode(ACCEPT),
+                "r": lambda _: self.set_mode(REDO), "n": lambda _: self.set_mode(ADD),
                 "Enter": lambda _: self.finish(),
                 "Escape": lambda _: self._reset_tool()}
 
     def _reset_tool(self) -> None:
-        self._points = []
+        self._points, self._signs = [], []
         self._show()
 
     def _on_press(self, layer, event):
-        if event.button != 1 or not self.in_slice_view(layer):
+        negative = event.button == 2 or "Alt" in event.modifiers
+        if event.button not in (1, 2) or not self.in_slice_view(layer):
             return
         start = np.asarray(event.position, float)
         yield
@@ -241,7 +268,7 @@ class ProofreadWidget(LabelsTool):
             yield
         data = [np.asarray(layer.world_to_data(p), float) for p in (start, end)]
         if moved * canvas_zoom(self.view_of(layer)) <= DRAG_PX:
-            self.click(data[0])
+            self.click(data[0], positive=not negative)
         elif self._mode.value == SPLIT:
             self._show_cut(layer, None, None)
             self.cut(*data)
@@ -251,6 +278,24 @@ class ProofreadWidget(LabelsTool):
         if self._bound is None:
             raise ValueError("Activate proofreading on a Labels layer first.")
         return self._bound.data
+
+    def _on_plane(self, edit, points, **options) -> LabelChange:
+        """``edit`` (redo_object, add_object: 2D) on the displayed slice of the layer and
+        the image, its change lifted back into the layer's axes."""
+        image = self._image()
+        if image is None:
+            return _no_image(self._bound)
+        plane = SlicePlane(self._viewer, self._bound)
+        rgb = self._source.value.rgb
+        axes = list(plane.axes)
+        to_plane = {k: [np.asarray(p, float)[axes] for p in v] for k, v in options.items()
+                    if k in ("positive", "negative")}
+        change = edit(plane.extract(self._bound.data), plane.extract(image, rgb=rgb),
+                      np.asarray(points[0], float)[axes],
+                      **{**options, **to_plane})
+        full = [np.full(change.indices[0].size, i, np.intp) for i in plane.index]
+        full[axes[0]], full[axes[1]] = change.indices
+        return LabelChange(tuple(full), change.old_values, change.new_values, change.message)
 
     def _image(self):
         """The chosen image (colour ones too) when it matches the layer: where split parts
@@ -292,6 +337,12 @@ class ProofreadWidget(LabelsTool):
             return
         line = np.array([layer.world_to_data(start), layer.world_to_data(end)], float)
         preview.data = [(line, "line")]
+
+
+def _no_image(layer: Labels) -> LabelChange:
+    empty = np.empty(0, layer.data.dtype)
+    return LabelChange(tuple(np.empty(0, np.intp) for _ in range(layer.ndim)), empty, empty,
+                       "choose the image the labels belong to (same grid) first")
 
 
 def _fine_tune(image, labels, checked, start, minutes, spacing, cancel):
