@@ -86,3 +86,26 @@ def test_the_table_shows_every_column_by_name_and_follows_an_undo(make_napari_vi
     qtbot.waitUntil(lambda: len(widget._rows["label"]) == n - 1, timeout=5000)
     layer.undo()
     qtbot.waitUntil(lambda: len(widget._rows["label"]) == n, timeout=5000)
+
+
+def test_the_table_lists_whether_proofreading_checked_each_object(make_napari_viewer, qtbot):
+    from napari_medseg.plugin.proofread_widget import ProofreadWidget
+
+    viewer = make_napari_viewer()
+    labels = np.zeros((40, 40), np.uint16)
+    labels[2:8, 2:8], labels[20:30, 20:30] = 1, 2
+    layer = viewer.add_labels(labels, name="cells")
+    viewer.add_image(np.zeros((40, 40)), name="image")
+    table = MeasureWidget(viewer)
+    viewer.window.add_dock_widget(table)
+    table._target.value = layer
+    assert "checked" not in table._rows  # nothing checked yet
+    proofread = ProofreadWidget(viewer)
+    viewer.window.add_dock_widget(proofread)
+    proofread._target.value = layer
+    proofread._active.value = True
+    proofread.set_mode("accept")
+    proofread.click((25, 25))
+    qtbot.waitUntil(lambda: "checked" in table._rows, timeout=5000)
+    assert dict(zip(table._rows["label"], table._rows["checked"], strict=True)) == {1: 0, 2: 1}
+    assert "checked" in list(table.table.column_headers)

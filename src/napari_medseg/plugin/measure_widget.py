@@ -1,5 +1,5 @@
 """Dock widget: a table of a Labels layer's objects (size, physical volume, extent,
-intensity), refreshed after edits, saved as CSV."""
+intensity, and whether proofreading checked them), refreshed after edits, saved as CSV."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from qtpy.QtCore import QTimer
 from napari_medseg.measurements import measure_labels, write_table
 from napari_medseg.plugin.labels_target import ImageAsLabelsButton
 from napari_medseg.plugin.layer_edit import undo_depth
+from napari_medseg.proofreading import CHECKED_OBJECT
 
 __all__ = ["MeasureWidget"]
 
@@ -55,6 +56,7 @@ class MeasureWidget(Container):
         self._measure_button.changed.connect(self.measure)
         self._save_button.changed.connect(self.save)
         self._target.changed.connect(self._watch)
+        napari_viewer.layers.events.inserted.connect(lambda e: self._watch_checked(e.value))
         self._source.changed.connect(lambda _: self.measure())
         self._watch(self._target.value)
 
@@ -74,6 +76,9 @@ class MeasureWidget(Container):
         except ValueError as err:
             self._status.value = str(err)
             return {}
+        checked = self._checked_of(layer, data)
+        if checked is not None:  # proofreading's accepted objects (the Proofread widget)
+            rows["checked"] = np.isin(rows["label"], checked).astype(np.uint8)
         self._rows, self._history = rows, undo_depth(layer)
         unit = (layer.metadata.get("units") or ("",))[-1]
         size_name = f"{'area' if data.ndim == 2 else 'volume'}"
@@ -84,6 +89,16 @@ class MeasureWidget(Container):
         self.table.value = shown
         self._status.value = f"{len(rows['label'])} objects in {layer.name!r}."
         return rows
+
+    def _checked_of(self, layer: Labels, data: np.ndarray) -> np.ndarray | None:
+        """The ids proofreading marked checked in ``layer`` (None: nothing was checked)."""
+        name = f"{layer.name} checked"
+        if name not in self._viewer.layers:
+            return None
+        checked = np.asarray(self._viewer.layers[name].data)
+        if checked.shape != data.shape:
+            return None
+        return np.unique(data[(checked == CHECKED_OBJECT) & (data > 0)])
 
     def save(self):
         """Write the table to the chosen CSV file (never silently over another file)."""
@@ -108,7 +123,16 @@ class MeasureWidget(Container):
             layer.events.paint.connect(self._edited)
             layer.events.data.connect(self._edited)
             layer.events.set_data.connect(self._maybe_undone)
+            if f"{layer.name} checked" in self._viewer.layers:
+                self._watch_checked(self._viewer.layers[f"{layer.name} checked"])
             self.measure()
+
+    def _watch_checked(self, checked) -> None:
+        # accepting an object edits the "NAME checked" layer beside it: the table's column
+        if self._watched is not None and checked.name == f"{self._watched.name} checked":
+            checked.events.paint.connect(self._edited)
+            checked.events.data.connect(self._edited)
+            self._edited()
 
     def _edited(self, event=None) -> None:
         if self._follow.value:
