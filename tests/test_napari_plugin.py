@@ -98,6 +98,10 @@ def test_shipped_real_samples_load_with_voxel_size_source_and_licence(viewer, ke
     assert len(np.unique(labels.data)) - 1 >= objects
     assert not labels.visible  # the image does not look segmented before anything is done
     assert image.metadata["licence"] and image.metadata["source"]
+    # the viewer names its axes from the start ("z (µm)", "I-S (mm)"), not -3 / -2 / -1
+    expected = {"dsb2018-nuclei": ("y", "x"), "gonuclear-3d": ("z (µm)", "y (µm)", "x (µm)"),
+                "totalseg-ct": ("I-S (mm)", "A-P (mm)", "R-L (mm)")}[key]
+    assert tuple(viewer.dims.axis_labels) == expected
 
 
 def test_the_demo_opens_real_nuclei_with_box_click_on_for_an_empty_annotations_layer(viewer):

@@ -10,6 +10,7 @@ from napari.types import LayerDataTuple
 
 from napari_medseg.display import auto_contrast
 from napari_medseg.io import ImageFile, is_image_path, read_image
+from napari_medseg.plugin.view_planes import axis_names
 
 __all__ = ["get_reader", "image_file_to_layer_data", "prefer_this_reader"]
 
@@ -63,6 +64,9 @@ def image_file_to_layer_data(image: ImageFile) -> LayerDataTuple:
     }
     if image.multiscale:
         kwargs["multiscale"] = True
+    full = image.data[0] if image.multiscale else image.data
+    if image.channel_axis is None:  # the viewer's axes say what they are, "z (µm)"
+        kwargs["axis_labels"] = axis_names(full.ndim - image.rgb, kwargs["metadata"])
     if image.kind == "labels":
         return image.data, kwargs, "labels"
     if image.rgb:
@@ -73,7 +77,6 @@ def image_file_to_layer_data(image: ImageFile) -> LayerDataTuple:
         kwargs["channel_axis"] = axis
         kwargs["scale"] = tuple(s for i, s in enumerate(image.scale) if i != axis)
         kwargs["translate"] = tuple(t for i, t in enumerate(image.translate) if i != axis)
-        full = image.data[0] if image.multiscale else image.data
         kwargs["name"] = [f"{image.name} [c{c}]" for c in range(full.shape[axis])]
         kwargs["blending"] = "additive"
     else:

@@ -55,12 +55,17 @@ def plane_names(layer: Layer) -> dict[str, str]:
 def axis_labels(layer: Layer) -> tuple[str, ...]:
     """Labels of the layer's axes: ``I-S (mm)``, ``A-P (mm)``, ``R-L (mm)`` for NIfTI
     (the direction the index grows), ``z (µm)``-style names with units otherwise."""
-    ndim = layer.ndim
-    units = tuple(layer.metadata.get("units") or ("",) * ndim)[-ndim:]
-    if is_patient_volume(layer):
+    return axis_names(layer.ndim, layer.metadata)
+
+
+def axis_names(ndim: int, metadata: dict) -> tuple[str, ...]:
+    """:func:`axis_labels` of a layer of ``ndim`` axes and this metadata (the reader's:
+    "axes", "units", and "nifti" for a patient volume)."""
+    units = tuple(metadata.get("units") or ("",) * ndim)[-ndim:]
+    if "nifti" in metadata:
         names = ("t", "I-S", "A-P", "R-L")[-ndim:]
     else:
-        axes = str(layer.metadata.get("axes") or "TZYX"[-ndim:])[-ndim:].lower()
+        axes = str(metadata.get("axes") or "TZYX"[-ndim:])[-ndim:].lower()
         names = tuple(axes) if len(axes) == ndim else ("t", "z", "y", "x")[-ndim:]
     return tuple(f"{n} ({u})" if u and u != "pixel" else n
                  for n, u in zip(names, units, strict=True))
