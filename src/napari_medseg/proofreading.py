@@ -275,19 +275,14 @@ def redo_object(labels, image, point: Sequence[float],
     """
     from napari_medseg.box_segmentation import BoxSession, prior_box
 
-    labels = _checked(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"redo works on a 2D label image (a stack's slice), got shape "
-                         f"{labels.shape}.")
+    labels = _checked_2d(labels, "redo")
     found = _object(labels, point)
     if isinstance(found, str):
         return _nothing(labels, found)
     label, window, piece = found
     corner = tuple(s.start for s in window)
-    session = BoxSession(image, prior_box(piece, corner), prior=piece, prior_offset=corner)
-    for clicks, sign in ((positive, True), (negative, False)):
-        for p in clicks:
-            session.add_click(p, positive=sign)
+    session = _refined(BoxSession(image, prior_box(piece, corner), prior=piece,
+                                  prior_offset=corner), positive, negative)
     region, old, new = _joined(labels, window, piece, session)
     values = np.asarray(labels[region])
     after = np.where(old & ~new, 0, values)
@@ -332,10 +327,7 @@ def add_object(labels, image, point: Sequence[float],
     """
     from napari_medseg.point_segmentation import point_session
 
-    labels = _checked(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"add works on a 2D label image (a stack's slice), got shape "
-                         f"{labels.shape}.")
+    labels = _checked_2d(labels, "add")
     p = np.asarray(point, float)
     if p.shape != (2,) or not np.isfinite(p).all():
         raise ValueError(f"a point must be 2 finite coordinates, got {point!r}.")
@@ -346,12 +338,9 @@ def add_object(labels, image, point: Sequence[float],
         return _nothing(labels, f"object {int(labels[at])} is there already: redo it to "
                                 "change it")
     try:
-        session = point_session(image, at)
+        session = _refined(point_session(image, at), positive, negative)
     except ValueError as err:  # no object under the click
         return _nothing(labels, str(err).rstrip("."))
-    for clicks, sign in ((positive, True), (negative, False)):
-        for q in clicks:
-            session.add_click(q, positive=sign)
     label = int(label) if label is not None else int(label_maximum(labels)) + 1
     region = tuple(slice(o, o + n) for o, n in zip(session.offset, session.mask.shape,
                                                     strict=True))
@@ -472,6 +461,22 @@ def apply_change(labels, change: LabelChange) -> None:
 # -- internals -------------------------------------------------------------------------------
 def _checked(labels):
     return as_label_array(labels, ndims=(2, 3), nonnegative=False, chunked=True)
+
+
+def _checked_2d(labels, edit: str):
+    labels = _checked(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"{edit} works on a 2D label image (a stack's slice), got shape "
+                         f"{labels.shape}.")
+    return labels
+
+
+def _refined(session, positive, negative):
+    """A box + click session with the correction clicks added."""
+    for clicks, sign in ((positive, True), (negative, False)):
+        for point in clicks:
+            session.add_click(point, positive=sign)
+    return session
 
 
 def _unit(labels) -> str:
