@@ -252,3 +252,23 @@ def test_to_isotropic_equals_scipy_zoom(volume, zoom):
     expected = ndi.zoom(volume, zoom, order=1, mode="nearest", grid_mode=True)
     assert got.shape == expected.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+@FAST
+@given(st.integers(2, 9), st.integers(1, 3), st.sampled_from([2, 3]), st.integers(0, 2))
+def test_strided_plane_interpolation_equals_the_general_one(k, stride, axis, extra):
+    """The planes path's every-other-plane shortcut adds what the general interpolation
+    adds, the planes beyond the last computed one included."""
+    from napari_medseg.planes import add_interpolated, add_strided
+
+    size = (k - 1) * stride + 1 + min(extra, stride - 1)
+    rng = np.random.default_rng(k * 7 + stride)
+    shape = [2, 3, 5, 5]
+    shape[axis] = k
+    values = rng.random(shape).astype(np.float32)
+    at = np.arange(k) * stride
+    fast, plain = (np.zeros([*shape[:axis], size, *shape[axis + 1:]], np.float32)
+                   for _ in range(2))
+    add_strided(fast, values, axis, stride, 1 / 3)
+    add_interpolated(plain, values, axis, np.interp(np.arange(size), at, np.arange(k)), 1 / 3)
+    np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-6)

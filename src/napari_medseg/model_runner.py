@@ -46,6 +46,7 @@ from napari_medseg.object_size import (
 )
 from napari_medseg.planes import (
     add_interpolated,
+    add_strided,
     from_isotropic,
     isotropic_zoom,
     source_index,
@@ -642,6 +643,9 @@ def _add_between(out: np.ndarray, maps: np.ndarray, axis: int, at: np.ndarray | 
     two computed ones, or (``at`` None) the isotropic YX planes between two of the stack's
     slices, placed as :func:`~napari_medseg.planes.to_isotropic` places them."""
     size = out.shape[axis]
+    if at is not None and len(at) > 1 and np.array_equal(at, np.arange(len(at)) * at[1]):
+        add_strided(out, maps, axis, int(at[1]), 1 / 3)  # every other plane: no gathering
+        return
     source = source_index(maps.shape[axis], size) if at is None else \
         np.interp(np.arange(size), at, np.arange(len(at), dtype=float))
     add_interpolated(out, maps, axis, source, 1 / 3)

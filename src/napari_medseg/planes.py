@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["add_interpolated", "from_isotropic", "isotropic_zoom", "plane_slices", "source_index",
-           "to_isotropic"]
+__all__ = ["add_interpolated", "add_strided", "from_isotropic", "isotropic_zoom", "plane_slices",
+           "source_index", "to_isotropic"]
 
 
 def isotropic_zoom(spacing: Sequence[float] | None, ndim: int = 3) -> tuple[float, ...]:
@@ -110,6 +110,38 @@ def add_interpolated(out: np.ndarray, values: np.ndarray, axis: int, source: np.
         slab = values[:, z]
         out[:, z] += (np.take(slab, low, axis=axis - 1) * to_low
                       + np.take(slab, high, axis=axis - 1) * to_high)
+
+
+def add_strided(out: np.ndarray, values: np.ndarray, axis: int, stride: int,
+                scale: float = 1.0) -> None:
+    """:func:`add_interpolated` for values computed at every ``stride``-th index of ``out``
+    along ``axis`` (2 or 3) from 0, held beyond the last: the same sums from strided
+    views, without gathering.
+
+    Examples
+    --------
+    >>> out = np.zeros((1, 1, 1, 4), np.float32)
+    >>> add_strided(out, np.array([[[[0.0, 2.0]]]]), 3, 2)
+    >>> out.ravel().tolist()
+    [0.0, 1.0, 2.0, 2.0]
+    """
+    k, size = values.shape[axis], out.shape[axis]
+    if axis not in (2, 3) or not 0 < (k - 1) * stride < size <= k * stride:
+        raise ValueError(f"{k} values every {stride} do not span {size} along axis {axis}.")
+    scale, a = np.float32(scale), axis - 1
+
+    def at(where):
+        return (slice(None), where) if a == 1 else (slice(None), slice(None), where)
+
+    for z in range(out.shape[1]):
+        slab, target = values[:, z], out[:, z]
+        target[at(slice(0, None, stride))] += slab * scale
+        first, rest = slab[at(slice(0, k - 1))], slab[at(slice(1, k))]
+        for r in range(1, stride):
+            w = np.float32(r / stride)
+            target[at(slice(r, (k - 1) * stride, stride))] += (first * ((1 - w) * scale)
+                                                               + rest * (w * scale))
+        target[at(slice((k - 1) * stride + 1, None))] += slab[at(slice(k - 1, k))] * scale
 
 
 def from_isotropic(values: np.ndarray, shape: Sequence[int]) -> np.ndarray:
