@@ -169,3 +169,20 @@ def test_the_colour_model_warns_about_a_grey_bright_on_dark_image(dsb_train_dir)
     rgba = np.stack([image] * 3 + [np.full_like(image, 255)], axis=-1)
     assert "dark background" in he.info.mismatch(rgba)  # grey stored as RGBA is grey
     assert load_model("nuclei-2d").info.mismatch(rgba) == ""
+
+
+def test_a_stack_opened_by_naparis_tiff_reader_is_said_to_have_lost_its_voxel_size(
+        make_napari_viewer):
+    from importlib import resources
+
+    viewer = make_napari_viewer()
+    with resources.as_file(resources.files("napari_medseg.samples")
+                           .joinpath("gonuclear_1136.tif")) as path:
+        [stack] = viewer.open(path, plugin="napari")
+        [kept] = viewer.open(path, plugin="napari-medseg")
+    widget = ModelWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._source.value = stack
+    assert "drops a TIFF's voxel size" in widget._status.value
+    widget._source.value = kept
+    assert "voxel size" not in widget._status.value

@@ -94,9 +94,10 @@ class ModelWidget(Container):
         if image is None or self._model.value == _FILE:
             return
         name, kind = model_for_layer(image)
-        if name != self._model.value:
+        lost = lost_voxel_size(image)
+        if name != self._model.value or lost or self._status.value.endswith("to keep it."):
             self._model.value = name
-            self._status.value = f"{name} chosen: it is the built-in model for {kind}."
+            self._status.value = lost or f"{name} chosen: it is the built-in model for {kind}."
 
     def run(self):
         """Start segmenting the chosen image; returns the worker (None if refused)."""
@@ -124,6 +125,18 @@ class ModelWidget(Container):
     def cancel(self) -> None:
         """Stop the running model; no layer is added."""
         self._work.cancel()
+
+
+def lost_voxel_size(image: Image) -> str:
+    """A warning when a TIFF stack was opened by another reader than MedSeg's with no voxel
+    size (napari's drops it; a planes model then takes its slices as cubes), else ""."""
+    path, reader = image.source.path, image.source.reader_plugin
+    if (path and str(path).lower().endswith((".tif", ".tiff")) and reader
+            and reader != "napari-medseg" and image.ndim >= 3
+            and all(s == 1 for s in image.scale)):
+        return (f"{image.name!r} was opened by {reader}'s reader, which drops a TIFF's voxel "
+                "size: open it with MedSeg (File > Open with Plugin > MedSeg) to keep it.")
+    return ""
 
 
 def model_for_layer(image: Image) -> tuple[str, str]:
