@@ -70,3 +70,15 @@ def test_new_labels_from_the_panel_and_a_ct_shows_the_display_tool_first(viewer,
 
 
 TOOLS_ROLES = [(name, roles) for name, _, roles in TOOLS]
+
+
+def test_the_panel_makes_medseg_the_nifti_reader_without_asking(viewer):
+    from napari.settings import get_settings
+
+    plugins = get_settings().plugins
+    plugins.extension2reader = {k: v for k, v in plugins.extension2reader.items()
+                                if k not in ("*.nii", "*.nii.gz")} | {"*.tif": "napari"}
+    _panel(viewer)
+    chosen = plugins.extension2reader
+    assert chosen["*.nii"] == chosen["*.nii.gz"] == "napari-medseg"
+    assert chosen["*.tif"] == "napari"  # a reader the user chose stays

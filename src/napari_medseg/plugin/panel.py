@@ -30,6 +30,7 @@ from napari_medseg.plugin.livewire_widget import LiveWireWidget
 from napari_medseg.plugin.measure_widget import MeasureWidget
 from napari_medseg.plugin.model_widget import ModelWidget
 from napari_medseg.plugin.proofread_widget import ProofreadWidget
+from napari_medseg.plugin.readers import NIFTI_PATTERNS, prefer_this_reader
 from napari_medseg.plugin.recovery_watch import restore_into
 from napari_medseg.plugin.train_widget import TrainWidget
 from napari_medseg.plugin.view_planes import ViewPlanesWidget
@@ -107,6 +108,7 @@ class MedSegPanel(Container):
         self._labels_picker.changed.connect(lambda _: self._share())
         self._new_labels.changed.connect(self._add_labels)
         self._restore.changed.connect(self._restore_edits)
+        prefer_this_reader(patterns=NIFTI_PATTERNS)  # File > Open of a .nii asks no more
         if left:
             show_info("MedSeg kept the unsaved label edits of a viewer that did not close "
                       "cleanly: 'Restore unsaved edits' in the MedSeg panel adds them.")

@@ -3,7 +3,7 @@ layers (grey stored as RGB read as grey, label maps as Labels)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from napari.types import LayerDataTuple
@@ -12,7 +12,7 @@ from napari_medseg.display import auto_contrast
 from napari_medseg.io import ImageFile, is_image_path, read_image
 from napari_medseg.plugin.view_planes import axis_names
 
-__all__ = ["get_reader", "image_file_to_layer_data", "prefer_this_reader"]
+__all__ = ["NIFTI_PATTERNS", "get_reader", "image_file_to_layer_data", "prefer_this_reader"]
 
 PathLike = str | Path
 
@@ -26,13 +26,19 @@ def get_reader(path: PathLike | list[PathLike]) -> Callable[..., list[LayerDataT
     return None
 
 
-def prefer_this_reader(replace: bool = False) -> list[str]:
+# napari's own reader cannot read these at all: MedSeg is their reader without asking
+NIFTI_PATTERNS = ("*.nii", "*.nii.gz")
+
+
+def prefer_this_reader(replace: bool = False, patterns: Sequence[str] | None = None
+                       ) -> list[str]:
     """Make MedSeg napari's remembered reader for the files it reads; return the patterns set.
 
     napari asks which plugin should open a file that several can read (its own reader
     claims NIfTI, TIFF and zarr too, without voxel sizes or labels) and can remember the
     answer per extension; this remembers MedSeg for every pattern of our manifest at
-    once. A choice the user made for a pattern is kept unless ``replace``.
+    once (or ``patterns`` of it). A choice the user made for a pattern is kept unless
+    ``replace``.
     ``viewer.open(path)`` without ``plugin=`` does not consult it: napari's default
     there is its own reader (pass ``plugin=None`` or ``"napari-medseg"``).
     """
@@ -40,7 +46,8 @@ def prefer_this_reader(replace: bool = False) -> list[str]:
     from npe2 import PluginManager
 
     manifest = PluginManager.instance().get_manifest("napari-medseg")
-    patterns = [p for reader in manifest.contributions.readers for p in reader.filename_patterns]
+    ours = [p for reader in manifest.contributions.readers for p in reader.filename_patterns]
+    patterns = [p for p in ours if patterns is None or p in patterns]
     plugins = get_settings().plugins
     chosen = dict(plugins.extension2reader)
     changed = [p for p in patterns if replace or p not in chosen]
