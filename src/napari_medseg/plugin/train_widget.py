@@ -228,7 +228,7 @@ class TrainWidget(Container):
 
     def _progress(self, progress: TrainingProgress) -> None:
         advance_progress(self._work.worker.pbar, round(100 * progress.fraction), 100)
-        if progress.blend is None and progress.loss is not None:  # the last report repeats
+        if progress.loss is not None:  # keyed by epoch: a report repeating one replaces it
             self.plot.add(progress.epoch, progress.loss, progress.validation_loss)
         if progress.blend is not None:  # the last report: how fine-tuning ended
             self._blend_note = blend_message(progress)

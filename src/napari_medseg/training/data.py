@@ -126,27 +126,35 @@ def split_validation(pairs: list, validation, seed: int, check) -> tuple[list, l
 
 
 def hold_out_strips(pairs: list, fraction: float) -> tuple[list, list]:
-    """With few images, hold out the far end of each along its longest axis (at least 16
-    pixels, leaving at least 128) for validation, and train on the rest."""
+    """With few images, hold out a strip at one end of each (at least 16 pixels, leaving at
+    least 128) for validation, and train on the rest: the far end of its longest axis, else
+    the near end, else the ends of its other axes, the first whose two parts both hold
+    annotations (objects are rarely spread to every edge); an image with none is all
+    trained on."""
     held, kept = [], []
     for image, lab in pairs:
-        axis = int(np.argmax(lab.shape))
-        n = lab.shape[axis]
-        width = max(16, round(fraction * n))
-        if n - width < 128:
+        for axis, far_end in _strip_choices(lab.shape):
+            n = lab.shape[axis]
+            width = max(16, round(fraction * n))
+            if n - width < 128:
+                continue
+            strip, rest = [slice(None)] * lab.ndim, [slice(None)] * lab.ndim
+            strip[axis] = slice(n - width, None) if far_end else slice(None, width)
+            rest[axis] = slice(None, n - width) if far_end else slice(width, None)
+            strip, rest = tuple(strip), tuple(rest)
+            if lab[strip].any() and lab[rest].any():  # both parts must hold annotations
+                held.append((image[(slice(None), *strip)], lab[strip]))
+                kept.append((image[(slice(None), *rest)], lab[rest]))
+                break
+        else:
             kept.append((image, lab))
-            continue
-        far = [slice(None)] * lab.ndim
-        far[axis] = slice(n - width, None)
-        near = list(far)
-        near[axis] = slice(None, n - width)
-        far, near = tuple(far), tuple(near)
-        if not (lab[far].any() and lab[near].any()):  # both parts must hold annotations
-            kept.append((image, lab))
-            continue
-        held.append((image[(slice(None), *far)], lab[far]))
-        kept.append((image[(slice(None), *near)], lab[near]))
     return held, kept
+
+
+def _strip_choices(shape: tuple[int, ...]) -> list[tuple[int, bool]]:
+    """(axis, far end?) in the order :func:`hold_out_strips` tries them."""
+    axes = sorted(range(len(shape)), key=lambda a: -shape[a])
+    return [(axis, far) for axis in axes for far in (True, False)]
 
 
 class PatchSampler:

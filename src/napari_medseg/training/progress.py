@@ -90,13 +90,18 @@ def blend_message(progress: TrainingProgress) -> str:
     if progress.blend is None:
         return ""
     share = _share_words(progress.blend)
+    if progress.blend_scores is None and progress.blend == 0:
+        return ("No held-out annotations to check the fine-tuning on: the model returned is "
+                f"the start model, unchanged; {KEPT_START_ADVICE}.")
     if progress.blend_scores is None:
         return f"Kept {share} of the fine-tuning (the fixed mix; no validation data to choose by)."
     scores = ", ".join(f"{_mix_words(b)} {value:.3f}" for b, value in
                        progress.blend_scores.items())
     if progress.blend == 0:
+        rule = ("; a gain counts when it is worth more than one held-out object"
+                if "held-out objects" in str(progress.blend_measure) else "")
         return (f"Fine-tuning did not help on the validation data ({progress.blend_measure}: "
-                f"{scores}): the model returned is the start model, unchanged; "
+                f"{scores}{rule}): the model returned is the start model, unchanged; "
                 f"{KEPT_START_ADVICE}.")
     return (f"Kept {share} of the fine-tuning: the mix of the start and fine-tuned weights that "
             f"did best on the validation data ({progress.blend_measure}: {scores}).")

@@ -335,16 +335,16 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                         time_limit, keep_norm=start_model is not None)
     report = yield from optimise(network, batches, loss, plan, val_batch, cancelled)
     if start_model is not None:
-        measure, score = _held_out_f1(val_pairs, info, dev, background_label) \
-            if task == "instances" and val_pairs else ("validation loss", None)
+        measure, score, margin = _held_out_f1(val_pairs, info, dev, background_label) \
+            if task == "instances" and val_pairs else ("validation loss", None, 0.0)
         if score is None and val_batch is not None:
             score = partial(validation_score, validation=val_batch, loss=loss)
-        share, scores = apply_blend(network, start_model.network, blend, score)
+        share, scores = apply_blend(network, start_model.network, blend, score, margin)
         if scores is not None and measure != "validation loss":
             scores = {k: -v for k, v in scores.items()}  # apply_blend minimises -F1
         report = replace(report, blend=share, blend_scores=scores,
                          blend_measure=measure if scores is not None else None)
-        if share == 0 and scores is not None:  # chosen, not asked for: say it up front
+        if share == 0 and blend == "auto":  # chosen, not asked for: say it up front
             info = replace(info, description=f"{start_model.info.description} (fine-tuning "
                                              "was tried and not kept: " + KEPT_START_ADVICE)
             warnings.warn(blend_message(report), UserWarning, stacklevel=3)
@@ -357,15 +357,18 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
 
 
 def _held_out_f1(val_pairs, info: ModelInfo, device, background_label: int | None
-                 ) -> tuple[str, Callable[[torch.nn.Module], float] | None]:
+                 ) -> tuple[str, Callable[[torch.nn.Module], float] | None, float]:
     """How a fine-tuning's candidates are compared on held-out annotations: "F1@0.5 on N
-    held-out objects" and a score to minimise (-F1 of the candidate segmenting the held-out
-    images, at the model's training size); or None when they hold no object."""
+    held-out objects", a score to minimise (-F1 of the candidate segmenting the held-out
+    images, at the model's training size), or None when they hold no object, and the gain
+    that counts: one object's worth of F1 (1 / N). Fine-tuning nuclei-2d on 5 stage-1 test
+    images, candidates within 0.009 of the start on 50 held-out objects differed by 0.13 on
+    the other 48 images: smaller gains are noise."""
     truths = [np.where(lab == background_label, 0, lab) if background_label is not None
               else lab for _, lab in val_pairs]
     objects = sum(len(np.unique(t[t > 0])) for t in truths)
     if not objects:
-        return "validation loss", None
+        return "validation loss", None, 0.0
     ranges = np.array([[0.0, 1.0]] * info.in_channels)  # the pairs are normalised already
 
     def score(network: torch.nn.Module) -> float:
@@ -378,7 +381,7 @@ def _held_out_f1(val_pairs, info: ModelInfo, device, background_label: int | Non
         tp, fp, fn = counts
         return -2 * tp / max(2 * tp + fp + fn, 1)
 
-    return f"F1@0.5 on {objects} held-out objects", score
+    return f"F1@0.5 on {objects} held-out objects", score, 1.0 / objects
 
 
 def _check_range(values, name: str, what: str, low: float, high: float
