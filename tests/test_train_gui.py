@@ -91,6 +91,9 @@ def test_train_cli_on_a_folder(tmp_path, capsys):
     # 96 px images leave no strip to hold out: nothing checks the fine-tuning, so the start
     # model comes back and the message says why
     assert "No held-out annotations to check the fine-tuning on" in printed
+    kept, start = load_model(out).info, load_model("nuclei-2d").info
+    assert (kept.diameter, kept.interior_threshold) == (start.diameter,
+                                                        start.interior_threshold)
     assert load_model(out).info.name == "model"
 
 

@@ -348,8 +348,11 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
         report = replace(report, blend=share, blend_scores=scores,
                          blend_measure=measure if scores is not None else None)
         if share == 0 and blend == "auto":  # chosen, not asked for: say it up front
-            info = replace(info, description=f"{start_model.info.description} (fine-tuning "
-                                             "was tried and not kept: " + KEPT_START_ADVICE)
+            # the start model whole: its weights and all it records (object size, thresholds;
+            # a new size with the old weights once scored F1 0.001 where they scored 0.884)
+            info = replace(start_model.info, name=info.name,
+                           description=f"{start_model.info.description} (fine-tuning was "
+                                       "tried and not kept: " + KEPT_START_ADVICE)
             warnings.warn(blend_message(report), UserWarning, stacklevel=3)
         else:
             chosen = f" (best {measure})" if scores else ""
