@@ -150,7 +150,8 @@ class MedSegPanel(Container):
                     continue
                 if layer not in picker.choices:  # a layer list change it has not seen yet
                     picker.reset_choices()
-                picker.value = layer
+                if layer in picker.choices:  # not while the viewer closes, layer by layer
+                    picker.value = layer
 
     def _restore_edits(self, *_) -> None:
         added = restore_into(self._viewer)
