@@ -93,3 +93,16 @@ def test_saving_a_layer_removes_its_journal(tmp_path, make_napari_viewer):
     assert folder.exists()
     write_labels_tiff(str(tmp_path / "saved.tif"), layer.data, {"name": "saved one"})
     assert not folder.exists() and key not in recovery_watch._layers
+
+
+def test_layers_journaled_after_others_were_saved_get_folders_of_their_own(tmp_path):
+    from napari_medseg.recovery import EditJournal
+
+    journal = EditJournal(tmp_path)
+    labels = np.zeros((8, 8), np.uint8)
+    journal.start("a", labels, name="a", base="zeros")
+    journal.start("b", labels, name="b", base="zeros")
+    journal.forget("a")
+    journal.start("c", labels, name="c", base="zeros")  # once reused b's folder and failed
+    assert len({p.name for p in journal.folder.iterdir()}) == 2
+    journal.close()

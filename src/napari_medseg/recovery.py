@@ -92,7 +92,7 @@ class EditJournal:
         root = Path(root) if root is not None else default_root()
         self.folder = root / f"{os.getpid()}-{int(time.time() * 1000)}"
         self._layers: dict[str, Path] = {}
-        self._writes = 0
+        self._started = self._writes = 0
         atexit.register(self.close)
 
     def __contains__(self, key: str) -> bool:
@@ -103,7 +103,8 @@ class EditJournal:
               ) -> None:
         """Journal ``array`` under ``key``. ``base``: the file it was read from, "zeros",
         or "snapshot" (its content now is written once)."""
-        folder = self.folder / f"{len(self._layers):03d}"
+        self._started += 1  # never a folder number twice (forgotten layers leave gaps)
+        folder = self.folder / f"{self._started:03d}"
         (folder / "tiles").mkdir(parents=True)
         meta = {"name": name, "shape": list(array.shape), "dtype": str(array.dtype),
                 "scale": None if scale is None else [float(s) for s in scale],

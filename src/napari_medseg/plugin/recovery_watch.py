@@ -14,6 +14,7 @@ import weakref
 import napari
 import numpy as np
 from napari.layers import Labels
+from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer
 
 from napari_medseg.plugin.layer_edit import undo_depth
@@ -40,8 +41,12 @@ def journal_layer(layer: Labels) -> None:
     source = layer.source.path
     base = source if source and not str(source).endswith(".zarr") else (
         "snapshot" if np.any(layer.data) else "zeros")
-    _journal.start(key, layer.data, name=layer.name, base=base, scale=layer.scale,
-                   translate=layer.translate)
+    try:
+        _journal.start(key, layer.data, name=layer.name, base=base, scale=layer.scale,
+                       translate=layer.translate)
+    except OSError as err:  # a full or read-only disk must not stop the editing
+        show_warning(f"Edits of {layer.name!r} are not journaled for crash recovery: {err}")
+        return
     _layers[key], _dirty[key] = weakref.ref(layer), set()
     depth = [undo_depth(layer)]
 
@@ -102,8 +107,11 @@ def _mark(key: str, layer: Labels, atoms) -> None:
 def _flush() -> None:
     for key, tiles in list(_dirty.items()):
         layer = _layers[key]()
-        if layer is not None and tiles:
-            _journal.write(key, layer.data, tiles)
+        try:
+            if layer is not None and tiles:
+                _journal.write(key, layer.data, tiles)
+        except OSError as err:
+            show_warning(f"The crash journal could not be written: {err}")
         tiles.clear()
 
 
