@@ -218,7 +218,8 @@ class BoxClickWidget(LabelsTool):
         worker.start()
 
     def _loaded(self) -> None:
-        if self._session is None and self._bound is not None:  # else: the object's message
+        # only over the loading message: not over an object's, nor a "No object here"
+        if self._bound is not None and self._status.value.startswith("Loading the box"):
             try:
                 self._status.value = self.ready_message.format(tool=self.tool_name,
                                                                layer=self._bound.name)
