@@ -26,6 +26,7 @@ from magicgui.widgets import (
 from napari.layers import Image
 from napari.utils.notifications import show_info, show_warning
 
+from napari_medseg.io import is_tiff_path
 from napari_medseg.model_files import available_models, suggested_model
 from napari_medseg.model_runner import SegmentationModel, load_model
 from napari_medseg.object_size import SizeEstimate
@@ -131,7 +132,7 @@ def lost_voxel_size(image: Image) -> str:
     """A warning when a TIFF stack was opened by another reader than MedSeg's with no voxel
     size (napari's drops it; a planes model then takes its slices as cubes), else ""."""
     path, reader = image.source.path, image.source.reader_plugin
-    if (path and str(path).lower().endswith((".tif", ".tiff")) and reader
+    if (path and is_tiff_path(path) and reader
             and reader != "napari-medseg" and image.ndim >= 3
             and all(s == 1 for s in image.scale)):
         return (f"{image.name!r} was opened by {reader}'s reader, which drops a TIFF's voxel "
