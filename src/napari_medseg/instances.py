@@ -72,16 +72,20 @@ def instances_from_boundary(interior: np.ndarray, boundary: np.ndarray,
     return relabel_sequential(labels)[0].astype(np.int32, copy=False)
 
 
-def _h_maxima_by_region(image: np.ndarray, h: float) -> np.ndarray:
-    """``h_maxima(image, h)`` where ``image > 0``, one connected region of it at a time.
+def _h_maxima_by_region(image: np.ndarray, h: float, floor: float = 0.02) -> np.ndarray:
+    """``h_maxima(image, h)`` where ``image > floor``, one connected region of it at a time.
 
-    The smoothed distance map is exactly 0 a few pixels from the objects (scipy
-    truncates the Gaussian), so its regions only meet through zeros, which carry no
-    maximum between them: region by region gives the same seeds (checked on the 57
-    fluorescence test-split images and a 1024^2 mosaic) at a cost that grows with the
-    objects' pixels, not the image's (skimage sorts every pixel it is given).
+    skimage sorts every pixel it is given, so the cost is that of the regions' bounding
+    boxes. The smoothed distance map's tails (0 < value <= ``floor``, a few pixels around
+    each object) joined a packed 64 x 512 x 512 stack into regions whose boxes held 22 M
+    voxels (21 s); above 0.02 the boxes hold 11 M (8 s), with the same seeds. The same,
+    exactly, wherever a maximum stands at ``floor + h`` or more: a path that leaves the
+    regions falls to ``floor`` or below, so it cannot raise the reconstruction at such a
+    pixel; only objects less than about ``floor + h`` deep can differ. And the regions
+    meet only below ``floor``, which carries no maximum between them.
     """
-    regions, _ = ndi.label(image > 0)
+    # regions as skimage's paths run: through corners too (its default footprint)
+    regions, _ = ndi.label(image > floor, np.ones((3,) * image.ndim, bool))
     out = np.zeros(image.shape, bool)
     for k, where in enumerate(ndi.find_objects(regions), 1):
         where = tuple(slice(max(w.start - 1, 0), w.stop + 1) for w in where)
