@@ -238,3 +238,43 @@ def test_overwrite_replaces_a_result_only_once_the_new_one_is_complete(model, tm
                                overwrite=True, progress=False)[:]
     np.testing.assert_array_equal(first, second)
     assert [p.name for p in tmp_path.iterdir()] == ["labels.zarr"]  # nothing set aside left
+
+
+def test_an_output_that_is_holds_or_lies_in_the_input_is_refused_even_with_overwrite(
+        model, tmp_path):
+    """Issue 30.1: the input image replaced by its labels."""
+    from ome_zarr.writer import write_image
+
+    image, _ = nuclei_2d((256, 256), n_nuclei=10, seed=5)
+    zarr.create_array(str(tmp_path / "img.zarr"), data=image, chunks=(128, 128))
+    root = zarr.open_group(str(tmp_path / "cells.ome.zarr"), mode="w")
+    write_image(image, root, axes="yx", scale_factors=(2,))
+    (tmp_path / "link.zarr").symlink_to(tmp_path / "img.zarr")
+    plain = zarr.open_array(str(tmp_path / "img.zarr"), mode="r")
+    [ome] = read_image(tmp_path / "cells.ome.zarr")
+    for source, out, where in (
+            (plain, tmp_path / "img.zarr", "is the input"),
+            (plain, tmp_path / "link.zarr", "is the input"),  # through a link
+            (read_zarr(tmp_path / "img.zarr")[0].data, tmp_path / "img.zarr", "is the input"),
+            (ome.data[0], tmp_path / "cells.ome.zarr", "holds the input"),
+            (ome.data[0], tmp_path / "cells.ome.zarr" / "s0", "is the input"),
+            (ome.data[0], tmp_path / "cells.ome.zarr" / "s0" / "x", "lies inside the input"),
+            (ome.data[1], tmp_path / "cells.ome.zarr" / "s1", "is the input")):
+        with pytest.raises(ValueError, match=where):
+            segment_blockwise(model, source, out, overwrite=True, progress=False)
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "img.zarr"))[:], image)
+    # an OME-Zarr image's labels group is apart from its arrays
+    segment_blockwise(model, ome.data[0], tmp_path / "cells.ome.zarr" / "labels" / "nuclei",
+                      progress=False)
+
+
+def test_cli_predict_blockwise_into_its_input_is_refused_with_force(tmp_path, capsys):
+    from napari_medseg.cli import main
+
+    image, _ = nuclei_2d((256, 256), n_nuclei=10, seed=7)
+    zarr.create_array(str(tmp_path / "in.zarr"), data=image, chunks=(128, 128))
+    with pytest.raises(SystemExit, match="1"):
+        main(["predict", "--blockwise", str(tmp_path / "in.zarr"), str(tmp_path / "in.zarr"),
+              "--force", "--model", "nuclei-2d", "--device", "cpu"])
+    assert "is the input" in capsys.readouterr().err
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "in.zarr"))[:], image)

@@ -193,3 +193,37 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path,
     assert "RuntimeError: the model file's weights are corrupt" in err and "--debug" in err
     with pytest.raises(RuntimeError, match="corrupt"):
         main(["--debug", "predict", str(image), str(tmp_path / "b.tif"), "--model", "nuclei-2d"])
+
+
+def test_predict_never_writes_over_what_it_reads(tmp_path, capsys):
+    """Issue 30.1-2: a file onto itself, a folder's annotations, two inputs to one output."""
+    from skimage.io import imsave
+
+    from napari_medseg import nuclei_2d
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    image = nuclei_2d((128, 128), n_nuclei=8, seed=0)[0]
+    grey = (image / image.max() * 255).astype(np.uint8)
+    imsave(folder / "a.tif", grey, check_contrast=False)
+    truth = np.arange(128 * 128, dtype=np.uint16).reshape(128, 128) % 7
+    imsave(folder / "a_labels.tif", truth, check_contrast=False)  # the user's annotations
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(SystemExit):
+        main(["predict", str(folder / "a.tif"), str(folder / "a.tif"), "--force",
+              "--model", "nuclei-2d"])
+    assert "is the input" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # into the images' own folder: the annotations stay
+        main(["predict", str(folder), str(folder), "--force", "--model", "nuclei-2d"])
+    assert "a_labels.tif is a file of the input folder" in capsys.readouterr().err
+    imsave(folder / "a.tiff", grey, check_contrast=False)
+    with pytest.raises(SystemExit):
+        main(["predict", str(folder), str(tmp_path / "out"), "--model", "nuclei-2d"])
+    assert "a.tif and a.tiff would both be written to a_labels.tif" in capsys.readouterr().err
+    (folder / "a.tiff").unlink()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    # the annotations are not an input: one image segmented
+    assert main(["predict", str(folder), str(tmp_path / "out"), "--model", "nuclei-2d",
+                 "--device", "cpu"]) == 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_labels.tif"]
+    assert "1 images in" in capsys.readouterr().out

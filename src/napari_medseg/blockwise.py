@@ -36,7 +36,7 @@ import numpy as np
 from napari_medseg.evaluation import matches
 from napari_medseg.label_edit import MAX_LABEL_KEY, RECORD_KEY
 from napari_medseg.runtime import Cancelled, run_steps
-from napari_medseg.safe_write import move_folder_into_place
+from napari_medseg.safe_write import check_apart, move_folder_into_place
 from napari_medseg.validation import is_colour
 
 __all__ = ["BlockGrid", "open_labels", "segment_blockwise", "segment_blockwise_steps"]
@@ -237,6 +237,7 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
     grid = BlockGrid(spatial, *_block_and_halo(model, spatial, chunks, block_shape, halo),
                      *_tile_grid(model, spatial, options))
     target = _output_path(out, overwrite)
+    check_apart(target, _read_paths(image))
     own_client = isinstance(client, str)  # connected here: closed here
     client = _as_client(client)
     partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
@@ -334,6 +335,17 @@ def _output_path(out, overwrite: bool) -> Path:
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write into {parent}: not a writable folder.")
     return target
+
+
+def _read_paths(image) -> list[Path]:
+    """The local folders of the zarr arrays ``image`` reads (itself, or those in its dask
+    graph)."""
+    import zarr
+
+    arrays = [image] if isinstance(image, zarr.Array) else [
+        v for v in dict(getattr(image, "__dask_graph__", dict)()).values()
+        if isinstance(v, zarr.Array)]
+    return [Path(a.store.root) / a.path for a in arrays if hasattr(a.store, "root")]
 
 
 def _as_client(client):

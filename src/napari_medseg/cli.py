@@ -148,6 +148,7 @@ def _check_paths(args: argparse.Namespace) -> None:
     without --force, naming the flag."""
 
     from napari_medseg.io import is_image_path, is_zarr_path
+    from napari_medseg.safe_write import check_apart
 
     if args.command in ("predict", "interpolate"):
         source = Path(args.input)
@@ -166,6 +167,8 @@ def _check_paths(args: argparse.Namespace) -> None:
             raise ValueError(f"{source} does not exist or is not a file")
         if not is_image_path(source):
             raise ValueError(f"{source.name} is not a NIfTI, TIFF, PNG, JPEG or BMP file")
+        if args.command == "predict" and not args.blockwise:  # blockwise: its arrays checked
+            check_apart(args.output, [source])
     if args.command == "predict" and args.blockwise != is_zarr_path(args.output):
         raise ValueError("--blockwise writes a .zarr or .ome.zarr folder, and a .zarr output "
                          "needs --blockwise")
@@ -281,20 +284,36 @@ def _segment(model, source, args: argparse.Namespace, progress: bool):
 
 def _folder_outputs(folder: Path, out: Path, force: bool) -> dict[Path, Path]:
     """The image files of ``folder`` and the label file each is written to in ``out``
-    (``NAME_labels`` in the image's format, PNG for JPEG and BMP), refusing existing
-    ones without --force."""
+    (``NAME_labels`` in the image's format, PNG for JPEG and BMP). Files named like
+    label maps are not inputs (a folder of images often holds their annotations); two
+    inputs with one output, an output that replaces a file of ``folder`` (annotations
+    beside their images) and, without --force, an existing output are refused before
+    any work."""
     from napari_medseg.io import is_image_path, is_zarr_path
-    from napari_medseg.io._common import stem
+    from napari_medseg.io._common import named_like_labels, stem
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file; predict on a folder writes into a folder")
-    images = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p)
-                    and not is_zarr_path(p))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p)
+                   and not is_zarr_path(p))
+    images = [p for p in files if not named_like_labels(p)]
     if not images:
-        raise ValueError(f"{folder} holds no NIfTI, TIFF, PNG, JPEG or BMP files")
+        raise ValueError(f"{folder} holds no NIfTI, TIFF, PNG, JPEG or BMP images"
+                         + (" (only files named as label maps)" if files else ""))
     suffixes = {".nii": ".nii.gz", ".gz": ".nii.gz", ".tif": ".tif", ".tiff": ".tif"}
     outputs = {p: out / f"{stem(p)}_labels{suffixes.get(p.suffix.lower(), '.png')}"
                for p in images}
+    first: dict[Path, Path] = {}
+    for image, target in outputs.items():
+        if target in first:
+            raise ValueError(f"{first[target].name} and {image.name} would both be written "
+                             f"to {target.name}: rename one of them")
+        first[target] = image
+    beside = {f.resolve() for f in files}
+    kept = [o for o in outputs.values() if o.resolve() in beside]
+    if kept:
+        raise ValueError(f"{kept[0]} is a file of the input folder (annotations?) and is "
+                         "left as it is: write the labels into another folder")
     taken = [str(o) for o in outputs.values() if o.exists()]
     if taken and not force:
         raise FileExistsError(17, "exists", f"{taken[0]} (and {len(taken) - 1} more)"

@@ -13,10 +13,11 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["FileWriteError", "check_writable", "move_folder_into_place", "write_atomically"]
+__all__ = ["FileWriteError", "check_apart", "check_writable", "move_folder_into_place",
+           "write_atomically"]
 
 
 class FileWriteError(ValueError):
@@ -56,6 +57,34 @@ def check_writable(path: str | Path, overwrite: bool,
     if not os.access(folder, os.W_OK | os.X_OK):
         raise error(path, f"folder {folder} is not writable")
     return path
+
+
+def check_apart(output: str | Path, inputs: Iterable[str | Path],
+                error: type[FileWriteError] = FileWriteError) -> None:
+    """Refuse an ``output`` that is, holds or lies inside one of ``inputs`` (files or
+    folders a run reads), whatever overwriting allows: writing it would replace what
+    is being read. Symbolic links and relative paths are resolved first.
+
+    Raises
+    ------
+    FileWriteError (or ``error``)
+        Naming the input.
+
+    Examples
+    --------
+    >>> check_apart("labels.zarr", ["img.zarr"])  # apart: nothing to say
+    >>> check_apart("img.zarr", ["img.zarr"])
+    Traceback (most recent call last):
+    ...
+    napari_medseg.safe_write.FileWriteError: Cannot write 'img.zarr': it is the input img.zarr; ...
+    """
+    out = Path(output).resolve()
+    for source in inputs:
+        read = Path(source).resolve()
+        where = ("is" if out == read else "holds" if read.is_relative_to(out)
+                 else "lies inside" if out.is_relative_to(read) else None)
+        if where is not None:
+            raise error(output, f"it {where} the input {source}; choose another output")
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:

@@ -13,8 +13,8 @@ from napari_medseg.safe_write import FileWriteError, write_atomically
 from napari_medseg.safe_write import check_writable as _check_writable
 
 __all__ = ["ImageFile", "ImageReadError", "ImageWriteError", "check_writable",
-           "labels_by_name", "looks_like_labels", "smallest_label_dtype", "stem",
-           "write_atomically"]
+           "labels_by_name", "looks_like_labels", "named_like_labels", "smallest_label_dtype",
+           "stem", "write_atomically"]
 
 # File names that mark a label map rather than an intensity image.
 _LABEL_NAME = re.compile(r"(label|mask|seg|annot|instance|roi)", re.IGNORECASE)
@@ -87,10 +87,15 @@ def stem(path: str | Path) -> str:
     return Path(path).stem
 
 
+def named_like_labels(path: str | Path) -> bool:
+    """Whether ``path``'s name says label map (``label``, ``mask``, ``seg``...)."""
+    return bool(_LABEL_NAME.search(stem(path)))
+
+
 def labels_by_name(dtype: np.dtype, path: str | Path) -> bool:
     """Whether integer data named ``path`` is a label map by its name alone (``label``,
     ``mask``, ``seg``...): the rule for lazy arrays, which are not read to decide."""
-    return np.dtype(dtype).kind in "biu" and bool(_LABEL_NAME.search(stem(path)))
+    return np.dtype(dtype).kind in "biu" and named_like_labels(path)
 
 
 def looks_like_labels(data: np.ndarray, path: str | Path) -> bool:
