@@ -52,6 +52,10 @@ def test_checkpoint_round_trip(tmp_path):
     np.testing.assert_allclose(model.predict(image), direct, atol=1e-5)
     assert model.info.classes == ["background", "object"] and model.info.dims == 2
     assert model.predict(image).shape == (2, 40, 50)
+    # a model fine-tuned from nuclei-2d keeps naming its rehearsal set
+    again = load_model(save_model(tmp_path / "r.pt", net, replace(info, replay="nuclei-2d")),
+                       device="cpu")
+    assert again.info.replay == "nuclei-2d" and model.info.replay is None
 
 
 def test_half_checkpoints_keep_batch_norm_statistics_beyond_float16(tmp_path):

@@ -281,9 +281,35 @@ def test_fine_tuning_keeps_the_model_and_a_stack_trains_on_its_annotated_slices(
                         patch_shape=(64, 64), device="cpu")
     base = load_model("nuclei-2d", device="cpu")
     assert model.info.kwargs == base.info.kwargs and model.info.name == "custom"
+    assert model.info.replay == base.info.replay == "nuclei-2d"  # rehearsed, and kept
     assert model.network is not base.network
     # one short epoch at the fine-tuning rate keeps what the model knew
     assert _f1(model, [(image, labels)]) > _f1(base, [(image, labels)]) - 0.1
+
+
+def test_replay_mixes_the_rehearsed_images_into_every_fine_tuning_batch(monkeypatch,
+                                                                        dsb_train_dir):
+    """Half of each batch comes from the replay images, normalised as the start model
+    normalises; the user's images fill the rest."""
+    from napari_medseg.training import segmentation
+
+    [(old, old_labels)] = dsb_fluorescence(dsb_train_dir, 1)
+    image, labels = nuclei_2d((96, 96), n_nuclei=8, seed=2)[:2]
+    drawn = []
+    real_batch = PatchDraws.batch
+
+    def batch(self, size):
+        drawn.append((self.samplers[0].image.shape, size))
+        return real_batch(self, size)
+
+    monkeypatch.setattr(PatchDraws, "batch", batch)
+    model = train_model(image, labels, init="nuclei-2d", epochs=1, batch_size=4,
+                        patch_shape=(64, 64), device="cpu", validation=0, blend=1.0,
+                        replay=([old], [old_labels]))
+    assert segmentation.REPLAY_SHARE == 0.5
+    assert {(shape[1:], size) for shape, size in drawn} == {((96, 96), 2), (old.shape, 2)}
+    assert _f1(model, [(old, old_labels)]) > _f1(load_model("nuclei-2d", device="cpu"),
+                                                 [(old, old_labels)]) - 0.1
 
 
 def test_blend_mixes_fine_tuned_and_start_weights():
@@ -418,6 +444,13 @@ def test_cancel_stops_training():
     (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"anisotropy": (0.5, 2)}, "1 <= low"),
     (np.zeros((16, 64, 64)), np.eye(64, dtype=np.int32)[None].repeat(16, 0),
      {"anisotropy": (1, 4), "dims": 3}, "anisotropy is for 2D"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32),
+     {"replay": (np.zeros((64, 64)), np.eye(64, dtype=np.int32))}, "replay is for fine-tuning"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32), {"init": "nuclei-2d", "replay": 5},
+     r"replay must be \(images, labels\)"),
+    (np.zeros((64, 64)), np.eye(64, dtype=np.int32),
+     {"init": "nuclei-2d", "replay": ([np.zeros((64, 64))], [np.zeros((64, 64), np.int32)])},
+     "replay labels hold no objects"),
 ])
 def test_bad_input_is_refused_clearly(images, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from napari_medseg.bioimageio import is_bioimageio_package, read_bioimageio
@@ -32,8 +34,9 @@ from napari_medseg.networks import ARCHITECTURES, build_network
 from napari_medseg.safe_write import check_writable, write_atomically
 from napari_medseg.weights import build_within, load_weights
 
-__all__ = ["available_models", "builtin_model", "half_state", "read_model_file", "save_model",
-           "suggested_model"]
+__all__ = ["available_models", "builtin_model", "half_state", "read_model_file",
+           "read_replay_set", "replay_path", "save_model", "suggested_model",
+           "write_replay_set"]
 
 FORMAT = "napari-medseg/model"
 VERSION = 1
@@ -42,7 +45,8 @@ VERSION = 1
 # train_model recorded it.
 _TRAINED_DIAMETER = {"nuclei_2d.pt": 16.56, "nuclei_he_2d.pt": 20.14}
 BUILTIN = {  # name -> (file in napari_medseg/models, ModelInfo fields set on loading)
-    "nuclei-2d": ("nuclei_2d.pt", {"diameter": _TRAINED_DIAMETER["nuclei_2d.pt"]}),
+    "nuclei-2d": ("nuclei_2d.pt", {"diameter": _TRAINED_DIAMETER["nuclei_2d.pt"],
+                                   "replay": "nuclei-2d"}),
     "nuclei-he-2d": ("nuclei_he_2d.pt", {"diameter": _TRAINED_DIAMETER["nuclei_he_2d.pt"]}),
     # a 2D network trained with side-plane augmentation, run on a stack's three isotropic
     # planes, one 3D watershed (docs/models.md: it beats slice-by-slice linking on real 3D
@@ -53,7 +57,7 @@ BUILTIN = {  # name -> (file in napari_medseg/models, ModelInfo fields set on lo
 _SUGGESTED = {(False, 2): "nuclei-2d", (True, 2): "nuclei-he-2d", (False, 3): "nuclei-3d"}
 # ModelInfo fields newer than format version 1: left out of files where they are the default
 _LATER_FIELDS = ("activation", "normalization", "volume", "colour", "bright_objects",
-                 "diameter")
+                 "diameter", "replay")
 _DEFAULTS = {f.name: f.default for f in fields(ModelInfo)}
 
 
@@ -80,6 +84,41 @@ def suggested_model(rgb: bool, spatial_dims: int) -> str:
     if name in BUILTIN:
         return name
     return "nuclei-2d"  # runs on every kind (colour as grey, stacks slice by slice)
+
+
+REPLAY_CROP = 128  # pixels per side of a rehearsal crop
+
+
+def replay_path(name: str) -> Path:
+    """Where the rehearsal set of built-in model ``name`` lives (``nuclei_2d_replay.npz``
+    in napari_medseg/models), whether it exists or not."""
+    folder = resources.files("napari_medseg.models")
+    return Path(str(folder.joinpath(f"{name.replace('-', '_')}_replay.npz")))
+
+
+def write_replay_set(path: str | Path, images: Sequence[np.ndarray],
+                     labels: Sequence[np.ndarray], source: str) -> Path:
+    """Write a rehearsal set: 2D images and their label maps, each of one shape (a stack
+    of crops), with where they come from."""
+    path = Path(path)
+    with open(path, "wb") as file:
+        np.savez_compressed(file, images=np.stack(images), labels=np.stack(labels),
+                            source=np.array(source))
+    return path
+
+
+def read_replay_set(name: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The images and label maps of built-in model ``name``'s rehearsal set (what
+    fine-tuning mixes in with ``train_model(replay="auto")``).
+
+    Examples
+    --------
+    >>> images, labels = read_replay_set("nuclei-2d")
+    >>> len(images) == len(labels), images[0].shape
+    (True, (128, 128))
+    """
+    with np.load(replay_path(name)) as data:
+        return list(data["images"]), list(data["labels"])
 
 
 @contextmanager

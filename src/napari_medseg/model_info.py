@@ -71,6 +71,10 @@ class ModelInfo:
         Instance models: the post-processing thresholds segmenting uses unless given
         (:func:`~napari_medseg.instances.instances_from_boundary`), chosen with the model
         on validation data (0.5 unless recorded).
+    replay : str or None
+        The built-in model whose rehearsal set (crops of its training images,
+        :func:`~napari_medseg.model_files.read_replay_set`) fine-tuning this model mixes
+        in by default; models fine-tuned from it keep it. None: no rehearsal.
 
     Examples
     --------
@@ -98,6 +102,7 @@ class ModelInfo:
     diameter: float | None = None
     interior_threshold: float = 0.5
     foreground_threshold: float = 0.5
+    replay: str | None = None
 
     @property
     def trained_on(self) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from napari_medseg.evaluation import match_annotated
+from napari_medseg.model_files import read_replay_set
 from napari_medseg.model_info import VOLUMES, ModelInfo
 from napari_medseg.model_runner import SegmentationModel, load_model
 from napari_medseg.networks import ARCHITECTURES, build_network
@@ -35,7 +36,7 @@ from napari_medseg.training.loss import class_weights, segmentation_loss
 from napari_medseg.training.progress import KEPT_START_ADVICE, TrainingProgress, blend_message
 from napari_medseg.training.targets import IGNORE
 
-__all__ = ["TASKS", "train_model", "train_steps"]
+__all__ = ["REPLAY_SHARE", "TASKS", "train_model", "train_steps"]
 
 TASKS = ("instances", "semantic")
 PERCENTILES = (1.0, 99.8)
@@ -47,6 +48,7 @@ _DEFAULT_KWARGS = {
     "transunet": {2: {"base": 24}, 3: {"base": 16}},
 }
 _VALIDATION_PATCHES = 8
+REPLAY_SHARE = 0.5  # of each fine-tuning batch's patches, with ``replay``
 
 
 def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
@@ -54,7 +56,7 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
                 time_limit: float | None = None, patch_shape: Sequence[int] | None = None,
                 batch_size: int | None = None, learning_rate: float | None = None,
                 init: str | Path | SegmentationModel | None = None,
-                blend: float | str = BLEND,
+                blend: float | str = BLEND, replay="auto",
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 volume: str = "slices", spacing: Sequence[float] | None = None,
                 zoom_range: tuple[float, float] | None = None,
@@ -114,6 +116,14 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
         start on them), or
         :data:`~napari_medseg.training.averaging.FALLBACK_BLEND` without
         validation data. The last progress report says which.
+    replay : "auto", (images, labels) or None
+        Fine-tuning only: rehearsal. :data:`REPLAY_SHARE` of every batch's patches are
+        drawn from these images (annotated as ``labels`` are, normalised as the start
+        model normalises), typically some of the start model's own training data, so
+        that the network goes on seeing what it was good at while it learns the new
+        images; they are never held out or scored. "auto" (default): the start
+        model's shipped rehearsal set where it has one (``info.replay``: nuclei-2d and
+        the models fine-tuned from it), else none. None: no rehearsal.
     sparse : bool
         Label 0 is *not annotated* (ignored) instead of background.
     background_label : int, optional
@@ -203,7 +213,8 @@ def train_model(images, labels, architecture: str = "unet", dims: int = 2, *,
     """
     steps = train_steps(images, labels, architecture, dims, task=task, rgb=rgb, epochs=epochs,
                         time_limit=time_limit, patch_shape=patch_shape, batch_size=batch_size,
-                        learning_rate=learning_rate, init=init, blend=blend, sparse=sparse,
+                        learning_rate=learning_rate, init=init, blend=blend, replay=replay,
+                        sparse=sparse,
                         background_label=background_label, validation=validation,
                         volume=volume, spacing=spacing, zoom_range=zoom_range,
                         anisotropy=anisotropy,
@@ -219,7 +230,7 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
                 time_limit: float | None = None, patch_shape: Sequence[int] | None = None,
                 batch_size: int | None = None, learning_rate: float | None = None,
                 init: str | Path | SegmentationModel | None = None,
-                blend: float | str = BLEND,
+                blend: float | str = BLEND, replay="auto",
                 sparse: bool = False, background_label: int | None = None, validation=0.1,
                 volume: str = "slices", spacing: Sequence[float] | None = None,
                 zoom_range: tuple[float, float] | None = None,
@@ -322,8 +333,15 @@ def train_steps(images, labels, architecture: str = "unet", dims: int = 2, *,
     draws = PatchDraws(samplers, patch, rng, Augmentation(dims, channels, seed, anisotropy),
                        zoom_range)
 
+    replayed = _replay_draws(replay, start_model, check, rules, patch, rng,
+                             Augmentation(dims, channels, seed + 1, anisotropy))
+    rehearsed = round(batch * REPLAY_SHARE) if replayed is not None else 0
+
     def batches() -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = draws.batch(batch)
+        x, y = draws.batch(batch - rehearsed)
+        if rehearsed:
+            old_x, old_y = replayed.batch(rehearsed)
+            x, y = np.concatenate([x, old_x]), np.concatenate([y, old_y])
         return torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
 
     val_samplers = [s for s in (PatchSampler(image, lab, *rules)
@@ -388,6 +406,28 @@ def _held_out_f1(val_pairs, info: ModelInfo, device, background_label: int | Non
         return -2 * tp / max(2 * tp + fp + fn, 1)
 
     return f"F1@0.5 on {objects} held-out objects", score, 1.0 / objects
+
+
+def _replay_draws(replay, start_model, check, rules, patch, rng, augment) -> PatchDraws | None:
+    """Patches of the ``replay`` pairs (checked as the training pairs are), or None."""
+    if isinstance(replay, str) and replay == "auto":
+        if start_model is None or start_model.info.replay is None:
+            return None
+        replay = read_replay_set(start_model.info.replay)
+    if replay is None:
+        return None
+    if start_model is None:
+        raise ValueError("replay is for fine-tuning (init=...): it rehearses what the start "
+                         "model learnt from.")
+    try:
+        images, labels = replay
+    except (TypeError, ValueError):
+        raise ValueError("replay must be (images, labels): the images to rehearse and their "
+                         "label maps.") from None
+    samplers = [PatchSampler(image, lab, *rules) for image, lab in check(images, labels, None)]
+    if not any(s.objects for s in samplers):
+        raise ValueError("the replay labels hold no objects.")
+    return PatchDraws(samplers, patch, rng, augment)
 
 
 def _check_range(values, name: str, what: str, low: float, high: float
