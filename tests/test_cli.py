@@ -227,3 +227,25 @@ def test_predict_never_writes_over_what_it_reads(tmp_path, capsys):
                  "--device", "cpu"]) == 0
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_labels.tif"]
     assert "1 images in" in capsys.readouterr().out
+
+
+def test_one_unreadable_file_of_a_folder_is_reported_and_the_rest_segmented(tmp_path, capsys):
+    """Issue 30.15."""
+    from skimage.io import imsave
+
+    from napari_medseg import nuclei_2d
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "c.png"):
+        image = nuclei_2d((128, 128), n_nuclei=8, seed=1)[0]
+        imsave(folder / name, (image / image.max() * 255).astype(np.uint8),
+               check_contrast=False)
+    (folder / "b.png").write_bytes(b"not a png")
+    with pytest.raises(SystemExit, match="1"):
+        main(["predict", str(folder), str(tmp_path / "out"), "--model", "nuclei-2d",
+              "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert "b.png: error:" in err and "1 of 3 files failed: b.png" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_labels.png",
+                                                                    "c_labels.png"]

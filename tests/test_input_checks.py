@@ -92,3 +92,23 @@ def test_uint64_ids_beyond_int64_are_refused_in_training():
     big[big > 0] += np.uint64(2**63)
     with pytest.raises(ValueError, match="above 2\\*\\*63"):
         train_model(image, big, epochs=1)
+
+
+def test_nothing_is_coerced_silently_a_bool_click_or_a_fractional_block(model, tmp_path):
+    """Issue 30.10 and 30.18: True is not a coordinate, 256.7 is not a block size, and a
+    block larger than the image is the image (not a 37 GiB chunk)."""
+    import zarr
+
+    from napari_medseg import segment_blockwise, segment_point
+
+    image = nuclei_2d((160, 160), n_nuclei=6, seed=1)[0]
+    with pytest.raises(ValueError, match=r"finite \(y, x\) point, got \(True, 108\)"):
+        segment_point(image, (True, 108))
+    with pytest.raises(ValueError, match=r"block_shape\[0\] must be a whole number, got 256.7"):
+        segment_blockwise(model, image, tmp_path / "a.zarr", block_shape=(256.7, 256),
+                          progress=False)
+    labels = segment_blockwise(model, image, tmp_path / "b.zarr", block_shape=(10**6, 10**6),
+                               halo=(32, 32), progress=False)
+    assert labels.shape == (160, 160) and labels.chunks == (160, 160)
+    assert isinstance(labels, zarr.Array) and labels[:].max() > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.zarr"]

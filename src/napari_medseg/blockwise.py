@@ -37,7 +37,7 @@ from napari_medseg.evaluation import matches
 from napari_medseg.label_edit import MAX_LABEL_KEY, RECORD_KEY
 from napari_medseg.runtime import Cancelled, run_steps
 from napari_medseg.safe_write import check_apart, move_folder_into_place
-from napari_medseg.validation import is_colour
+from napari_medseg.validation import as_integers, is_colour
 
 __all__ = ["BlockGrid", "open_labels", "segment_blockwise", "segment_blockwise_steps"]
 
@@ -300,11 +300,10 @@ def _block_and_halo(model, spatial, chunks, block_shape, halo) -> tuple[tuple, t
                             for w, c, s in zip(wanted, chunks, spatial, strict=True))
         block_shape = tuple(max(b, min(2 * h, s)) for b, h, s in
                             zip(block_shape, halo, spatial, strict=True))
-    try:
-        return tuple(int(b) for b in block_shape), tuple(int(h) for h in halo)
-    except (TypeError, ValueError):
-        raise ValueError(f"block_shape and halo must be integers per spatial axis, got "
-                         f"{block_shape} and {halo}.") from None
+    block, halo = as_integers(block_shape, "block_shape"), as_integers(halo, "halo")
+    if len(block) == n:  # a block beyond the image is the image (its chunks sized so)
+        block = tuple(min(b, s) for b, s in zip(block, spatial, strict=True))
+    return block, halo
 
 
 def _tile_grid(model, spatial, options) -> tuple[tuple | None, tuple | None]:

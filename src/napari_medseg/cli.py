@@ -328,21 +328,28 @@ def _predict_folder(args: argparse.Namespace, model) -> int:
 
     outputs = _folder_outputs(Path(args.input), Path(args.output), args.force)
     Path(args.output).mkdir(parents=True, exist_ok=True)
-    started, done = time.perf_counter(), 0
+    started, done, failed = time.perf_counter(), 0, []
     for path, target in outputs.items():
-        [source] = read_image(path)
-        if source.kind == "labels":
-            print(f"{path.name}: a label map, skipped")
+        try:  # one bad file is reported, and the rest still segmented
+            [source] = read_image(path)
+            if source.kind == "labels":
+                print(f"{path.name}: a label map, skipped")
+                continue
+            labels, size = _segment(model, source, args, progress=False)
+            write_labels(target, labels, scale=source.scale, translate=source.translate,
+                         metadata=source.metadata, overwrite=args.force)
+        except (ValueError, OSError) as err:
+            failed.append(path.name)
+            print(f"{path.name}: error: {err}", file=sys.stderr)
             continue
-        labels, size = _segment(model, source, args, progress=False)
-        write_labels(target, labels, scale=source.scale, translate=source.translate,
-                     metadata=source.metadata, overwrite=args.force)
         done += 1
         size = f" ({size})" if size is not None else ""
         print(f"{path.name}: {len(np.unique(labels)) - 1} objects{size} -> {target.name}")
     seconds = time.perf_counter() - started
     print(f"{model.info.name}: {done} images in {seconds:.1f} s "
           f"({done / max(seconds, 1e-9):.2f} images/s); wrote {args.output}")
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(outputs)} files failed: {', '.join(failed)}")
     return 0
 
 

@@ -236,7 +236,12 @@ def as_point(point, name: str, box: Sequence[int], where: str | None = None
     (2, 4)
     """
     ndim = len(box) // 2
-    p = np.asarray(point, dtype=float) if not isinstance(point, str) else np.array([])
+    try:  # True is not a coordinate, though numpy would make it 1
+        p = np.array([]) if isinstance(point, str) or any(
+            isinstance(v, bool | np.bool_) for v in np.asarray(point, dtype=object).ravel()) \
+            else np.asarray(point, dtype=float)
+    except (TypeError, ValueError):
+        p = np.array([])
     if p.shape != (ndim,) or not np.isfinite(p).all():
         axes = ("(y, x)", "(z, y, x)")[ndim - 2] if ndim in (2, 3) else f"{ndim}-D"
         raise ValueError(f"{name} must be a finite {axes} point, got {point!r}.")
