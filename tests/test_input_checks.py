@@ -112,3 +112,17 @@ def test_nothing_is_coerced_silently_a_bool_click_or_a_fractional_block(model, t
     assert labels.shape == (160, 160) and labels.chunks == (160, 160)
     assert isinstance(labels, zarr.Array) and labels[:].max() > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.zarr"]
+
+
+@pytest.mark.parametrize("method", ["intensity", "network"])
+def test_propagation_through_a_constant_volume_stays_on_its_slice(method):
+    """Issue 30.17: nothing stands out, so nothing spreads (it went through 13 slices)."""
+    from napari_medseg.box_segmentation import propagate_mask_with_report
+
+    volume = np.full((30, 64, 64), 7.0, np.float32)
+    mask = np.zeros((20, 20), bool)
+    mask[5:15, 5:15] = True
+    stack, corner, report = propagate_mask_with_report(volume, 15, mask, (20, 20),
+                                                       method=method)
+    assert stack.shape == (1, 20, 20) and corner == (15, 20, 20)
+    assert set(report.stopped_at.values()) == {14, 16}

@@ -708,8 +708,9 @@ def propagate_mask_with_report(
                 why = "the mask no longer overlaps the previous slice's"
             elif not start_border and _on_border(current, where, volume.shape[1:3]):
                 why = "the mask ran into the image border, where the first slice's did not"
-            # "not >=": a NaN contrast ends the object too
-            elif not _contrast(volume[z], current, where) >= min_contrast * reference:
+            # "not >": a NaN contrast ends the object too, and so does none at all (a
+            # constant volume: a first slice that stands out by 0 lets anything through)
+            elif not _contrast(volume[z], current, where) > max(min_contrast * reference, 0):
                 why = "the object no longer stands out from its surroundings"
             if why is not None:
                 report.ends[direction] = why
