@@ -177,3 +177,23 @@ def test_commit_into_zarr_writes_only_the_chunks_under_the_mask(tmp_path, gonucl
     with pytest.raises(ValueError, match="read-only"):
         commit_mask(again, nucleus[ks, ys, xs], offset=(0, 0, 0))
     assert (store[:16, :32, :32] != 43).all()
+
+
+@pytest.mark.parametrize("record", [True, -3, "x", 10**12, 3])
+def test_a_bad_or_stale_largest_id_record_is_repaired_not_handed_out(tmp_path, record):
+    """Issue 30.5: ``true``, a negative number, one beyond the dtype, or one below the ids
+    the chunks being written hold (another program wrote them) never gives an id in use."""
+    import zarr
+
+    from napari_medseg.label_edit import MAX_LABEL_KEY, RECORD_KEY, commit_mask
+
+    data = np.zeros((8, 8), np.uint16)
+    data[0, 0], data[4:6, 4:6] = 9, 4
+    labels = zarr.create_array(str(tmp_path / "l.zarr"), data=data, chunks=(4, 4))
+    labels.attrs[RECORD_KEY] = {MAX_LABEL_KEY: record}
+    mask = np.zeros((8, 8), bool)
+    mask[3:7, 3:7] = True  # around object 4: its chunks are read
+    with pytest.warns(UserWarning, match="record"):
+        edit = commit_mask(labels, mask)
+    assert edit.label == 10 and labels.attrs[RECORD_KEY][MAX_LABEL_KEY] == 10
+    assert (labels[4:6, 4:6] == 4).all() and labels[0, 0] == 9

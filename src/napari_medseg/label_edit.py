@@ -11,6 +11,7 @@ object into a large volume costs time proportional to the object, not the volume
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -64,12 +65,49 @@ def label_maximum(labels) -> int:
     labels = as_label_array(labels, nonnegative=False, chunked=True)
     if not is_zarr_array(labels):
         return int(labels.max()) if labels.size else 0
-    recorded = labels.attrs.get(RECORD_KEY, {}).get(MAX_LABEL_KEY)
-    if isinstance(recorded, int):
+    record = _record(labels)
+    recorded = record.get(MAX_LABEL_KEY)
+    if _valid_maximum(recorded, labels.dtype):
         return recorded
     import dask.array as da
 
-    return int(da.from_zarr(labels).max().compute()) if labels.size else 0
+    top = int(da.from_zarr(labels).max().compute()) if labels.size else 0
+    if recorded is not None:  # handing it out would reuse an id in use: repaired, not kept
+        warnings.warn(f"{labels.store}/{labels.path}: its recorded largest id {recorded!r} is "
+                      f"not an id of its {labels.dtype} (it holds up to {top}); the record "
+                      "was read again" + ("" if labels.read_only else " and repaired") + ".",
+                      UserWarning, stacklevel=2)
+        if not labels.read_only:
+            labels.attrs[RECORD_KEY] = {**record, MAX_LABEL_KEY: top}
+    return top
+
+
+def _reread_maximum(labels) -> int:
+    """A zarr array's largest id read from its chunks, its record corrected (with a
+    warning): ids written by another program since the record was made."""
+    import dask.array as da
+
+    top = int(da.from_zarr(labels).max().compute())
+    warnings.warn(f"{labels.store}/{labels.path}: its recorded largest id "
+                  f"{_record(labels).get(MAX_LABEL_KEY)} is below ids it holds (up to {top}: "
+                  "written by another program?); the record was corrected.", UserWarning,
+                  stacklevel=3)
+    if not labels.read_only:
+        labels.attrs[RECORD_KEY] = {**_record(labels), MAX_LABEL_KEY: top}
+    return top
+
+
+def _record(labels) -> dict:
+    """napari-medseg's record in a zarr array's attributes ({} if none, or not a mapping)."""
+    record = labels.attrs.get(RECORD_KEY, {})
+    return record if isinstance(record, dict) else {}
+
+
+def _valid_maximum(value, dtype: np.dtype) -> bool:
+    """Whether a recorded largest id can be one: an integer (not a bool) of ``dtype``,
+    >= 0."""
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and 0 <= value <= np.iinfo(dtype).max)
 
 
 def record_label_maximum(labels, value: int) -> None:
@@ -78,10 +116,10 @@ def record_label_maximum(labels, value: int) -> None:
     other programs after the note are not seen: write them through napari-medseg."""
     if not is_zarr_array(labels) or labels.read_only:
         return
-    record = labels.attrs.get(RECORD_KEY, {})
-    if not isinstance(record.get(MAX_LABEL_KEY), int) or value > record[MAX_LABEL_KEY]:
+    recorded = _record(labels).get(MAX_LABEL_KEY)
+    if not _valid_maximum(recorded, labels.dtype) or value > recorded:
         top = max(int(value), label_maximum(labels))  # read once, then kept in the record
-        labels.attrs[RECORD_KEY] = {**record, MAX_LABEL_KEY: top}
+        labels.attrs[RECORD_KEY] = {**_record(labels), MAX_LABEL_KEY: top}
 
 
 def next_free_label(labels: np.ndarray) -> int:
@@ -186,8 +224,8 @@ def plan_mask_edit(
         offset = (0,) * labels.ndim
     offset = as_integers(offset, "offset", length=labels.ndim)
     info = np.iinfo(labels.dtype)
-    label = next_free_label(labels) if label is None else as_integer(label, "label", 1,
-                                                                      info.max)
+    chosen = label is None
+    label = next_free_label(labels) if chosen else as_integer(label, "label", 1, info.max)
 
     empty = MaskEdit(tuple(np.empty(0, np.intp) for _ in range(labels.ndim)),
                      np.empty(0, labels.dtype), label)
@@ -203,6 +241,9 @@ def plan_mask_edit(
     src = tuple(slice(a - int(o), b - int(o)) for a, b, o in zip(lo, hi, offset, strict=True))
 
     region = np.asarray(labels[dst])
+    if chosen and is_zarr_array(labels) and (region == label).any():
+        # a stale record handed out an id in use
+        label = as_integer(_reread_maximum(labels) + 1, "the next free label", 1, info.max)
     write = mask[src] & (region != label)
     if mode == "preserve":
         write &= region == 0
