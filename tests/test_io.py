@@ -272,3 +272,44 @@ def test_3d_labels_of_an_oblique_4d_series_keep_its_affine(tmp_path):
     broken = {"nifti": {"affine": affine}}
     with pytest.raises(ImageWriteError, match="lacks"):
         write_labels(tmp_path / "bad.nii.gz", labels, metadata=broken)
+
+
+def test_the_display_range_of_a_huge_lazy_image_reads_a_bounded_sample(tmp_path):
+    """Issue 30.7: a 646-byte zarr.json declaring 50,000 x 50,000 uint16 killed napari by
+    memory (its contrast read it all). Measured in a child process: peak memory stays far
+    below the declared 5 GB, and only a few chunks are read."""
+    import subprocess
+    import sys
+
+    import zarr
+
+    zarr.create_array(str(tmp_path / "huge.zarr"), shape=(50_000, 50_000), dtype="uint16",
+                      chunks=(1024, 1024), fill_value=0)
+    code = ("import resource, sys, time\n"
+            "from napari_medseg.display import auto_contrast\n"
+            "from napari_medseg.io import read_image\n"
+            "[image] = read_image(sys.argv[1]); t = time.perf_counter()\n"
+            "print(auto_contrast(image.data), round(time.perf_counter() - t, 1),\n"
+            "      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "huge.zarr")],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    limits, seconds, peak_mib = out.rsplit(maxsplit=2)
+    assert limits == "(0.0, 1.0)" and float(seconds) < 10 and int(peak_mib) < 1024
+
+
+def test_a_lazy_display_range_reads_few_spread_chunks():
+    import dask.array as da
+
+    from napari_medseg.display import auto_contrast
+
+    read = []
+
+    def chunk(block, block_info=None):
+        read.append(block_info[None]["chunk-location"])
+        return block + np.uint16(block_info[None]["chunk-location"][0])
+
+    image = da.zeros((40_000, 40_000), np.uint16, chunks=(1000, 1000)).map_blocks(
+        chunk, dtype=np.uint16)
+    lo, hi = auto_contrast(image)
+    assert len(read) == 16 and lo < hi  # 32 MiB of 2 MB chunks
+    assert {y for y, _ in read} > {0, 39}  # from the top to the bottom
