@@ -93,3 +93,65 @@ def test_a_failing_save_leaves_the_old_file_untouched(tmp_path, monkeypatch):
         save_model(path, net, info, overwrite=True)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_a_killed_runs_partial_folder_is_removed_by_the_next_run(tmp_path):
+    """Issue 30.16: a run killed while writing left `.NAME.partial-XXXX` forever."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from napari_medseg.safe_write import written_beside
+
+    target = tmp_path / "out.zarr"
+    code = ("import sys, time\nfrom pathlib import Path\n"
+            "from napari_medseg.safe_write import written_beside\n"
+            "with written_beside(Path(sys.argv[1])) as folder:\n"
+            "    folder.mkdir(); (folder / 'chunk').write_bytes(b'x')\n"
+            "    print('writing', flush=True)\n"
+            "    time.sleep(60)\n")
+    run = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE,
+                           text=True)
+    assert run.stdout.readline().strip() == "writing"
+    [partial] = tmp_path.iterdir()
+    with pytest.raises(FileExistsError, match=f"another run \\(process {run.pid}\\)"):
+        with written_beside(target):  # two runs never race for one output
+            pass
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    time.sleep(0.1)
+    assert partial.exists()  # nothing removed it: killed
+    with written_beside(target) as folder:
+        folder.mkdir()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.zarr"]
+
+
+def test_an_old_output_set_aside_by_a_killed_run_is_put_back_or_removed(tmp_path):
+    from napari_medseg.safe_write import written_beside
+
+    target = tmp_path / "out.zarr"
+    (tmp_path / ".out.zarr.old-1234abcd").mkdir()  # killed between the two renames
+    with pytest.raises(RuntimeError):
+        with written_beside(target):
+            raise RuntimeError("failed")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.zarr"]  # the only copy, back
+    (tmp_path / ".out.zarr.old-5678abcd").mkdir()  # the new one was in place already
+    with written_beside(target, replace=True) as folder:
+        folder.mkdir()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.zarr"]
+
+
+def test_a_file_replaced_by_a_folder_leaves_nothing_behind_and_a_new_output_is_not_raced(
+        tmp_path):
+    from napari_medseg.safe_write import move_folder_into_place, written_beside
+
+    target = tmp_path / "out.zarr"
+    target.write_bytes(b"an old file")
+    with written_beside(target, replace=True) as folder:
+        folder.mkdir()
+    assert target.is_dir() and [p.name for p in tmp_path.iterdir()] == ["out.zarr"]
+    (tmp_path / "new").mkdir()
+    with pytest.raises(FileExistsError, match="created while this run wrote it"):
+        move_folder_into_place(tmp_path / "new", target, replace=False)
+    assert target.is_dir() and (tmp_path / "new").is_dir()

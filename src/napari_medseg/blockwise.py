@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import uuid
 import zlib
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -36,7 +34,7 @@ import numpy as np
 from napari_medseg.evaluation import matches
 from napari_medseg.label_edit import MAX_LABEL_KEY, RECORD_KEY
 from napari_medseg.runtime import Cancelled, run_steps
-from napari_medseg.safe_write import check_apart, move_folder_into_place
+from napari_medseg.safe_write import check_apart, written_beside
 from napari_medseg.validation import as_integers, is_colour
 
 __all__ = ["BlockGrid", "open_labels", "segment_blockwise", "segment_blockwise_steps"]
@@ -240,27 +238,23 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
     check_apart(target, _read_paths(image))
     own_client = isinstance(client, str)  # connected here: closed here
     client = _as_client(client)
-    partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
-        labels = _create_output(partial, target, grid, scale, translate)
-        results = yield from _run_blocks(model, source, channels, grid, labels, client,
-                                         cancelled, options)
-        record = {"model": model.info.name, "block_shape": list(grid.block),
-                  "halo": list(grid.halo), "blocks": len(grid),
-                  "skipped": len(grid) - len(results)}
-        if model.info.output != "semantic":
-            yield from _final_ids(grid, labels, results, client, cancelled)
-            record["objects"] = max((int(lut.max(initial=0)) for lut in results.values()),
-                                    default=0)
-            record[MAX_LABEL_KEY] = record["objects"]  # ids are 1..N: tools need not read
-        labels.attrs.update({RECORD_KEY: record})
-        if cancelled is not None and cancelled():  # a Cancel during the last pass
-            raise Cancelled()
-        move_folder_into_place(partial, target)
+        with written_beside(target, overwrite) as partial:
+            labels = _create_output(partial, target, grid, scale, translate)
+            results = yield from _run_blocks(model, source, channels, grid, labels, client,
+                                             cancelled, options)
+            record = {"model": model.info.name, "block_shape": list(grid.block),
+                      "halo": list(grid.halo), "blocks": len(grid),
+                      "skipped": len(grid) - len(results)}
+            if model.info.output != "semantic":
+                yield from _final_ids(grid, labels, results, client, cancelled)
+                record["objects"] = max((int(lut.max(initial=0)) for lut in results.values()),
+                                        default=0)
+                record[MAX_LABEL_KEY] = record["objects"]  # ids are 1..N: tools need not read
+            labels.attrs.update({RECORD_KEY: record})
+            if cancelled is not None and cancelled():  # a Cancel during the last pass
+                raise Cancelled()
         _register(target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     finally:
         if own_client:
             client.close()

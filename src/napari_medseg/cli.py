@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -215,38 +214,36 @@ def _interpolate_zarr(args: argparse.Namespace):
     files copied as they are, never decoded) that replaces OUTPUT only when complete."""
     import shutil
 
+    from napari_medseg.safe_write import written_beside
+
+    source, target = Path(args.input), Path(args.output)
+    if source.resolve() == target.resolve():  # in place
+        return _interpolate_zarr_folder(source, args)
+    with written_beside(target, replace=True) as folder:  # --force checked already
+        shutil.copytree(source, folder)
+        return _interpolate_zarr_folder(folder, args)
+
+
+def _interpolate_zarr_folder(folder: Path, args: argparse.Namespace):
+    """Interpolate the zarr label folder ``folder`` in place; returns the report."""
     import zarr
 
     from napari_medseg.io.omezarr import ngff_metadata
-    from napari_medseg.safe_write import move_folder_into_place
     from napari_medseg.slice_interpolation import interpolate_labels_with_report
 
-    source, target = Path(args.input), Path(args.output)
-    in_place = source.resolve() == target.resolve()
-    folder = source if in_place else target.with_name(
-        f".{target.name}.partial-{os.getpid()}")
-    if not in_place:
-        shutil.copytree(source, folder)
-    try:
-        node = zarr.open(str(folder), mode="r+")
-        if isinstance(node, zarr.Group):
-            scales = ngff_metadata(node).get("multiscales") or [{}]
-            levels = scales[0].get("datasets", [])
-            if len(levels) != 1:
-                raise ValueError(f"{source.name} is a zarr group with {len(levels)} "
-                                 "resolution levels; interpolate a plain zarr array or a "
-                                 "one-level OME-Zarr label image (levels are not rebuilt)")
-            node = node[levels[0]["path"]]
-        if node.dtype.kind not in "iu":
-            raise ValueError(f"{args.input} holds {node.dtype} values, not integer labels")
-        _, report = interpolate_labels_with_report(
-            node, axis=args.axis, label_ids=args.labels, overwrite=args.overwrite_labels)
-        if not in_place:
-            move_folder_into_place(folder, target)
-    except BaseException:
-        if not in_place:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
+    node = zarr.open(str(folder), mode="r+")
+    if isinstance(node, zarr.Group):
+        scales = ngff_metadata(node).get("multiscales") or [{}]
+        levels = scales[0].get("datasets", [])
+        if len(levels) != 1:
+            raise ValueError(f"{Path(args.input).name} is a zarr group with {len(levels)} "
+                             "resolution levels; interpolate a plain zarr array or a "
+                             "one-level OME-Zarr label image (levels are not rebuilt)")
+        node = node[levels[0]["path"]]
+    if node.dtype.kind not in "iu":
+        raise ValueError(f"{args.input} holds {node.dtype} values, not integer labels")
+    _, report = interpolate_labels_with_report(
+        node, axis=args.axis, label_ids=args.labels, overwrite=args.overwrite_labels)
     return report
 
 

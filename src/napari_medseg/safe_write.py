@@ -9,15 +9,18 @@ write-protected files are refused; a symbolic link is written through to its tar
 
 from __future__ import annotations
 
+import glob
 import os
 import secrets
 import shutil
+import socket
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["FileWriteError", "check_apart", "check_writable", "move_folder_into_place",
-           "write_atomically"]
+           "write_atomically", "written_beside"]
 
 
 class FileWriteError(ValueError):
@@ -118,16 +121,98 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def move_folder_into_place(partial: Path, target: Path) -> None:
-    """Rename a finished folder (a zarr store written beside ``target``) to ``target``; an
-    old ``target`` is set aside first and removed only once the new one is in place."""
-    old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
-    if target.exists():
-        os.replace(target, old)
+_HOST = socket.gethostname()
+
+
+@contextmanager
+def written_beside(target: str | Path, replace: bool = False) -> Iterator[Path]:
+    """A hidden folder beside ``target`` to write a new ``target`` into: moved into place
+    (:func:`move_folder_into_place`) when the block ends, removed if it raises, so a
+    failed, cancelled or killed run never leaves half an output where ``target`` is.
+
+    The folder's name carries this host and process. Left-overs of runs on this host
+    that died (killed: nothing removed them) are removed first, and an old ``target``
+    such a run had set aside without putting the new one in place is put back; a run
+    still writing ``target`` makes this one refuse, so two runs never race for it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "result.zarr"
+    >>> with written_beside(target) as folder:
+    ...     folder.mkdir()
+    ...     _ = (folder / "zarr.json").write_text("{}")
+    >>> sorted(p.name for p in target.parent.iterdir())
+    ['result.zarr']
+    """
+    target = Path(target)
+    _clear_left_overs(target)
+    partial = target.with_name(f".{target.name}.partial-{_HOST}-{os.getpid()}-"
+                               f"{secrets.token_hex(4)}")
     try:
-        os.replace(partial, target)
+        yield partial
+        move_folder_into_place(partial, target, replace)
+    finally:
+        _remove(partial)
+
+
+def move_folder_into_place(partial: Path, target: Path, replace: bool = True) -> None:
+    """Rename a finished folder (a zarr store written beside ``target``) to ``target``; an
+    old ``target`` (a folder or a file) is set aside first and removed only once the new
+    one is in place. Without ``replace``, a ``target`` that appeared meanwhile (another
+    run's) is refused and kept."""
+    if target.exists() or target.is_symlink():
+        if not replace:
+            raise FileExistsError(f"{target} was created while this run wrote it (another "
+                                  "run?); it is left as it is.")
+        old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+        os.replace(target, old)
+    else:
+        old = None
+    try:
+        os.rename(partial, target)  # an existing non-empty folder makes it fail: no race
     except BaseException:
-        if old.exists():
+        if old is not None:
             os.replace(old, target)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    if old is not None:
+        _remove(old)
+
+
+def _remove(path: Path) -> None:
+    """Remove a folder with its files, or a file (a link as a link)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _clear_left_overs(target: Path) -> None:
+    """Remove the partial folders of dead runs on this host beside ``target``, put back an
+    old ``target`` a dead run set aside, and refuse while a live run writes ``target``."""
+    prefix = f".{target.name}."
+    for other in sorted(target.parent.glob(f"{glob.escape(prefix)}*")):
+        kind, _, stamp = other.name[len(prefix):].partition("-")
+        if kind == "old":
+            if target.exists() or target.is_symlink():
+                _remove(other)  # the new one is in place: the old one is done with
+            else:  # killed between the two renames: the old one is the only copy
+                os.replace(other, target)
+            continue
+        host, _, pid = stamp.rpartition("-")[0].rpartition("-")
+        if kind != "partial" or host != _HOST or not pid.isdigit():
+            continue  # another machine's run, or not ours: left alone
+        if _alive(int(pid)):
+            raise FileExistsError(f"another run (process {pid}) is writing {target} now; "
+                                  "wait for it, or write elsewhere.")
+        _remove(other)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
