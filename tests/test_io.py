@@ -313,3 +313,38 @@ def test_a_lazy_display_range_reads_few_spread_chunks():
     lo, hi = auto_contrast(image)
     assert len(read) == 16 and lo < hi  # 32 MiB of 2 MB chunks
     assert {y for y, _ in read} > {0, 39}  # from the top to the bottom
+
+
+def test_zarr_that_is_no_image_is_refused_naming_the_file_and_why(tmp_path):
+    """Issue 30.8, 30.12, 30.14: complex or 0-d arrays, a chunk grid too fine to index
+    (chunks of 1 on 10^10 pixels), levels listed coarse first, a labels list that is not a
+    list of names."""
+    import zarr
+    from ome_zarr.writer import write_image
+
+    from napari_medseg.io import read_zarr
+
+    zarr.create_array(str(tmp_path / "c.zarr"), shape=(8, 8), dtype="complex64")
+    zarr.create_array(str(tmp_path / "z.zarr"), shape=(), dtype="uint8")
+    zarr.create_array(str(tmp_path / "fine.zarr"), shape=(100_000, 100_000), chunks=(1, 1),
+                      dtype="uint8")
+    for name, why in (("c.zarr", "complex64 values, not real numbers"),
+                      ("z.zarr", "a single value"), ("fine.zarr", "rechunk it")):
+        with pytest.raises(ImageReadError, match=why) as err:
+            read_zarr(tmp_path / name)
+        assert name in str(err.value)
+    image = np.zeros((64, 64), np.uint16)
+    root = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    write_image(image, root, axes="yx", scale_factors=(2,))
+    meta = dict(root.attrs)
+    meta["ome"]["multiscales"][0]["datasets"].reverse()
+    root.attrs.update(meta)
+    with pytest.raises(ImageReadError, match="not listed finest first"):
+        read_zarr(tmp_path / "img.ome.zarr")
+    meta["ome"]["multiscales"][0]["datasets"].reverse()
+    root.attrs.update(meta)
+    labels = root.create_group("labels")
+    for bad in ("nuclei", 5):
+        labels.attrs.update({"ome": {"labels": bad}})
+        with pytest.raises(ImageReadError, match="must be a list of names"):
+            read_zarr(tmp_path / "img.ome.zarr")

@@ -9,6 +9,8 @@ is read from the arrays themselves until they are shown or computed.
 
 from __future__ import annotations
 
+import itertools
+import math
 from pathlib import Path
 
 from napari_medseg.io._common import ImageFile, ImageReadError, labels_by_name
@@ -79,7 +81,11 @@ def read_zarr(path: str | Path) -> list[ImageFile]:
                          .removesuffix(".ome"))]
     if "labels" in node and kind == "image":
         labels = node["labels"]
-        for name in ngff_metadata(labels).get("labels", []):
+        names = ngff_metadata(labels).get("labels", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ImageReadError(path, f"its labels group's 'labels' must be a list of names, "
+                                       f"got {names!r}")
+        for name in names:
             if name not in labels:
                 raise ImageReadError(path, f"its labels group lists {name!r}, which is missing")
             label = labels[name]
@@ -94,10 +100,28 @@ def ngff_metadata(group) -> dict:
     return dict(attrs.get("ome", attrs))
 
 
-def _plain(array, path: Path) -> ImageFile:
+MAX_CHUNKS = 10_000_000  # beyond, dask's chunk tuples alone exhaust memory
+
+
+def _checked(array, path: Path):
+    """A zarr array as a lazy dask array, refusing what is no image: values that are not
+    real numbers, no dimensions, a chunk grid too fine to index."""
     import dask.array as da
 
-    data = da.from_zarr(array)
+    if array.dtype.kind not in "biuf":
+        raise ImageReadError(path, f"it holds {array.dtype} values, not real numbers")
+    if array.ndim == 0:
+        raise ImageReadError(path, "it holds a single value (a 0-d array), not an image")
+    grid = math.prod(-(-n // max(c, 1)) for n, c in zip(array.shape, array.chunks,
+                                                         strict=True))
+    if grid > MAX_CHUNKS:
+        raise ImageReadError(path, f"its chunks of {array.chunks} cut its shape {array.shape} "
+                                   f"into {grid:,} chunks, more than {MAX_CHUNKS:,}: rechunk it")
+    return da.from_zarr(array)
+
+
+def _plain(array, path: Path) -> ImageFile:
+    data = _checked(array, path)
     axes = "TZYX"[4 - data.ndim:] if data.ndim <= 4 else "Q" * (data.ndim - 4) + "TZYX"
     return ImageFile(data=data, kind="labels" if labels_by_name(data.dtype, path) else "image",
                      scale=(1.0,) * data.ndim, translate=(0.0,) * data.ndim, axes=axes,
@@ -106,7 +130,6 @@ def _plain(array, path: Path) -> ImageFile:
 
 
 def _multiscale(group, attrs: dict, path: Path, kind: str, name: str) -> ImageFile:
-    import dask.array as da
 
     try:
         multiscale = attrs["multiscales"][0]
@@ -122,8 +145,12 @@ def _multiscale(group, attrs: dict, path: Path, kind: str, name: str) -> ImageFi
         key = dataset.get("path") if isinstance(dataset, dict) else None
         if key is None or key not in group:
             raise ImageReadError(path, f"dataset {key!r} of its 'multiscales' is missing")
-        levels.append(da.from_zarr(group[key]))
+        levels.append(_checked(group[key], path / key))
     n = levels[0].ndim
+    if any(any(a > b for a, b in zip(fine.shape, coarse.shape, strict=False))
+           for coarse, fine in itertools.pairwise(levels)):
+        raise ImageReadError(path, f"its levels {[lv.shape for lv in levels]} are not listed "
+                                   "finest first")
     if len(axes) != n or any(level.ndim != n for level in levels):
         raise ImageReadError(path, f"{len(axes)} axes in its metadata for arrays of "
                              f"{[level.ndim for level in levels]} dimensions")
