@@ -278,3 +278,29 @@ def test_cli_predict_blockwise_into_its_input_is_refused_with_force(tmp_path, ca
               "--force", "--model", "nuclei-2d", "--device", "cpu"])
     assert "is the input" in capsys.readouterr().err
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "in.zarr"))[:], image)
+
+
+def test_a_non_finite_or_negative_scale_is_refused_before_the_run_and_on_reading(model,
+                                                                                tmp_path):
+    """Issue 30.11: a NaN scale was written after the whole run, then refused by the
+    package's own reader; an infinite translation was read."""
+    from ome_zarr.writer import write_image
+
+    image, _ = nuclei_2d((128, 128), n_nuclei=6, seed=3)
+    for scale, translate in (((float("nan"), 1.0), None), ((-1.0, 1.0), None),
+                             ((1.0, 1.0), (0.0, float("inf")))):
+        with pytest.raises(ValueError, match="must be positive and finite"):
+            segment_blockwise(model, image, tmp_path / "out.ome.zarr", scale=scale,
+                              translate=translate, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    import json
+
+    root = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    write_image(np.zeros((64, 64), np.uint16), root, axes="yx")
+    meta = tmp_path / "img.ome.zarr" / "zarr.json"  # as another program may write it
+    doc = json.loads(meta.read_text())
+    doc["attributes"]["ome"]["multiscales"][0]["coordinateTransformations"] = [
+        {"type": "translation", "translation": [0.0, float("inf")]}]
+    meta.write_text(json.dumps(doc))
+    with pytest.raises(ImageReadError, match="is not finite"):
+        read_zarr(tmp_path / "img.ome.zarr")

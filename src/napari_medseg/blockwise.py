@@ -22,6 +22,7 @@ place only when complete, so a failure or Cancel leaves nothing half-written.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import zlib
 from collections.abc import Callable, Generator, Sequence
@@ -236,6 +237,8 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
                      *_tile_grid(model, spatial, options))
     target = _output_path(out, overwrite)
     check_apart(target, _read_paths(image))
+    if _is_ome(target):  # before any work: a bad scale once failed after the whole run
+        _transforms(scale, translate, len(spatial))
     own_client = isinstance(client, str)  # connected here: closed here
     client = _as_client(client)
     try:
@@ -371,6 +374,23 @@ def _in_ome_image(target: Path) -> bool:
     return "multiscales" in ngff_metadata(image)
 
 
+def _transforms(scale, translate, n: int) -> tuple[list[float], list[float]]:
+    """Checked OME-Zarr ``scale`` (positive) and ``translate`` (finite), ``n`` each."""
+    try:
+        scale = [float(s) for s in scale] if scale is not None else [1.0] * n
+        translate = [float(t) for t in translate] if translate is not None else [0.0] * n
+    except (TypeError, ValueError):
+        raise ValueError(f"scale and translate must be numbers, got {scale!r} and "
+                         f"{translate!r}.") from None
+    if len(scale) != n or len(translate) != n:
+        raise ValueError(f"scale {scale} and translate {translate} need {n} entries.")
+    if not all(math.isfinite(s) and s > 0 for s in scale) or \
+            not all(math.isfinite(t) for t in translate):
+        raise ValueError(f"scale {scale} must be positive and finite, translate {translate} "
+                         "finite.")
+    return scale, translate
+
+
 def _create_output(folder: Path, target: Path, grid: BlockGrid, scale, translate):
     import zarr
 
@@ -385,10 +405,7 @@ def _create_output(folder: Path, target: Path, grid: BlockGrid, scale, translate
     if _in_ome_image(target):  # the image's labels group, which the output goes into
         zarr.open_group(str(target.parent), mode="a")
     n = len(grid.shape)
-    scale = [float(s) for s in scale] if scale is not None else [1.0] * n
-    translate = [float(t) for t in translate] if translate is not None else [0.0] * n
-    if len(scale) != n or len(translate) != n:
-        raise ValueError(f"scale {scale} and translate {translate} need {n} entries.")
+    scale, translate = _transforms(scale, translate, n)
     group = zarr.open_group(str(folder), mode="w-")
     axes = list("zyx"[3 - n:])
     array = group.create_array("0", shape=grid.shape, chunks=chunks, dtype="uint32",

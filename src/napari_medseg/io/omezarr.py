@@ -192,6 +192,8 @@ def _transforms(node: dict, path: Path, n: int) -> tuple[list[float], list[float
             values = [float(v) for v in values]
         except (TypeError, ValueError):
             raise ImageReadError(path, f"non-numeric {kind} {values!r}") from None
+        if not all(math.isfinite(v) for v in values):
+            raise ImageReadError(path, f"{kind} {values} is not finite")
         if kind == "scale":
             if any(not v > 0 for v in values):
                 raise ImageReadError(path, f"scale {values} is not positive")
