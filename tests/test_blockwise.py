@@ -304,3 +304,24 @@ def test_a_non_finite_or_negative_scale_is_refused_before_the_run_and_on_reading
     meta.write_text(json.dumps(doc))
     with pytest.raises(ImageReadError, match="is not finite"):
         read_zarr(tmp_path / "img.ome.zarr")
+
+
+@pytest.mark.parametrize("listed", [5, "nuclei"])
+def test_a_malformed_labels_list_is_refused_before_the_run_and_never_written(model, tmp_path,
+                                                                           listed):
+    """Issue 30.12: 5 raised after the run with the output unlisted; "nuclei" became a list
+    of letters and the image unreadable."""
+    from ome_zarr.writer import write_image
+
+    image, _ = nuclei_2d((128, 128), n_nuclei=6, seed=3)
+    root = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    write_image(image, root, axes="yx")
+    labels = root.create_group("labels")
+    labels.attrs.update({"ome": {"version": "0.5", "labels": listed}})
+    with pytest.raises(ValueError, match="must be a list of names"):
+        segment_blockwise(model, image, tmp_path / "img.ome.zarr" / "labels" / "cells",
+                          progress=False)
+    assert dict(zarr.open_group(str(tmp_path / "img.ome.zarr" / "labels")).attrs) == {
+        "ome": {"version": "0.5", "labels": listed}}
+    assert sorted(p.name for p in (tmp_path / "img.ome.zarr" / "labels").iterdir()) == [
+        "zarr.json"]

@@ -237,8 +237,10 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
                      *_tile_grid(model, spatial, options))
     target = _output_path(out, overwrite)
     check_apart(target, _read_paths(image))
-    if _is_ome(target):  # before any work: a bad scale once failed after the whole run
+    if _is_ome(target):  # before any work: these once failed after the whole run
         _transforms(scale, translate, len(spatial))
+        if _in_ome_image(target):
+            _listed_labels(target)
     own_client = isinstance(client, str)  # connected here: closed here
     client = _as_client(client)
     try:
@@ -423,13 +425,29 @@ def _create_output(folder: Path, target: Path, grid: BlockGrid, scale, translate
 def _register(target: Path) -> None:
     """List a label image written into an OME-Zarr image's ``labels`` group there."""
     import zarr
-    from ome_zarr.writer import add_metadata, get_metadata
+    from ome_zarr.writer import add_metadata
 
     if _in_ome_image(target):
-        labels = zarr.open_group(str(target.parent), mode="a")
-        names = get_metadata(labels).get("labels", [])
+        names = _listed_labels(target)
         if target.name not in names:
+            labels = zarr.open_group(str(target.parent), mode="a")
             add_metadata(labels, {"labels": [*names, target.name]})
+
+
+def _listed_labels(target: Path) -> list[str]:
+    """The label images an OME-Zarr image's ``labels`` group (``target``'s folder) lists,
+    refusing a list that is not one of names (``5``, or ``"nuclei"``: a list of letters
+    once written back)."""
+    import zarr
+    from ome_zarr.writer import get_metadata
+
+    if not target.parent.exists():
+        return []
+    names = get_metadata(zarr.open_group(str(target.parent), mode="r")).get("labels", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{target.parent}: its 'labels' metadata must be a list of names, got "
+                         f"{names!r}; mend it before writing labels there.")
+    return names
 
 
 def _chunk(block: int, limit: int) -> int:
