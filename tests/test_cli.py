@@ -249,3 +249,36 @@ def test_one_unreadable_file_of_a_folder_is_reported_and_the_rest_segmented(tmp_
     assert "b.png: error:" in err and "1 of 3 files failed: b.png" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_labels.png",
                                                                     "c_labels.png"]
+
+
+def test_interpolate_in_place_killed_while_writing_leaves_the_old_labels(tmp_path):
+    """Issue 30.3: in place, a kill left half-interpolated labels with no way back. The run
+    writes a copy and swaps it in: killed (SIGKILL) while writing, the old labels stay, and
+    the next run clears the dead run's copy and fills the slices."""
+    import signal
+
+    import zarr
+
+    sparse = np.zeros((9, 32, 32), np.uint16)
+    sparse[0, 8:20, 8:20] = sparse[8, 10:24, 10:24] = 3
+    path = tmp_path / "nuclei.zarr"
+    zarr.create_array(str(path), shape=sparse.shape, chunks=(3, 16, 16),
+                      dtype=sparse.dtype)[:] = sparse
+    code = ("import sys, time\n"
+            "import napari_medseg.slice_interpolation as si\n"
+            "def writing(node, **options):\n"
+            "    node[0] = 99; node[4] = 7  # chunks half rewritten...\n"
+            "    print('writing', flush=True); time.sleep(60)\n"
+            "si.interpolate_labels_with_report = writing\n"
+            "from napari_medseg.cli import main\n"
+            "main(['interpolate', sys.argv[1], sys.argv[1], '--force'])\n")
+    run = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
+                           text=True)
+    assert run.stdout.readline().strip() == "writing"
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    np.testing.assert_array_equal(zarr.open_array(str(path))[:], sparse)  # ...the old stay
+    assert main(["interpolate", str(path), str(path), "--force"]) == 0
+    filled = zarr.open_array(str(path))[:]
+    assert (filled[4] == 3).any() and (filled[[0, 8]] == sparse[[0, 8]]).all()
+    assert [p.name for p in tmp_path.iterdir()] == ["nuclei.zarr"]

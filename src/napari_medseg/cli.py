@@ -210,17 +210,15 @@ def run_interpolate(args: argparse.Namespace) -> int:
 
 def _interpolate_zarr(args: argparse.Namespace):
     """A zarr label folder (a plain array, or a one-level OME-Zarr label image) interpolated
-    chunk by chunk: in place when OUTPUT is INPUT, else into a copy of its folder (chunk
-    files copied as they are, never decoded) that replaces OUTPUT only when complete."""
+    chunk by chunk into a copy of its folder (chunk files copied as they are, never
+    decoded) that replaces OUTPUT only when complete, OUTPUT being INPUT too: a run killed
+    while writing leaves the old labels, never half-interpolated ones."""
     import shutil
 
     from napari_medseg.safe_write import written_beside
 
-    source, target = Path(args.input), Path(args.output)
-    if source.resolve() == target.resolve():  # in place
-        return _interpolate_zarr_folder(source, args)
-    with written_beside(target, replace=True) as folder:  # --force checked already
-        shutil.copytree(source, folder)
+    with written_beside(Path(args.output), replace=True) as folder:  # --force checked already
+        shutil.copytree(Path(args.input), folder)
         return _interpolate_zarr_folder(folder, args)
 
 
