@@ -352,3 +352,13 @@ def test_zarr_that_is_no_image_is_refused_naming_the_file_and_why(tmp_path):
         labels.attrs.update({"ome": {"labels": bad}})
         with pytest.raises(ImageReadError, match="must be a list of names"):
             read_zarr(tmp_path / "img.ome.zarr")
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".nii.gz", ".png"])
+def test_labels_with_negative_ids_are_refused_not_written_as_an_image(tmp_path, suffix):
+    """Issue 30.14: TIFF labels with negative int32 ids reopened as an image."""
+    labels = np.zeros((16, 16), np.int32)
+    labels[2:6, 2:6], labels[8:12, 8:12] = 3, -2
+    with pytest.raises(ImageWriteError, match="must not be negative, got -2"):
+        write_labels(tmp_path / f"l{suffix}", labels)
+    assert list(tmp_path.iterdir()) == []

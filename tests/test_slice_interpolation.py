@@ -235,3 +235,19 @@ def test_bounding_boxes_of_huge_ids_are_find_objects_boxes(gonuclear_dir):
     huge = labels.astype(np.uint32) * 100_003  # ids past 2**20: per-id minima and maxima
     assert _bounding_boxes(huge, int(huge.max())) == {
         label * 100_003: box for label, box in expected.items()}
+
+
+def test_negative_ids_are_refused_in_zarr_labels_as_in_numpy_ones(tmp_path):
+    """Issue 30.14: refused for numpy labels, silently skipped for zarr."""
+    import zarr
+
+    labels = np.zeros((6, 16, 16), np.int32)
+    labels[0, 2:8, 2:8] = labels[5, 3:9, 3:9] = 2
+    labels[3, 10:12, 10:12] = -4
+    stored = zarr.create_array(str(tmp_path / "l.zarr"), shape=labels.shape, chunks=(2, 8, 8),
+                               dtype=labels.dtype)
+    stored[:] = labels
+    for array in (labels, stored):
+        with pytest.raises(ValueError, match="must not contain negative ids"):
+            interpolate_labels(array, progress=False)
+    np.testing.assert_array_equal(stored[:], labels)

@@ -271,6 +271,9 @@ def _chunked_boxes(labels, order: list[int], n_batch: int) -> list[dict[int, tup
     starts = [np.cumsum((0, *c[:-1])) for c in blocks.chunks]
 
     def boxes_of(block: np.ndarray, corner: tuple[int, ...]) -> list[tuple]:
+        if block.dtype.kind == "i" and block.size and block.min() < 0:  # as numpy labels are
+            raise ValueError(f"labels must not contain negative ids ({int(block.min())} in "
+                             f"the chunk at {corner}).")
         block = block.transpose(order)
         frame = [corner[a] for a in order]
         if block.ndim == 3:

@@ -129,6 +129,9 @@ def smallest_label_dtype(
         return np.dtype(np.uint8)
     if labels.dtype.kind not in "iu":
         raise ImageWriteError(path, f"labels must be integers, got dtype {labels.dtype}")
+    if labels.dtype.kind == "i" and labels.size and labels.min() < 0:
+        # they would not read back as labels (an image holds negative values, labels not)
+        raise ImageWriteError(path, f"label ids must not be negative, got {int(labels.min())}")
     if labels.dtype.name in allowed:
         return labels.dtype
     lo, hi = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
