@@ -362,3 +362,20 @@ def test_labels_with_negative_ids_are_refused_not_written_as_an_image(tmp_path, 
     with pytest.raises(ImageWriteError, match="must not be negative, got -2"):
         write_labels(tmp_path / f"l{suffix}", labels)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ome_zarr_label_image_of_another_shape_than_its_image_is_refused(tmp_path):
+    """Issue 30.14 (labels at half the resolution over the same extent are fine)."""
+    import zarr
+    from ome_zarr.writer import write_image, write_labels
+
+    from napari_medseg.io import read_zarr
+
+    root = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    write_image(np.zeros((64, 64), np.uint16), root, axes="yx")
+    write_labels(np.zeros((32, 32), np.uint16), root, "half", axes="yx",
+                 scale={"y": 2.0, "x": 2.0}, scale_factors=())
+    assert [f.kind for f in read_zarr(tmp_path / "img.ome.zarr")] == ["image", "labels"]
+    write_labels(np.zeros((48, 64), np.uint16), root, "cut", axes="yx", scale_factors=())
+    with pytest.raises(ImageReadError, match=r"\[48, 64\] does not cover its image's \[64, 64\]"):
+        read_zarr(tmp_path / "img.ome.zarr")

@@ -91,7 +91,24 @@ def read_zarr(path: str | Path) -> list[ImageFile]:
             label = labels[name]
             files.append(_multiscale(label, ngff_metadata(label), path / "labels" / name, "labels",
                                      name))
+            _check_covers(files[0], files[-1], path / "labels" / name)
     return files
+
+
+def _check_covers(image: ImageFile, labels: ImageFile, path: Path) -> None:
+    """Refuse a label image that does not cover its image: another spatial shape, unless
+    at another resolution over the same extent (shape x scale within 1%)."""
+    def spatial(file: ImageFile) -> list[tuple[int, float]]:
+        level = file.data[0] if file.multiscale else file.data
+        return [(n, s) for n, s, a in zip(level.shape, file.scale, file.axes, strict=True)
+                if a in "ZYX"]
+
+    ours, theirs = spatial(labels), spatial(image)
+    if len(ours) != len(theirs) or any(
+            n != m and not math.isclose(n * s, m * t, rel_tol=0.01)
+            for (n, s), (m, t) in zip(ours, theirs, strict=True)):
+        raise ImageReadError(path, f"the label image's spatial shape {[n for n, _ in ours]} "
+                                   f"does not cover its image's {[m for m, _ in theirs]}")
 
 
 def ngff_metadata(group) -> dict:
