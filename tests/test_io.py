@@ -379,3 +379,28 @@ def test_an_ome_zarr_label_image_of_another_shape_than_its_image_is_refused(tmp_
     write_labels(np.zeros((48, 64), np.uint16), root, "cut", axes="yx", scale_factors=())
     with pytest.raises(ImageReadError, match=r"\[48, 64\] does not cover its image's \[64, 64\]"):
         read_zarr(tmp_path / "img.ome.zarr")
+
+
+@pytest.mark.parametrize("mend", [
+    lambda ms: ms[0].__setitem__("datasets", 5),
+    lambda ms: ms[0]["datasets"][0].__setitem__("coordinateTransformations", 5),
+    lambda ms: ms[0]["datasets"][0]["coordinateTransformations"][0].__setitem__("scale", 5),
+    lambda ms: ms[0]["datasets"][0].__setitem__("path", 5),
+], ids=["datasets 5", "transformations 5", "scale 5", "path 5"])
+def test_malformed_ome_zarr_metadata_is_an_image_read_error_naming_the_file(tmp_path, mend):
+    """Issue 30.13: these escaped as TypeError tracebacks."""
+    import json
+
+    import zarr
+    from ome_zarr.writer import write_image
+
+    from napari_medseg.io import read_zarr
+
+    write_image(np.zeros((64, 64), np.uint16), zarr.open_group(str(tmp_path / "i.ome.zarr"),
+                                                               mode="w"), axes="yx")
+    meta = tmp_path / "i.ome.zarr" / "zarr.json"
+    doc = json.loads(meta.read_text())
+    mend(doc["attributes"]["ome"]["multiscales"])
+    meta.write_text(json.dumps(doc))
+    with pytest.raises(ImageReadError, match=r"i\.ome\.zarr"):
+        read_zarr(tmp_path / "i.ome.zarr")

@@ -114,7 +114,8 @@ def _check_covers(image: ImageFile, labels: ImageFile, path: Path) -> None:
 def ngff_metadata(group) -> dict:
     """NGFF metadata: under "ome" in 0.5 (zarr v3), at the top of the attributes in 0.4."""
     attrs = dict(group.attrs)
-    return dict(attrs.get("ome", attrs))
+    ome = attrs.get("ome", attrs)
+    return dict(ome) if isinstance(ome, dict) else {}  # not a mapping: no NGFF metadata
 
 
 MAX_CHUNKS = 10_000_000  # beyond, dask's chunk tuples alone exhaust memory
@@ -155,12 +156,12 @@ def _multiscale(group, attrs: dict, path: Path, kind: str, name: str) -> ImageFi
     except (KeyError, IndexError, TypeError):
         raise ImageReadError(path, "its 'multiscales' metadata lacks 'datasets' or 'axes'") \
             from None
-    if not datasets:
+    if not isinstance(datasets, list) or not datasets:
         raise ImageReadError(path, "its 'multiscales' metadata lists no datasets")
     levels = []
     for dataset in datasets:
         key = dataset.get("path") if isinstance(dataset, dict) else None
-        if key is None or key not in group:
+        if not isinstance(key, str) or key not in group:
             raise ImageReadError(path, f"dataset {key!r} of its 'multiscales' is missing")
         levels.append(_checked(group[key], path / key))
     n = levels[0].ndim
@@ -197,12 +198,16 @@ def _multiscale(group, attrs: dict, path: Path, kind: str, name: str) -> ImageFi
 def _transforms(node: dict, path: Path, n: int) -> tuple[list[float], list[float]]:
     """Scale and translation of NGFF ``coordinateTransformations`` (identity if none)."""
     scale, translate = [1.0] * n, [0.0] * n
-    for transform in node.get("coordinateTransformations", []) or []:
+    transforms = node.get("coordinateTransformations", []) or []
+    if not isinstance(transforms, list):
+        raise ImageReadError(path, f"its 'coordinateTransformations' {transforms!r} is not a "
+                                   "list")
+    for transform in transforms:
         kind = transform.get("type") if isinstance(transform, dict) else None
         values = transform.get(kind) if kind in ("scale", "translation") else None
         if kind == "identity":
             continue
-        if values is None or len(values) != n:
+        if not isinstance(values, list) or len(values) != n:
             raise ImageReadError(path, f"a coordinate transformation {transform!r} that is "
                                  f"not a scale or translation of {n} values")
         try:
