@@ -68,6 +68,18 @@ def dsb_fluorescence(folder: Path, count: int, role: str = "train"
     return read_dsb(folder, split.of_kind(getattr(split, role), "fluorescence")[:count])
 
 
+def start_writing(code: str, *args: str):
+    """A child Python process running ``code`` (with ``args``), once it has printed
+    "writing": for tests that kill a run while it writes (``.send_signal(SIGKILL)``)."""
+    import subprocess
+    import sys
+
+    run = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                           text=True)
+    assert run.stdout.readline().strip() == "writing"
+    return run
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -259,6 +259,8 @@ def test_interpolate_in_place_killed_while_writing_leaves_the_old_labels(tmp_pat
 
     import zarr
 
+    from conftest import start_writing
+
     sparse = np.zeros((9, 32, 32), np.uint16)
     sparse[0, 8:20, 8:20] = sparse[8, 10:24, 10:24] = 3
     path = tmp_path / "nuclei.zarr"
@@ -272,9 +274,7 @@ def test_interpolate_in_place_killed_while_writing_leaves_the_old_labels(tmp_pat
             "si.interpolate_labels_with_report = writing\n"
             "from napari_medseg.cli import main\n"
             "main(['interpolate', sys.argv[1], sys.argv[1], '--force'])\n")
-    run = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
-                           text=True)
-    assert run.stdout.readline().strip() == "writing"
+    run = start_writing(code, str(path))
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=30)
     np.testing.assert_array_equal(zarr.open_array(str(path))[:], sparse)  # ...the old stay

@@ -98,10 +98,9 @@ def test_a_failing_save_leaves_the_old_file_untouched(tmp_path, monkeypatch):
 def test_a_killed_runs_partial_folder_is_removed_by_the_next_run(tmp_path):
     """Issue 30.16: a run killed while writing left `.NAME.partial-XXXX` forever."""
     import signal
-    import subprocess
-    import sys
     import time
 
+    from conftest import start_writing
     from napari_medseg.safe_write import written_beside
 
     target = tmp_path / "out.zarr"
@@ -111,9 +110,7 @@ def test_a_killed_runs_partial_folder_is_removed_by_the_next_run(tmp_path):
             "    folder.mkdir(); (folder / 'chunk').write_bytes(b'x')\n"
             "    print('writing', flush=True)\n"
             "    time.sleep(60)\n")
-    run = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE,
-                           text=True)
-    assert run.stdout.readline().strip() == "writing"
+    run = start_writing(code, str(target))
     [partial] = tmp_path.iterdir()
     with pytest.raises(FileExistsError, match=f"another run \\(process {run.pid}\\)"):
         with written_beside(target):  # two runs never race for one output
