@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from napari_medseg.datasets import DSB_TRAIN, data_folder, dsb_split, read_dsb
-from napari_medseg.model_files import REPLAY_CROP, replay_path, write_replay_set
+from napari_medseg.model_files import replay_path, write_replay_set
 
 EVERY = 10
+REPLAY_CROP = 128  # pixels per side of a crop
 
 
 def main(argv: list[str] | None = None) -> int:

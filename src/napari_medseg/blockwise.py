@@ -238,7 +238,7 @@ def segment_blockwise_steps(model, image, out: str | os.PathLike, *,
     target = _output_path(out, overwrite)
     check_apart(target, _read_paths(image))
     if _is_ome(target):  # before any work: these once failed after the whole run
-        _transforms(scale, translate, len(spatial))
+        scale, translate = _transforms(scale, translate, len(spatial))
         if _in_ome_image(target):
             _listed_labels(target)
     own_client = isinstance(client, str)  # connected here: closed here
@@ -394,6 +394,8 @@ def _transforms(scale, translate, n: int) -> tuple[list[float], list[float]]:
 
 
 def _create_output(folder: Path, target: Path, grid: BlockGrid, scale, translate):
+    """The output array in ``folder`` (to become ``target``); an OME-Zarr one with
+    ``scale`` / ``translate`` as :func:`_transforms` checked them."""
     import zarr
 
     chunks = tuple(_chunk(b, 32 if k == 0 and len(grid.block) == 3 else 512)
@@ -407,7 +409,6 @@ def _create_output(folder: Path, target: Path, grid: BlockGrid, scale, translate
     if _in_ome_image(target):  # the image's labels group, which the output goes into
         zarr.open_group(str(target.parent), mode="a")
     n = len(grid.shape)
-    scale, translate = _transforms(scale, translate, n)
     group = zarr.open_group(str(folder), mode="w-")
     axes = list("zyx"[3 - n:])
     array = group.create_array("0", shape=grid.shape, chunks=chunks, dtype="uint32",

@@ -65,33 +65,26 @@ def label_maximum(labels) -> int:
     labels = as_label_array(labels, nonnegative=False, chunked=True)
     if not is_zarr_array(labels):
         return int(labels.max()) if labels.size else 0
-    record = _record(labels)
-    recorded = record.get(MAX_LABEL_KEY)
+    recorded = _record(labels).get(MAX_LABEL_KEY)
     if _valid_maximum(recorded, labels.dtype):
         return recorded
+    if recorded is not None:  # handing it out would reuse an id in use: repaired, not kept
+        return _reread_maximum(labels, f"is not an id of its {labels.dtype}")
+    import dask.array as da
+
+    return int(da.from_zarr(labels).max().compute()) if labels.size else 0
+
+
+def _reread_maximum(labels, problem: str) -> int:
+    """A zarr array's largest id read from its chunks, and its record repaired (where it
+    can be written), with a warning saying the recorded one's ``problem``."""
     import dask.array as da
 
     top = int(da.from_zarr(labels).max().compute()) if labels.size else 0
-    if recorded is not None:  # handing it out would reuse an id in use: repaired, not kept
-        warnings.warn(f"{labels.store}/{labels.path}: its recorded largest id {recorded!r} is "
-                      f"not an id of its {labels.dtype} (it holds up to {top}); the record "
-                      "was read again" + ("" if labels.read_only else " and repaired") + ".",
-                      UserWarning, stacklevel=2)
-        if not labels.read_only:
-            labels.attrs[RECORD_KEY] = {**record, MAX_LABEL_KEY: top}
-    return top
-
-
-def _reread_maximum(labels) -> int:
-    """A zarr array's largest id read from its chunks, its record corrected (with a
-    warning): ids written by another program since the record was made."""
-    import dask.array as da
-
-    top = int(da.from_zarr(labels).max().compute())
+    repaired = "" if labels.read_only else " and repaired"
     warnings.warn(f"{labels.store}/{labels.path}: its recorded largest id "
-                  f"{_record(labels).get(MAX_LABEL_KEY)} is below ids it holds (up to {top}: "
-                  "written by another program?); the record was corrected.", UserWarning,
-                  stacklevel=3)
+                  f"{_record(labels).get(MAX_LABEL_KEY)!r} {problem} (it holds up to {top}); "
+                  f"the record was read again{repaired}.", UserWarning, stacklevel=3)
     if not labels.read_only:
         labels.attrs[RECORD_KEY] = {**_record(labels), MAX_LABEL_KEY: top}
     return top
@@ -243,7 +236,8 @@ def plan_mask_edit(
     region = np.asarray(labels[dst])
     if chosen and is_zarr_array(labels) and (region == label).any():
         # a stale record handed out an id in use
-        label = as_integer(_reread_maximum(labels) + 1, "the next free label", 1, info.max)
+        top = _reread_maximum(labels, "is below ids it holds (written by another program?)")
+        label = as_integer(top + 1, "the next free label", 1, info.max)
     write = mask[src] & (region != label)
     if mode == "preserve":
         write &= region == 0

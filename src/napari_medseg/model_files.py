@@ -86,9 +86,6 @@ def suggested_model(rgb: bool, spatial_dims: int) -> str:
     return "nuclei-2d"  # runs on every kind (colour as grey, stacks slice by slice)
 
 
-REPLAY_CROP = 128  # pixels per side of a rehearsal crop
-
-
 def replay_path(name: str) -> Path:
     """Where the rehearsal set of built-in model ``name`` lives (``nuclei_2d_replay.npz``
     in napari_medseg/models), whether it exists or not."""
